@@ -1,0 +1,1 @@
+"""peftbench's harness: CLI, sweep spec, Ray Tune orchestration, one trial, the training loop."""

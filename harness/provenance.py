@@ -1,0 +1,46 @@
+"""Where a result came from: package versions, git commit, python, device, host."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import subprocess
+from pathlib import Path
+
+PACKAGES = ("peftbench", "torch", "transformers", "datasets", "deepspeed", "ray", "pandas")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def provenance() -> dict:
+    return {
+        "versions": {p: _version(p) for p in PACKAGES},
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "device": device_name(),
+        "host": socket.gethostname(),
+    }

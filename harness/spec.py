@@ -1,0 +1,165 @@
+"""Sweep specs: YAML validated into a typed ``SweepSpec`` before anything runs.
+
+Every error names the file, the key and what was expected, in one line (``SpecError``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from harness.config import TrialConfig, method_label
+
+
+class SpecError(ValueError):
+    """A sweep spec that cannot run; the message is one line naming file and key."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return method_label(self.name, self.options)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    model: str
+    methods: tuple[MethodSpec, ...]
+    tasks: tuple[str, ...]
+    learning_rates: tuple[float, ...]
+    seeds: tuple[int, ...]
+    epochs: int = 3
+    batch_size: int = 32
+    warmup_steps: int = 500
+    max_source_length: int | None = None
+    data: str = "auto"
+    cpus_per_trial: int = 1
+
+    def method(self, label: str) -> MethodSpec:
+        return next(m for m in self.methods if m.label == label)
+
+    def trial(self, label: str, task: str, learning_rate: float, seed: int) -> TrialConfig:
+        """The trial at one grid point: the spec's settings with the point's overrides."""
+        m = self.method(label)
+        return TrialConfig(
+            model=self.model, method=m.name, method_options=dict(m.options), task=task,
+            learning_rate=learning_rate, seed=seed, epochs=self.epochs, batch_size=self.batch_size,
+            warmup_steps=self.warmup_steps, max_source_length=self.max_source_length, data=self.data,
+        )
+
+    def trials(self) -> list[TrialConfig]:
+        grid = itertools.product([m.label for m in self.methods], self.tasks, self.learning_rates, self.seeds)
+        return [self.trial(*point) for point in grid]
+
+
+# key -> (expected type(s), description for errors); None in a type tuple allows null
+_SCALARS = {
+    "name": ((str,), "a string"),
+    "model": ((str,), "a model name (tiny-t5, a hub id or a path)"),
+    "epochs": ((int,), "a positive integer"),
+    "batch_size": ((int,), "a positive integer"),
+    "warmup_steps": ((int,), "a non-negative integer"),
+    "max_source_length": ((int, type(None)), "a positive integer or null"),
+    "data": ((str,), "one of auto, hub, fixtures"),
+    "cpus_per_trial": ((int,), "a positive integer"),
+}
+_REQUIRED = ("model", "methods", "tasks", "learning_rates", "seeds")
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {str(exc).splitlines()[0]}") from None
+    return parse_spec(raw, source=str(path), default_name=path.stem)
+
+
+def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> SweepSpec:
+    def fail(key: str, msg: str):
+        raise SpecError(f"{source}: {key}: {msg}")
+
+    if not isinstance(raw, dict):
+        fail("(top)", "expected a mapping of keys")
+    known = {f.name for f in fields(SweepSpec)}
+    for key in raw:
+        if key not in known:
+            fail(key, f"unknown key (known: {', '.join(sorted(known))})")
+    for key in _REQUIRED:
+        if key not in raw:
+            fail(key, "missing")
+    values = {"name": default_name}
+    for key, (types, what) in _SCALARS.items():
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, types) or isinstance(value, bool):
+                fail(key, f"expected {what}, got {value!r}")
+            if isinstance(value, int) and value < (0 if key == "warmup_steps" else 1):
+                fail(key, f"expected {what}, got {value!r}")
+            values[key] = value
+    if values.get("data", "auto") not in ("auto", "hub", "fixtures"):
+        fail("data", f"expected one of auto, hub, fixtures, got {values['data']!r}")
+    values["methods"] = _methods(raw["methods"], fail)
+    values["tasks"] = _tasks(raw["tasks"], fail)
+    values["learning_rates"] = _numbers(raw["learning_rates"], "learning_rates", float, fail)
+    values["seeds"] = _numbers(raw["seeds"], "seeds", int, fail)
+    return SweepSpec(**values)
+
+
+def _list(value, key, fail) -> list:
+    if not isinstance(value, list) or not value:
+        fail(key, f"expected a non-empty list, got {value!r}")
+    if len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+        fail(key, "has duplicate entries")
+    return value
+
+
+def _numbers(value, key, kind, fail) -> tuple:
+    out = []
+    for i, v in enumerate(_list(value, key, fail)):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or isinstance(v, int))
+        if not ok or v < 0 or (kind is float and v == 0):
+            fail(f"{key}[{i}]", f"expected a {'positive number' if kind is float else 'non-negative integer'}, got {v!r}")
+        out.append(kind(v))
+    return tuple(out)
+
+
+def _tasks(value, fail) -> tuple[str, ...]:
+    from tasks import get_task
+
+    for i, name in enumerate(_list(value, "tasks", fail)):
+        try:
+            get_task(name)
+        except (KeyError, TypeError) as exc:
+            fail(f"tasks[{i}]", str(exc).strip("'\""))
+    return tuple(value)
+
+
+def _methods(value, fail) -> tuple[MethodSpec, ...]:
+    from methods import get_method
+
+    out = []
+    for i, entry in enumerate(_list(value, "methods", fail)):
+        key = f"methods[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or set(entry) - {"name", "options"} or "name" not in entry:
+            fail(key, f"expected a method name or {{name: ..., options: {{...}}}}, got {entry!r}")
+        options = entry.get("options") or {}
+        if not isinstance(options, dict):
+            fail(f"{key}.options", f"expected a mapping, got {options!r}")
+        try:
+            get_method(entry["name"]).make_config(options)
+        except (KeyError, TypeError, ValueError) as exc:
+            fail(f"{key}.name" if isinstance(exc, KeyError) else f"{key}.options", str(exc).strip("'\""))
+        out.append(MethodSpec(entry["name"], options))
+    return tuple(out)

@@ -1,0 +1,189 @@
+"""The one training loop: AdamW, linear warm-up then decay, validation by generation each epoch,
+the best epoch kept, test evaluated at the best epoch. Plain torch, or a DeepSpeed engine when the
+method asks for one."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import resource
+import socket
+import time
+from typing import Callable
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from harness.config import TrialConfig
+from harness.models import load_model
+from methods import apply_method, get_method
+from tasks import get_task
+
+
+def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log=print) -> dict:
+    """Run one trial; return the result fields (metrics, counts, memory, time)."""
+    seed_everything(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    task = get_task(cfg.task)
+    data = task.load(cfg.data)
+    model, tokenizer = load_model(cfg.model, seed=cfg.seed)
+    method = get_method(cfg.method)
+    method_cfg, count = apply_method(model, cfg.method, cfg.method_options)
+    max_source = cfg.max_source_length or task.max_source_length
+    encode = lambda split: encode_split(task, tokenizer, data[split], max_source)  # noqa: E731
+    train_set, val_set, test_set = encode("train"), encode("validation"), encode("test")
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    steps = cfg.epochs * math.ceil(len(train_set) / cfg.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps)
+    if method.engine == "deepspeed":
+        model, optimizer, scheduler = deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg)
+        device = model.device
+    else:
+        model.to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    val_metrics, epoch_times, best, best_state = [], [], None, None
+    order = random.Random(cfg.seed)
+    for epoch in range(cfg.epochs):
+        model.train()
+        start = time.perf_counter()
+        for batch in batches(train_set, cfg.batch_size, tokenizer.pad_token_id, shuffle=order):
+            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
+            if method.engine == "deepspeed":
+                model.backward(loss)
+                model.step()  # optimizer and scheduler step inside the engine
+            else:
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        epoch_times.append(time.perf_counter() - start)
+
+        metrics = evaluate(model, tokenizer, task, val_set, cfg.batch_size, device)
+        val_metrics.append(metrics)
+        score = task.score(metrics)
+        if best is None or score > task.score(val_metrics[best]):
+            best, best_state = epoch, trainable_state(model)
+        log(f"[{cfg.trial_id}] epoch {epoch + 1}/{cfg.epochs} loss {loss.item():.4f} "
+            f"val {score:.2f} ({epoch_times[-1]:.1f}s)")
+        if report:
+            report({"epoch": epoch + 1, "val_score": score, "loss": loss.item()})
+
+    load_trainable_state(model, best_state)
+    test_metrics = evaluate(model, tokenizer, task, test_set, cfg.batch_size, device)
+    peak, measured_by = peak_memory(device)
+    return {
+        "val_metrics": val_metrics,
+        "best_epoch": best + 1,
+        "val_score": task.score(val_metrics[best]),
+        "test_metrics": test_metrics,
+        "test_score": task.score(test_metrics),
+        "trainable_params": count.trainable,
+        "total_params": count.total,
+        "trainable_pct": count.pct,
+        "peak_memory_bytes": peak,
+        "memory_measured_by": measured_by,
+        "time_per_epoch_s": sum(epoch_times) / len(epoch_times),
+    }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def encode_split(task, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
+    """Token ids of each example's source and target (unpadded), with the example kept for scoring."""
+    out = []
+    for ex in examples:
+        source = tokenizer(task.source(ex), truncation=True, max_length=max_source).input_ids
+        target = tokenizer(task.target(ex), truncation=True, max_length=task.max_target_length).input_ids
+        out.append({"input_ids": source, "labels": target, "example": ex})
+    return out
+
+
+def batches(rows: list[dict], size: int, pad_id: int, *, shuffle: random.Random | None = None):
+    """Padded tensor batches; label padding is -100 so the loss ignores it."""
+    idx = list(range(len(rows)))
+    if shuffle:
+        shuffle.shuffle(idx)
+    for i in range(0, len(idx), size):
+        chunk = [rows[j] for j in idx[i : i + size]]
+        input_ids = pad([r["input_ids"] for r in chunk], pad_id)
+        labels = pad([r["labels"] for r in chunk], -100)
+        yield {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}
+
+
+def pad(seqs: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(s) for s in seqs)
+    return torch.tensor([s + [value] * (width - len(s)) for s in seqs])
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, task, rows: list[dict], batch_size: int, device) -> dict[str, float]:
+    """Greedy generation on ``rows``, scored by the task's metrics."""
+    module = getattr(model, "module", model)  # a DeepSpeed engine wraps the model
+    module.eval()
+    predictions = []
+    for batch in batches(rows, batch_size, tokenizer.pad_token_id):
+        generated = module.generate(
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+            max_new_tokens=task.max_target_length,
+            do_sample=False,
+            num_beams=1,
+        )
+        predictions += tokenizer.batch_decode(generated, skip_special_tokens=True)
+    return task.evaluate(predictions, [r["example"] for r in rows])
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    module = getattr(model, "module", model)
+    return {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+
+
+@torch.no_grad()
+def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
+    module = getattr(model, "module", model)
+    for name, p in module.named_parameters():
+        if name in state:
+            p.copy_(state[name])
+
+
+def peak_memory(device: torch.device) -> tuple[int, str]:
+    """Peak memory of this trial and how it was measured (never an estimate)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+    # ru_maxrss is in KiB on Linux: the whole process's peak resident memory, an upper bound.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
+
+
+def deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg: TrialConfig):
+    """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent."""
+    import deepspeed
+
+    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
+    ds_config = {
+        "train_micro_batch_size_per_gpu": cfg.batch_size,
+        "gradient_accumulation_steps": 1,
+        "steps_per_print": 10**9,
+        **method_cfg.deepspeed_config(),
+    }
+    engine, optimizer, _, scheduler = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
+    )
+    return engine, optimizer, scheduler
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

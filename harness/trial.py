@@ -1,0 +1,57 @@
+"""One trial end to end: train, then write its result record. Runs with or without Ray."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from harness.config import TrialConfig
+from harness.provenance import provenance
+from harness.records import SCHEMA, read_record, record_path, write_record
+
+log = logging.getLogger(__name__)
+
+
+def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None) -> dict:
+    """Train ``cfg`` and record the outcome; a trial whose ``ok`` record exists does nothing.
+
+    Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
+    with the reason, so a sweep goes on past it.
+    """
+    path = record_path(out_dir, cfg.trial_id)
+    if path.exists():
+        record = read_record(path)
+        if record["status"] == "ok":
+            log.info("%s: already done, skipping", cfg.trial_id)
+            return record
+    from harness.train import train  # torch and friends load only when a trial really runs
+
+    try:
+        results, status, error = train(cfg, report=report), "ok", None
+    except Exception as exc:
+        traceback.print_exc()
+        results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
+    record = new_record(cfg, status=status, error=error, **results)
+    write_record(out_dir, record)
+    return record
+
+
+def new_record(cfg: TrialConfig, **fields) -> dict:
+    """A record with every schema key; fields a failed trial never reached stay ``None``."""
+    config = asdict(cfg)
+    record = {
+        "schema": SCHEMA,
+        "trial_id": cfg.trial_id,
+        "config": config,
+        **{k: config[k] for k in ("model", "method", "method_options", "task", "learning_rate",
+                                   "seed", "batch_size", "epochs")},
+        "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
+        "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
+        "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,
+        "provenance": provenance(),
+    }
+    record.update(fields)
+    return record

@@ -1,0 +1,29 @@
+"""Full fine-tuning: every parameter trains, through a DeepSpeed ZeRO engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from methods.registry import register
+
+
+@dataclass(frozen=True)
+class FullConfig:
+    zero_stage: int = 2
+
+    def __post_init__(self):
+        if self.zero_stage not in (0, 1, 2, 3):
+            raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage!r}")
+
+    def deepspeed_config(self) -> dict:
+        """The ZeRO part of the DeepSpeed config; the loop adds batch sizes and clipping."""
+        return {"zero_optimization": {"stage": self.zero_stage}, "zero_allow_untested_optimizer": True}
+
+
+def apply(model: nn.Module, cfg: FullConfig) -> list[str]:
+    return [name for name, _ in model.named_parameters()]
+
+
+register("full", FullConfig, apply, engine="deepspeed")

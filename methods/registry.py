@@ -1,0 +1,93 @@
+"""The method registry: the single place where a fine-tuning method is declared.
+
+A method is a frozen config dataclass (its options, validated in ``__post_init__``) and an
+``apply(model, cfg)`` that injects whatever modules the method needs and returns the names of the
+parameters to train. Freezing and counting happen once, here, for every method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: its name, option dataclass, and ``apply``.
+
+    ``engine`` names the training engine the loop should use: ``"torch"`` (plain AdamW) or
+    ``"deepspeed"`` (a DeepSpeed engine configured by the method's ``deepspeed_config()``).
+    """
+
+    name: str
+    config_cls: type
+    apply: Callable[[nn.Module, Any], list[str]]
+    engine: str = "torch"
+
+    def make_config(self, options: dict | None = None) -> Any:
+        """Build the method's config from a dict of options, rejecting unknown keys."""
+        options = dict(options or {})
+        known = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} has no option {unknown[0]!r} "
+                f"(options: {', '.join(sorted(known)) or 'none'})"
+            )
+        return self.config_cls(**options)
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(name: str, config_cls: type, apply: Callable, *, engine: str = "torch") -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"method {name!r} is registered twice")
+    if engine not in ("torch", "deepspeed"):
+        raise ValueError(f"method {name!r}: unknown engine {engine!r}")
+    _REGISTRY[name] = Method(name, config_cls, apply, engine)
+
+
+def get_method(name: str) -> Method:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r} (known: {', '.join(method_names())})") from None
+
+
+def method_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Trainable parameters of a method against the parameters of the base model."""
+
+    trainable: int
+    total: int
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.trainable / self.total
+
+
+def apply_method(model: nn.Module, name: str, options: dict | None = None) -> tuple[Any, ParamCount]:
+    """Apply method ``name`` to ``model``: inject its modules, freeze all else, count.
+
+    ``total`` is the base model's parameter count before injection, as in the paper's tables.
+    """
+    method = get_method(name)
+    cfg = method.make_config(options)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = set(method.apply(model, cfg))
+    params = dict(model.named_parameters())
+    missing = sorted(trainable - set(params))
+    if missing:
+        raise RuntimeError(f"method {name!r} declared unknown parameters: {missing[:3]}")
+    for pname, p in params.items():
+        p.requires_grad_(pname in trainable)
+    count = sum(params[n].numel() for n in trainable)
+    return cfg, ParamCount(trainable=count, total=total)

@@ -1,0 +1,1 @@
+"""Reports: read result records (never torch), aggregate with pandas, print tables."""
