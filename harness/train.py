@@ -168,9 +168,10 @@ def deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg: TrialConfig):
     """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent."""
     import deepspeed
 
-    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("MASTER_PORT", str(free_port()))
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # One process: a fresh port each time, so concurrent trials on one host never collide.
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(free_port()))
     ds_config = {
         "train_micro_batch_size_per_gpu": cfg.batch_size,
         "gradient_accumulation_steps": 1,

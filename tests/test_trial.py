@@ -1,0 +1,48 @@
+"""One trial without Ray: it learns, records, fails cleanly and never runs twice."""
+
+from collections import Counter
+
+from harness.config import TrialConfig
+from harness.records import read_records
+from harness.trial import run_trial
+from tasks import get_task
+
+
+def test_full_fine_tuning_beats_the_majority_class_on_sst2(tmp_path):
+    cfg = TrialConfig(model="tiny-t5", method="full", task="sst2", learning_rate=1e-2, seed=0,
+                      epochs=6, batch_size=16, warmup_steps=5, data="fixtures")
+    record = run_trial(cfg, tmp_path)
+    labels = [ex["label"] for ex in get_task("sst2").load("fixtures")["test"]]
+    majority = 100 * Counter(labels).most_common(1)[0][1] / len(labels)
+    assert record["status"] == "ok", record["error"]
+    assert record["test_score"] > majority + 10
+    assert len(record["val_metrics"]) == 6
+    assert record["val_score"] == max(get_task("sst2").score(m) for m in record["val_metrics"])
+    assert record["trainable_pct"] == 100.0
+    assert record["peak_memory_bytes"] > 0 and record["time_per_epoch_s"] > 0
+
+
+def test_adapter_trains_only_adapters_and_layer_norms(tmp_path, tiny_trial_kwargs):
+    cfg = TrialConfig(method="adapter", task="rte", learning_rate=1e-3, seed=0, **tiny_trial_kwargs)
+    record = run_trial(cfg, tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert 0 < record["trainable_params"] < record["total_params"]
+    assert record["best_epoch"] == 1 and set(record["test_metrics"]) == {"accuracy", "invalid"}
+
+
+def test_a_failing_trial_is_recorded_with_its_reason(tmp_path, tiny_trial_kwargs):
+    cfg = TrialConfig(method="adapter", method_options={"reduction_factor": -4}, task="sst2",
+                      learning_rate=1e-3, seed=0, **tiny_trial_kwargs)
+    record = run_trial(cfg, tmp_path)
+    assert record["status"] == "failed"
+    assert "reduction_factor" in record["error"]
+    assert read_records(tmp_path) == [record]
+
+
+def test_a_finished_trial_is_not_run_again(tmp_path, tiny_trial_kwargs):
+    cfg = TrialConfig(method="adapter", task="sst2", learning_rate=1e-3, seed=0, **tiny_trial_kwargs)
+    first = run_trial(cfg, tmp_path)
+    path = tmp_path / "results" / f"{cfg.trial_id}.json"
+    stamp = path.stat().st_mtime_ns
+    assert run_trial(cfg, tmp_path) == first
+    assert path.stat().st_mtime_ns == stamp
