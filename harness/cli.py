@@ -33,10 +33,14 @@ def cmd_sweep(args) -> int:
         print(f"{spec.name}: {len(spec.trials())} trials = {len(spec.methods)} methods × {len(spec.tasks)} "
               f"tasks × {len(spec.learning_rates)} learning rates × {len(spec.seeds)} seeds")
         return 0
-    from harness.sweep import run_sweep
+    from harness.sweep import SweepError, run_sweep
     from reports.summary import report
 
-    records = run_sweep(spec, args.out, address=args.address)
+    try:
+        records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume)
+    except SweepError as exc:
+        print(f"peftbench: {exc}", file=sys.stderr)
+        return 2
     failed = [r for r in records if r["status"] != "ok"]
     print(f"{len(records) - len(failed)} ok, {len(failed)} failed; records in {args.out}/results\n")
     print(report(args.out))
@@ -76,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run every trial of a sweep spec under Ray Tune")
     p.add_argument("spec", help="sweep spec (YAML), e.g. configs/smoke.yaml")
     p.add_argument("--out", default="runs/sweep", help="output folder (records in OUT/results)")
-    p.add_argument("--address", default=None, help="an existing Ray cluster (default: start a local Ray)")
+    p.add_argument("--address", default=None,
+                   help="an existing Ray cluster (default: $RAY_ADDRESS, else start a local Ray)")
+    p.add_argument("--storage", default=None,
+                   help="where Ray keeps the experiment (a shared path or URI on multi-node clusters; default OUT/ray)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed sweep in OUT: finished trials are kept, the rest run")
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
     p.set_defaults(func=cmd_sweep)
 

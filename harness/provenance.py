@@ -6,6 +6,7 @@ import importlib.metadata
 import platform
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 PACKAGES = ("peftbench", "torch", "transformers", "datasets", "deepspeed", "ray", "pandas")
@@ -36,8 +37,17 @@ def device_name() -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
+def ray_node() -> str | None:
+    """The Ray node this process runs on, when it runs under Ray."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()
+
+
 def provenance() -> dict:
     return {
+        "ray_node": ray_node(),
         "versions": {p: _version(p) for p in PACKAGES},
         "git_commit": git_commit(),
         "python": platform.python_version(),

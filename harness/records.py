@@ -12,7 +12,8 @@ KEYS = (
     "schema", "trial_id", "status", "error", "model", "method", "method_options", "task",
     "learning_rate", "seed", "batch_size", "epochs", "val_metrics", "best_epoch", "val_score",
     "test_metrics", "test_score", "trainable_params", "total_params", "trainable_pct",
-    "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
+    "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "wall_time_s", "finished_at",
+    "provenance",
 )
 STATUSES = ("ok", "failed")
 

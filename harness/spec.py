@@ -43,6 +43,7 @@ class SweepSpec:
     max_source_length: int | None = None
     data: str = "auto"
     cpus_per_trial: int = 1
+    max_failures: int = 2  # Ray retries of a trial whose worker or node died
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
@@ -71,6 +72,7 @@ _SCALARS = {
     "max_source_length": ((int, type(None)), "a positive integer or null"),
     "data": ((str,), "one of auto, hub, fixtures"),
     "cpus_per_trial": ((int,), "a positive integer"),
+    "max_failures": ((int,), "a non-negative integer"),
 }
 _REQUIRED = ("model", "methods", "tasks", "learning_rates", "seeds")
 
@@ -103,7 +105,7 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
             value = raw[key]
             if not isinstance(value, types) or isinstance(value, bool):
                 fail(key, f"expected {what}, got {value!r}")
-            if isinstance(value, int) and value < (0 if key == "warmup_steps" else 1):
+            if isinstance(value, int) and value < (0 if key in ("warmup_steps", "max_failures") else 1):
                 fail(key, f"expected {what}, got {value!r}")
             values[key] = value
     if values.get("data", "auto") not in ("auto", "hub", "fixtures"):

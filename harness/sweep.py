@@ -1,9 +1,16 @@
-"""A sweep is a Ray Tune grid over method × task × learning rate × seed; each point is a trial."""
+"""A sweep is a Ray Tune grid over method × task × learning rate × seed; each point is a trial.
+
+Nothing is lost when something dies: trials are idempotent (a trial that finds its own ``ok``
+record does nothing), ``--resume`` restores Ray's experiment and reruns whatever had not finished,
+and Ray retries trials whose worker or node was lost (``max_failures``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from harness.records import read_records
@@ -11,50 +18,108 @@ from harness.spec import SweepSpec
 from harness.trial import run_trial
 
 
+class SweepError(RuntimeError):
+    """A sweep that cannot start as asked (one line, for the terminal)."""
+
+
 def tune_trial(point: dict, *, spec: SweepSpec, out_dir: str) -> None:
     """The Ray Tune trainable: build the grid point's trial and run it, reporting each epoch."""
-    import torch
     from ray import tune
 
-    torch.set_num_threads(spec.cpus_per_trial)
     cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"])
     record = run_trial(cfg, out_dir, report=tune.report)
-    tune.report({"status": record["status"], "test_score": record["test_score"], "done": True})
+    tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
+                 "record": record})
 
 
-def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = None) -> list[dict]:
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = None,
+              storage: str | None = None, resume: bool = False) -> list[dict]:
     """Run every trial of ``spec`` under Ray Tune; return the records of this sweep's grid."""
     import ray
     from ray import tune
 
+    from harness.progress import SweepProgress
+
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Ray's own worker logs deduplication hides per-trial epochs; keep them.
+    storage = storage or str(out_dir / "ray")
+    check_out_dir(spec, out_dir, storage, resume=resume)
+    # Ray folds identical log lines of different workers into one; per-trial epoch lines differ
+    # only by trial, so keep them all.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
-    param_space = {
+    try:
+        slots = concurrent_slots(spec, ray.cluster_resources())
+        trainable = tune.with_resources(
+            tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), {"cpu": spec.cpus_per_trial}
+        )
+        run_config = tune.RunConfig(
+            name=spec.name, storage_path=storage, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            callbacks=[SweepProgress(len(spec.trials()), out_dir)],
+        )
+        experiment = f"{storage.rstrip('/')}/{spec.name}"
+        if resume and tune.Tuner.can_restore(experiment):
+            print(f"resuming {experiment}")
+            tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
+            # Restoring unpickles the old run's callbacks; this run reports its own progress.
+            tuner._local_tuner.get_run_config().callbacks = run_config.callbacks
+        else:
+            tuner = tune.Tuner(trainable, param_space=grid(spec), run_config=run_config,
+                               tune_config=tune.TuneConfig(reuse_actors=False))
+        start = time.perf_counter()
+        tuner.fit()
+        wall = time.perf_counter() - start
+    finally:
+        ray.shutdown()
+    wanted = {cfg.trial_id for cfg in spec.trials()}
+    records = [r for r in read_records(out_dir) if r["trial_id"] in wanted]
+    print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
+    return records
+
+
+def grid(spec: SweepSpec) -> dict:
+    from ray import tune
+
+    return {
         "method": tune.grid_search([m.label for m in spec.methods]),
         "task": tune.grid_search(list(spec.tasks)),
         "learning_rate": tune.grid_search(list(spec.learning_rates)),
         "seed": tune.grid_search(list(spec.seeds)),
     }
-    trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), {"cpu": spec.cpus_per_trial}
-    )
-    tuner = tune.Tuner(
-        trainable,
-        param_space=param_space,
-        tune_config=tune.TuneConfig(reuse_actors=False),
-        run_config=tune.RunConfig(name=spec.name, storage_path=str(out_dir / "ray"), verbose=1),
-    )
-    start = time.perf_counter()
-    try:
-        tuner.fit()
-    finally:
-        ray.shutdown()
-    print(f"sweep {spec.name}: {len(spec.trials())} trials in {time.perf_counter() - start:.0f}s")
-    wanted = {cfg.trial_id for cfg in spec.trials()}
-    return [r for r in read_records(out_dir) if r["trial_id"] in wanted]
+
+
+def check_out_dir(spec: SweepSpec, out_dir: Path, storage: str, *, resume: bool) -> None:
+    """Refuse to mix sweeps: a folder holds one spec, continued only with ``--resume``."""
+    saved = out_dir / "spec.json"
+    current = json.dumps(asdict(spec), sort_keys=True, indent=2)
+    if saved.exists():
+        if not resume:
+            raise SweepError(f"{out_dir} already holds sweep {spec.name!r}: add --resume to continue it, "
+                             "or choose another --out")
+        if saved.read_text() != current:
+            raise SweepError(f"{out_dir} holds a different spec than this one: resume it with the "
+                             "spec it started with, or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(current)
+
+
+def concurrent_slots(spec: SweepSpec, resources: dict) -> int:
+    """How many trials the cluster runs at once: CPUs over CPUs per trial, capped by the grid."""
+    return max(1, min(len(spec.trials()), int(resources.get("CPU", 1) // spec.cpus_per_trial)))
+
+
+def timing_summary(records: list[dict], *, wall: float, slots: int, since: float) -> str:
+    """Wall time, the summed time of trials run now, and the share lost to scheduling.
+
+    Overhead = 1 - (sum of trial times) / (wall time × concurrent slots): the fraction of the
+    cluster's slot-seconds that went to anything but running trials.
+    """
+    ran = [r for r in records if r.get("finished_at", 0) >= since and r.get("wall_time_s")]
+    busy = sum(r["wall_time_s"] for r in ran)
+    overhead = 100.0 * (1 - busy / (wall * slots)) if wall > 0 else 0.0
+    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} "
+            f"slots; scheduling overhead {overhead:.1f}%")

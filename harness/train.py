@@ -10,6 +10,7 @@ import random
 import resource
 import socket
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -21,10 +22,16 @@ from methods import apply_method, get_method
 from tasks import get_task
 
 
-def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log=print) -> dict:
-    """Run one trial; return the result fields (metrics, counts, memory, time)."""
+def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
+          checkpoint_dir: Path | None = None, log=print) -> dict:
+    """Run one trial; return the result fields (metrics, counts, memory, time).
+
+    With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
+    already there (a killed trial, rerun), continues from the epoch after it.
+    """
     seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world = rank_and_world()
     task = get_task(cfg.task)
     data = task.load(cfg.data)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
@@ -33,55 +40,66 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log
     max_source = cfg.max_source_length or task.max_source_length
     encode = lambda split: encode_split(task, tokenizer, data[split], max_source)  # noqa: E731
     train_set, val_set, test_set = encode("train"), encode("validation"), encode("test")
+    micro_batch = cfg.batch_size // world  # data parallel: each of `world` workers takes a share
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
     steps = cfg.epochs * math.ceil(len(train_set) / cfg.batch_size)
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps)
     if method.engine == "deepspeed":
-        model, optimizer, scheduler = deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg)
+        model, optimizer, scheduler = deepspeed_engine(model, optimizer, scheduler, method_cfg, micro_batch)
         device = model.device
     else:
         model.to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    val_metrics, epoch_times, best, best_state = [], [], None, None
-    order = random.Random(cfg.seed)
-    for epoch in range(cfg.epochs):
+    state = {"epoch": 0, "val_metrics": [], "epoch_times": [], "best": None, "best_state": None,
+             "order": random.Random(cfg.seed).getstate()}
+    if checkpoint_dir and (checkpoint_dir / LOOP_STATE).exists():
+        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+        log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
+    order = random.Random()
+    order.setstate(state["order"])
+    for epoch in range(state["epoch"], cfg.epochs):
         model.train()
         start = time.perf_counter()
         for batch in batches(train_set, cfg.batch_size, tokenizer.pad_token_id, shuffle=order):
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+            batch = {k: v[rank::world].to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
             if method.engine == "deepspeed":
-                model.backward(loss)
+                model.backward(loss)  # averages gradients over workers
                 model.step()  # optimizer and scheduler step inside the engine
             else:
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-        epoch_times.append(time.perf_counter() - start)
+        state["epoch_times"].append(time.perf_counter() - start)
 
         metrics = evaluate(model, tokenizer, task, val_set, cfg.batch_size, device)
-        val_metrics.append(metrics)
+        state["val_metrics"].append(metrics)
         score = task.score(metrics)
-        if best is None or score > task.score(val_metrics[best]):
-            best, best_state = epoch, trainable_state(model)
+        if state["best"] is None or score > task.score(state["val_metrics"][state["best"]]):
+            state["best"], state["best_state"] = epoch, trainable_state(model)
+        state["epoch"], state["order"] = epoch + 1, order.getstate()
+        if checkpoint_dir:
+            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, rank=rank)
         log(f"[{cfg.trial_id}] epoch {epoch + 1}/{cfg.epochs} loss {loss.item():.4f} "
-            f"val {score:.2f} ({epoch_times[-1]:.1f}s)")
+            f"val {score:.2f} ({state['epoch_times'][-1]:.1f}s)")
         if report:
             report({"epoch": epoch + 1, "val_score": score, "loss": loss.item()})
 
-    load_trainable_state(model, best_state)
+    load_trainable_state(model, state["best_state"])
     test_metrics = evaluate(model, tokenizer, task, test_set, cfg.batch_size, device)
     peak, measured_by = peak_memory(device)
+    best = state["best"]
     return {
-        "val_metrics": val_metrics,
+        "val_metrics": state["val_metrics"],
         "best_epoch": best + 1,
-        "val_score": task.score(val_metrics[best]),
+        "val_score": task.score(state["val_metrics"][best]),
         "test_metrics": test_metrics,
         "test_score": task.score(test_metrics),
         "trainable_params": count.trainable,
@@ -89,7 +107,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log
         "trainable_pct": count.pct,
         "peak_memory_bytes": peak,
         "memory_measured_by": measured_by,
-        "time_per_epoch_s": sum(epoch_times) / len(epoch_times),
+        "time_per_epoch_s": sum(state["epoch_times"]) / len(state["epoch_times"]),
     }
 
 
@@ -164,7 +182,7 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
 
 
-def deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg: TrialConfig):
+def deepspeed_engine(model, optimizer, scheduler, method_cfg, micro_batch: int):
     """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent."""
     import deepspeed
 
@@ -173,7 +191,7 @@ def deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg: TrialConfig):
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(free_port()))
     ds_config = {
-        "train_micro_batch_size_per_gpu": cfg.batch_size,
+        "train_micro_batch_size_per_gpu": micro_batch,
         "gradient_accumulation_steps": 1,
         "steps_per_print": 10**9,
         **method_cfg.deepspeed_config(),
@@ -188,3 +206,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This worker's rank and the number of data-parallel workers (1 without torch.distributed)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+LOOP_STATE = "loop.pt"
+
+
+def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict, *, rank: int) -> None:
+    """Everything needed to continue after this epoch; the loop state is written last, atomically,
+    so a checkpoint that has it is complete."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "save_checkpoint"):  # a DeepSpeed engine saves its own (sharded) state
+        model.save_checkpoint(str(directory), tag="last")
+        extra = {}
+    else:
+        extra = {"trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict()}
+    if rank == 0:
+        tmp = directory / f".{LOOP_STATE}.tmp"
+        torch.save({**state, **extra, "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, directory / LOOP_STATE)
+
+
+def load_checkpoint(directory: Path, model, optimizer, scheduler) -> dict:
+    saved = torch.load(directory / LOOP_STATE, weights_only=False)
+    if hasattr(model, "load_checkpoint"):
+        model.load_checkpoint(str(directory), tag="last")
+    else:
+        load_trainable_state(model, saved.pop("trainable"))
+        optimizer.load_state_dict(saved.pop("optimizer"))
+        scheduler.load_state_dict(saved.pop("scheduler"))
+    torch.set_rng_state(saved.pop("torch_rng"))
+    return saved

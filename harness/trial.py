@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -27,14 +29,18 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
         if record["status"] == "ok":
             log.info("%s: already done, skipping", cfg.trial_id)
             return record
-    from harness.train import train  # torch and friends load only when a trial really runs
-
+    start = time.perf_counter()
     try:
-        results, status, error = train(cfg, report=report), "ok", None
+        from harness.train import train  # torch and friends load only when a trial really runs
+
+        checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
+        results, status, error = train(cfg, report=report, checkpoint_dir=checkpoints), "ok", None
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the record is the product now
     except Exception as exc:
         traceback.print_exc()
         results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
-    record = new_record(cfg, status=status, error=error, **results)
+    record = new_record(cfg, status=status, error=error, wall_time_s=time.perf_counter() - start,
+                        finished_at=time.time(), **results)
     write_record(out_dir, record)
     return record
 
@@ -51,6 +57,7 @@ def new_record(cfg: TrialConfig, **fields) -> dict:
         "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
         "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
         "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,
+        "wall_time_s": None, "finished_at": None,
         "provenance": provenance(),
     }
     record.update(fields)
