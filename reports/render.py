@@ -69,7 +69,8 @@ th { border-top: 2px solid #333; border-bottom: 1px solid #333; background: #f4f
 tr:last-child td { border-bottom: 2px solid #333; }
 td:first-child, th:first-child { text-align: left; }
 .notes { font-size: 0.85rem; color: #444; } figure { margin: 1.5rem 0; }
-figure img { max-width: 100%; border: 1px solid #eee; } #failures td { text-align: left; } footer { margin-top: 2rem; font-size: 0.8rem; color: #555; }
+figure img { max-width: 100%; border: 1px solid #eee; } #failures td { text-align: left; }
+footer { margin-top: 2rem; font-size: 0.8rem; color: #555; }
 """
 
 

@@ -167,23 +167,31 @@ def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     A Δ% is left NaN where the two memory figures were not obtained the same way (a measurement is
     never compared with an estimate, nor a GPU allocator count with a process RSS).
     """
-    cols = ["trainable_pct", "peak_memory_bytes", "time_per_epoch_s"]
     base = cells[cells["method"] == baseline].set_index("task") if baseline else None
     rows = []
     for method, group in cells.groupby("method", sort=False):
         common = group[group["task"].isin(base.index)] if base is not None else group.iloc[0:0]
         own = (common if len(common) else group).set_index("task")
-        row = {"method": method, **own[cols].mean().to_dict(), "peak_memory_bytes": own["peak_memory_bytes"].max(),
-               "memory_measured_by": "; ".join(sorted(set(own["memory_measured_by"]) - {""})),
-               "memory_estimated": bool(own["memory_estimated"].any()),
-               "memory_delta_pct": math.nan, "time_delta_pct": math.nan}
+        row = {"method": method, **efficiency_figures(own), "memory_delta_pct": math.nan, "time_delta_pct": math.nan}
         if len(common):
-            ref = base.loc[own.index]
-            row["time_delta_pct"] = 100 * (own["time_per_epoch_s"].mean() / ref["time_per_epoch_s"].mean() - 1)
-            if set(own["memory_measured_by"]) == set(ref["memory_measured_by"]):
-                row["memory_delta_pct"] = 100 * (own["peak_memory_bytes"].max() / ref["peak_memory_bytes"].max() - 1)
+            ref = efficiency_figures(base.loc[own.index])
+            row["time_delta_pct"] = 100 * (row["time_per_epoch_s"] / ref["time_per_epoch_s"] - 1)
+            if row["memory_measured_by"] == ref["memory_measured_by"]:
+                row["memory_delta_pct"] = 100 * (row["peak_memory_bytes"] / ref["peak_memory_bytes"] - 1)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def efficiency_figures(cells: pd.DataFrame) -> dict:
+    """One method's Table 3 figures over ``cells`` (its selected cells on some tasks)."""
+    return {
+        "trainable_pct": cells["trainable_pct"].mean(),
+        "peak_memory_bytes": cells["peak_memory_bytes"].max(),
+        "time_per_epoch_s": cells["time_per_epoch_s"].mean(),
+        "memory_measured_by": "; ".join(sorted({m for how in cells["memory_measured_by"]
+                                                 for m in how.split("; ") if m})),
+        "memory_estimated": bool(cells["memory_estimated"].any()),
+    }
 
 
 def score_mismatches(records: list[dict]) -> list[str]:
