@@ -66,7 +66,7 @@ def cmd_report(args) -> int:
     from reports.summary import report
 
     try:
-        print(report(args.dir, args.format))
+        print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
     except FileNotFoundError as exc:
         print(f"peftbench: {exc}", file=sys.stderr)
         return 2
@@ -104,9 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/trial")
     p.set_defaults(func=cmd_trial)
 
-    p = sub.add_parser("report", help="the comparison table of a sweep folder")
+    p = sub.add_parser("report", help="the comparison tables and figures of a sweep folder")
     p.add_argument("dir")
-    p.add_argument("--format", choices=("md", "csv"), default="md")
+    p.add_argument("--format", choices=("md", "csv", "latex", "html", "all"), default="md",
+                   help="md prints to the terminal; the others write files (default folder: DIR)")
+    p.add_argument("--out", default=None, help="output folder, or a file with the format's suffix")
+    p.add_argument("--baseline", default="full", help="the method every other is compared with")
     p.set_defaults(func=cmd_report)
     return parser
 

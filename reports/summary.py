@@ -1,80 +1,123 @@
-"""The comparison table: per method and task, the test score at the learning rate with the best
-mean validation score, as mean ± std over seeds, with trainable share, memory and time."""
+"""The report of a sweep folder: per method and task, the test score at the learning rate with the
+best mean validation score (mean ± std over seeds), with trainable share, memory and time, the
+comparisons against full fine-tuning, and the paper's figures, in markdown, CSV, LaTeX or HTML."""
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from harness.config import method_label
 from harness.records import read_records
+from reports import render, select, tables
+from reports.footer import provenance_lines
+from reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
-SUMMARY_COLUMNS = [
-    "method", "task", "learning_rate", "test_score_mean", "test_score_std", "n_seeds",
-    "trainable_pct", "peak_memory_bytes", "time_per_epoch_s",
-]
+__all__ = ["FORMATS", "SUMMARY_COLUMNS", "Report", "build", "failures", "report", "summarize"]
 
-
-def records_frame(records: list[dict]) -> pd.DataFrame:
-    rows = [{**r, "method": method_label(r["method"], r["method_options"])} for r in records]
-    return pd.DataFrame(rows, columns=sorted({k for r in rows for k in r}) or SUMMARY_COLUMNS)
+FORMATS = ("md", "csv", "latex", "html", "all")
+SUFFIX = {"md": ".md", "csv": ".csv", "latex": ".tex", "html": ".html"}
 
 
-def summarize(records: list[dict]) -> pd.DataFrame:
-    """One row per (method, task) from the ``ok`` records; failed trials are left to ``failures``."""
-    df = records_frame(records)
-    ok = df[df["status"] == "ok"] if len(df) else df
-    if ok.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    per_lr = ok.groupby(["method", "task", "learning_rate"], sort=False).agg(
-        val_mean=("val_score", "mean"),
-        test_score_mean=("test_score", "mean"),
-        test_score_std=("test_score", lambda s: s.std(ddof=1) if len(s) > 1 else 0.0),
-        n_seeds=("seed", "nunique"),
-        trainable_pct=("trainable_pct", "mean"),
-        peak_memory_bytes=("peak_memory_bytes", "max"),
-        time_per_epoch_s=("time_per_epoch_s", "mean"),
-    ).reset_index()
-    best = per_lr.loc[per_lr.groupby(["method", "task"], sort=False)["val_mean"].idxmax()]
-    return best[SUMMARY_COLUMNS].reset_index(drop=True)
+@dataclass
+class Report:
+    """Everything a report shows, computed once from the records."""
+
+    records: list[dict]
+    summary: pd.DataFrame
+    failed: list[dict]
+    baseline: str | None
+    tables: list[tables.Table]
+    footer: list[str]
+    source: str
 
 
-def failures(records: list[dict]) -> list[dict]:
-    return [r for r in records if r["status"] != "ok"]
-
-
-def markdown(summary: pd.DataFrame, failed: list[dict] = ()) -> str:
-    """Rows: methods; columns: tasks (test mean ± std), then trainable %, peak memory, time/epoch."""
-    tasks = list(dict.fromkeys(summary["task"]))
-    header = ["method", *tasks, "trainable %", "peak memory (MB)", "time/epoch (s)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, rows in summary.groupby("method", sort=False):
-        by_task = rows.set_index("task")
-        cells = [
-            f"{by_task.at[t, 'test_score_mean']:.2f} ± {by_task.at[t, 'test_score_std']:.2f}"
-            if t in by_task.index else "—"
-            for t in tasks
-        ]
-        cells += [
-            f"{rows['trainable_pct'].mean():.3f}",
-            f"{rows['peak_memory_bytes'].max() / 1e6:.0f}",
-            f"{rows['time_per_epoch_s'].mean():.2f}",
-        ]
-        lines.append("| " + " | ".join([method, *cells]) + " |")
-    for r in failed:
-        lines.append(f"\nfailed: {r['trial_id']}: {r['error']}")
-    return "\n".join(lines)
-
-
-def report(out_dir: str | Path, fmt: str = "md") -> str:
-    """Print-ready report of a sweep folder; ``csv`` also writes ``DIR/summary.csv``."""
+def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     records = read_records(out_dir)
     if not records:
         raise FileNotFoundError(f"no result records under {Path(out_dir) / 'results'}")
-    summary = summarize(records)
-    if fmt == "csv":
-        path = Path(out_dir) / "summary.csv"
-        summary.to_csv(path, index=False)
-        return f"wrote {path}"
-    return markdown(summary, failures(records))
+    summary = summarize(records, baseline=baseline)
+    base = select.baseline_label(summary, baseline) if len(summary) else None
+    failed = failures(records)
+    if summary.empty:
+        made = [tables.failures_table(failed)]
+    else:
+        made = tables.all_tables(summary, failed, base)
+    made[0].notes += [f"Score check: {m}" for m in select.score_mismatches(records)]
+    return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir))
+
+
+def targets(out_dir: Path, fmt: str, out: str | Path | None) -> tuple[Path, Path | None]:
+    """(folder, file): ``--out`` names a folder, or the file itself when it ends in the format's suffix."""
+    if out is None:
+        return out_dir, None
+    out = Path(out)
+    if fmt in SUFFIX and out.suffix == SUFFIX[fmt]:
+        return out.parent, out
+    return out, None
+
+
+def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = None,
+           baseline: str = BASELINE) -> str:
+    """Print-ready report of a sweep folder.
+
+    ``md`` returns markdown (and writes it, with the figures, when ``out`` is given); ``csv`` writes
+    ``summary.csv`` (one row per method, task and train size), ``efficiency.csv`` and
+    ``failures.csv``; ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does
+    every one. Files go to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
+    The PNG and SVG of each figure go next to any report file.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    rep = build(out_dir, baseline=baseline)
+    folder, file = targets(Path(out_dir), fmt, out)
+    text = render.markdown(rep.tables, rep.footer)
+    if fmt == "md" and out is None:
+        return text
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    if fmt in ("csv", "all"):
+        written += write_csvs(rep, folder, file)
+    if fmt in ("md", "latex", "html", "all"):
+        written += write_documents(rep, folder, file, fmt)
+    listing = "\n".join(f"wrote {p}" for p in written)
+    return f"{text}\n{listing}" if fmt in ("md", "all") else listing
+
+
+def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
+    """Numbers, not formatted text: the summary, the efficiency table and the failed trials."""
+    paths = [file or folder / "summary.csv", folder / "efficiency.csv", folder / "failures.csv"]
+    rep.summary.drop(columns="test_scores").to_csv(paths[0], index=False)
+    cells = select.at_train_size(rep.summary, select.main_train_size(rep.summary))
+    select.efficiency(cells, rep.baseline).to_csv(paths[1], index=False)
+    failed = pd.DataFrame([{**{k: r[k] for k in ("trial_id", "method", "task", "learning_rate", "seed", "error")},
+                            "method_options": r["method_options"], "train_size": r.get("train_size")}
+                           for r in rep.failed],
+                          columns=["trial_id", "method", "method_options", "task", "learning_rate", "seed",
+                                   "train_size", "error"])
+    failed.to_csv(paths[2], index=False)
+    return paths
+
+
+def write_documents(rep: Report, folder: Path, file: Path | None, fmt: str) -> list[Path]:
+    """Figures (PNG + SVG) and the markdown / LaTeX / HTML documents that show them."""
+    from reports import plots  # matplotlib loads only when a figure is drawn
+
+    figures = plots.make_figures(rep.summary, rep.baseline) if len(rep.summary) else {}
+    written = plots.save_figures(figures, folder)
+    docs = {
+        "md": lambda: render.markdown(rep.tables, rep.footer, figures={s: f"{s}.png" for s in figures}),
+        "latex": lambda: render.latex(rep.tables, rep.footer,
+                                      figures={s: (f"{s}.png", caption) for s, (_, caption, _) in figures.items()}),
+        "html": lambda: render.html_page(
+            rep.tables, rep.footer, title=f"peftbench report: {rep.source}",
+            figures={s: (base64.b64encode((folder / f"{s}.png").read_bytes()).decode("ascii"), *rest)
+                     for s, (_, *rest) in figures.items()}),
+    }
+    for kind in (docs if fmt == "all" else [fmt]):
+        path = file or folder / f"report{SUFFIX[kind]}"
+        path.write_text(docs[kind]())
+        written.append(path)
+    return written

@@ -1,0 +1,216 @@
+"""Selection and statistics over result records: the learning rate chosen on validation, the test
+score there as mean ± std over seeds, and every comparison against full fine-tuning.
+
+A cell is one (method, task, train size). Records without a ``train_size`` trained on the full
+training set; their train size is ``<NA>``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pandas as pd
+from scipy import stats
+
+from harness.config import method_label
+
+CELL = ["method", "task", "train_size"]
+SUMMARY_COLUMNS = [
+    "method", "task", "learning_rate", "test_score_mean", "test_score_std", "n_seeds",
+    "trainable_pct", "peak_memory_bytes", "time_per_epoch_s",
+]
+EXTRA_COLUMNS = [
+    "train_size", "val_score_mean", "n_failed", "memory_measured_by", "memory_estimated",
+    "delta_vs_baseline", "ci_low", "ci_high", "p_value", "significant",
+]
+ALPHA = 0.05  # two-sided level of the test against full fine-tuning
+BASELINE = "full"
+
+
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per record: the method's label (name with options) and its train size (or <NA>)."""
+    rows = [
+        {**r, "base_method": r["method"], "method": method_label(r["method"], r["method_options"]),
+         "train_size": r.get("train_size")}
+        for r in records
+    ]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=[*CELL, "status", "learning_rate", "seed", "base_method"])
+    df["train_size"] = pd.array(df["train_size"].tolist(), dtype="Int64")
+    return df
+
+
+def is_estimate(measured_by) -> bool:
+    """Whether a record's ``memory_measured_by`` says the figure is an estimate, not a measurement."""
+    return isinstance(measured_by, str) and "estimat" in measured_by.lower()
+
+
+def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates over seeds at each (cell, learning rate) of the ``ok`` records."""
+    grouped = ok.groupby([*CELL, "learning_rate"], sort=True, dropna=False)
+    return grouped.agg(
+        val_score_mean=("val_score", "mean"),
+        test_score_mean=("test_score", "mean"),
+        # one seed has no spread to report: NaN, never a made-up 0
+        test_score_std=("test_score", lambda s: s.std(ddof=1)),
+        n_seeds=("seed", "nunique"),
+        test_scores=("test_score", tuple),
+        trainable_pct=("trainable_pct", "mean"),
+        peak_memory_bytes=("peak_memory_bytes", "max"),  # a peak: the largest seen over seeds
+        time_per_epoch_s=("time_per_epoch_s", "mean"),
+        memory_measured_by=("memory_measured_by", lambda s: "; ".join(sorted(set(s.dropna())))),
+        memory_estimated=("memory_measured_by", lambda s: any(is_estimate(m) for m in s)),
+    ).reset_index()
+
+
+def select_learning_rates(per_lr: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, the row of the learning rate with the best mean validation score.
+
+    Ties go to the smallest learning rate (rows are sorted by it and ``idxmax`` keeps the first).
+    """
+    best = per_lr.loc[per_lr.groupby(CELL, sort=False, dropna=False)["val_score_mean"].idxmax()]
+    return best.reset_index(drop=True)
+
+
+def summarize(records: list[dict], *, baseline: str = BASELINE) -> pd.DataFrame:
+    """One row per cell from the ``ok`` records, compared with ``baseline``; failures are counted."""
+    df = records_frame(records)
+    ok = df[df["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(columns=[*SUMMARY_COLUMNS, *EXTRA_COLUMNS])
+    summary = select_learning_rates(per_learning_rate(ok))
+    failed = df[df["status"] != "ok"].groupby(CELL, dropna=False).size().rename("n_failed").reset_index()
+    summary = summary.merge(failed, on=CELL, how="left")
+    summary["n_failed"] = summary["n_failed"].fillna(0).astype(int)
+    summary = compare_to_baseline(summary, baseline_label(summary, baseline))
+    return summary[[*SUMMARY_COLUMNS, *EXTRA_COLUMNS, "test_scores"]]
+
+
+def failures(records: list[dict]) -> list[dict]:
+    """The failed trials, to be listed in every report (never averaged)."""
+    return [r for r in records if r["status"] != "ok"]
+
+
+def baseline_label(summary: pd.DataFrame, baseline: str) -> str | None:
+    """The method label to compare against: ``baseline`` itself, else the first label of that name."""
+    labels = sorted(set(summary["method"]))
+    if baseline in labels:
+        return baseline
+    named = [m for m in labels if m.split("[", 1)[0] == baseline]
+    return named[0] if named else None
+
+
+def welch(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
+    """Welch's t-test of mean(a) − mean(b): (p value, 95% CI low, CI high); NaNs when untestable.
+
+    Untestable: fewer than two seeds on a side, or no spread on either side (t would be ±inf or 0/0).
+    """
+    nan = (math.nan, math.nan, math.nan)
+    if len(a) < 2 or len(b) < 2:
+        return nan
+    if pd.Series(a).std() == 0 and pd.Series(b).std() == 0:
+        return nan
+    with warnings.catch_warnings():
+        # one side without spread (all seeds agree) is testable; scipy warns about it regardless
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ttest_ind(a, b, equal_var=False)
+    ci = result.confidence_interval(1 - ALPHA)
+    return float(result.pvalue), float(ci.low), float(ci.high)
+
+
+def compare_to_baseline(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """Add, per cell, the difference to the baseline's cell of the same task and train size."""
+    out = summary.copy()
+    for col in ("delta_vs_baseline", "ci_low", "ci_high", "p_value"):
+        out[col] = math.nan
+    out["significant"] = False
+    if baseline is None:
+        return out
+    base = out[out["method"] == baseline].set_index(["task", "train_size"])
+    for i, row in out.iterrows():
+        key = (row["task"], row["train_size"])
+        if row["method"] == baseline or key not in base.index:
+            continue
+        ref = base.loc[key]
+        p, low, high = welch(row["test_scores"], ref["test_scores"])
+        out.loc[i, ["delta_vs_baseline", "p_value", "ci_low", "ci_high"]] = [
+            row["test_score_mean"] - ref["test_score_mean"], p, low, high,
+        ]
+        out.loc[i, "significant"] = bool(p < ALPHA)  # NaN < ALPHA is False: untestable is unmarked
+    return out
+
+
+def main_train_size(summary: pd.DataFrame):
+    """The train size of the main tables: the full training set (<NA>) if present, else the largest."""
+    sizes = summary["train_size"]
+    return pd.NA if sizes.isna().any() or sizes.empty else sizes.max()
+
+
+def at_train_size(summary: pd.DataFrame, size) -> pd.DataFrame:
+    return summary[summary["train_size"].isna()] if pd.isna(size) else summary[summary["train_size"] == size]
+
+
+def averages(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per method, the mean over tasks of the test score (each task's score already averages its
+    metrics) and how many tasks it covers."""
+    grouped = cells.groupby("method", sort=False)
+    return pd.DataFrame({"average": grouped["test_score_mean"].mean(), "n_tasks": grouped["task"].nunique()})
+
+
+def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """Per method (Table 3), over the tasks the baseline also ran: trainable % and time per epoch
+    (means over those tasks) and peak memory (the largest over them: what running them all needs),
+    each but the share with its change in percent relative to the baseline's figure on those tasks.
+
+    A Δ% is left NaN where the two memory figures were not obtained the same way (a measurement is
+    never compared with an estimate, nor a GPU allocator count with a process RSS).
+    """
+    base = cells[cells["method"] == baseline].set_index("task") if baseline else None
+    rows = []
+    for method, group in cells.groupby("method", sort=False):
+        common = group[group["task"].isin(base.index)] if base is not None else group.iloc[0:0]
+        own = (common if len(common) else group).set_index("task")
+        row = {"method": method, **efficiency_figures(own), "memory_delta_pct": math.nan, "time_delta_pct": math.nan}
+        if len(common):
+            ref = efficiency_figures(base.loc[own.index])
+            row["time_delta_pct"] = 100 * (row["time_per_epoch_s"] / ref["time_per_epoch_s"] - 1)
+            if row["memory_measured_by"] == ref["memory_measured_by"]:
+                row["memory_delta_pct"] = 100 * (row["peak_memory_bytes"] / ref["peak_memory_bytes"] - 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def efficiency_figures(cells: pd.DataFrame) -> dict:
+    """One method's Table 3 figures over ``cells`` (its selected cells on some tasks)."""
+    return {
+        "trainable_pct": cells["trainable_pct"].mean(),
+        "peak_memory_bytes": cells["peak_memory_bytes"].max(),
+        "time_per_epoch_s": cells["time_per_epoch_s"].mean(),
+        "memory_measured_by": "; ".join(sorted({m for how in cells["memory_measured_by"]
+                                                 for m in how.split("; ") if m})),
+        "memory_estimated": bool(cells["memory_estimated"].any()),
+    }
+
+
+def score_mismatches(records: list[dict]) -> list[str]:
+    """Records whose ``test_score`` is not the task's own average of its ``test_metrics``.
+
+    The Average column relies on each record's test score already being the mean of its task's
+    metrics (``Task.score``); this checks that rather than assuming it. Tasks this install does
+    not know cannot be checked and are skipped.
+    """
+    from tasks import get_task
+
+    out = []
+    for r in records:
+        if r["status"] != "ok" or not r.get("test_metrics"):
+            continue
+        try:
+            expected = get_task(r["task"]).score(r["test_metrics"])
+        except KeyError:
+            continue
+        if not math.isclose(expected, r["test_score"], rel_tol=1e-9, abs_tol=1e-9):
+            out.append(f"{r['trial_id']}: test_score {r['test_score']:g} ≠ mean of its metrics {expected:g}")
+    return out

@@ -1,0 +1,68 @@
+"""Synthetic result records for the report tests: every schema key, numbers chosen by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.records import SCHEMA, write_record
+
+CUDA = "torch.cuda.max_memory_allocated"
+PROVENANCE = {"versions": {"torch": "2.13.0", "pandas": "3.1.1"}, "git_commit": "abc1234",
+              "python": "3.11.7", "device": "NVIDIA H100", "host": "node-1"}
+
+
+def record(method: str, task: str, lr: float, seed: int, *, val: float | None, test: float | None,
+           status: str = "ok", options: dict | None = None, memory_mb: float = 1000.0, time_s: float = 10.0,
+           pct: float = 1.0, measured_by: str = CUDA, metrics: dict | None = None, **extra) -> dict:
+    """A complete record; ``extra`` adds keys (``train_size``, ``budget``) or overrides any."""
+    size = extra.get("train_size")
+    ok = status == "ok"
+    rec = {
+        "schema": SCHEMA, "trial_id": f"{method}-{task}-lr{lr:g}-s{seed}-n{size}", "status": status,
+        "error": None if ok else "FloatingPointError: non-finite loss nan in epoch 2",
+        "model": "t5-base", "method": method, "method_options": options or {}, "task": task,
+        "learning_rate": lr, "seed": seed, "batch_size": 32, "epochs": 3,
+        "val_metrics": [{"accuracy": val}] if ok else [], "best_epoch": 1 if ok else None,
+        "val_score": val if ok else None,
+        "test_metrics": (metrics or {"accuracy": test, "invalid": 0}) if ok else None,
+        "test_score": test if ok else None,
+        "trainable_params": None, "total_params": None, "trainable_pct": pct if ok else None,
+        "peak_memory_bytes": memory_mb * 1e6 if ok else None, "memory_measured_by": measured_by if ok else None,
+        "time_per_epoch_s": time_s if ok else None, "provenance": PROVENANCE,
+    }
+    rec.update(extra)
+    return rec
+
+
+def seeds(method: str, task: str, lr: float, vals, tests, **kw) -> list[dict]:
+    """One record per seed 0, 1, ... with the given validation and test scores."""
+    return [record(method, task, lr, s, val=v, test=t, **kw) for s, (v, t) in enumerate(zip(vals, tests, strict=True))]
+
+
+def write_all(folder: Path, records: list[dict]) -> Path:
+    for r in records:
+        write_record(folder, r)
+    return folder
+
+
+def two_method_sweep() -> list[dict]:
+    """full and adapter on sst2 and rte, two learning rates, three seeds, one adapter trial failed.
+
+    Hand-computed answers are in the tests that use it.
+    """
+    return [
+        # full, sst2: 3e-4 wins on validation (mean 81 vs 80); test there 70, 71, 72
+        *seeds("full", "sst2", 3e-4, [80, 81, 82], [70, 71, 72], memory_mb=1000, time_s=10, pct=100.0),
+        *seeds("full", "sst2", 3e-3, [79, 80, 81], [99, 99, 99], memory_mb=1000, time_s=10, pct=100.0),
+        # full, rte: one learning rate; test 60, 70, 80
+        *seeds("full", "rte", 3e-4, [50, 50, 50], [60, 70, 80], memory_mb=1200, time_s=20, pct=100.0),
+        # adapter, sst2: 3e-3 wins on validation (71 vs 62), though 1e-3 has the better test scores
+        *seeds("adapter", "sst2", 1e-3, [60, 62, 64], [90, 91, 92], memory_mb=600, time_s=6, pct=0.5),
+        *seeds("adapter", "sst2", 3e-3, [70, 70, 73], [80, 82, 84], memory_mb=600, time_s=6, pct=0.5),
+        # adapter, rte: seed 2 failed; two metrics each (accuracy, f1), the test score their mean
+        record("adapter", "rte", 3e-3, 0, val=55, test=65, memory_mb=900, time_s=9, pct=0.5,
+               metrics={"accuracy": 70.0, "f1": 60.0, "invalid": 1}),
+        record("adapter", "rte", 3e-3, 1, val=57, test=75, memory_mb=900, time_s=9, pct=0.5,
+               metrics={"accuracy": 80.0, "f1": 70.0, "invalid": 0}),
+        record("adapter", "rte", 3e-3, 2, val=None, test=None, status="failed"),
+    ]

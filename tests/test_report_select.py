@@ -1,0 +1,133 @@
+"""Selection and statistics on synthetic records with answers computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from report_records import record, seeds, two_method_sweep
+from scipy import stats
+
+from reports import select, tables
+
+
+@pytest.fixture
+def summary():
+    return select.summarize(two_method_sweep()).set_index(["method", "task"])
+
+
+def test_learning_rate_selected_on_mean_validation_not_test(summary):
+    # adapter/sst2: 3e-3 has mean val 71 against 62 at 1e-3, although 1e-3's test scores are higher
+    assert summary.loc[("adapter", "sst2"), "learning_rate"] == 3e-3
+    assert summary.loc[("adapter", "sst2"), "val_score_mean"] == pytest.approx(71.0)
+    # full/sst2: 3e-4 (val 81) beats 3e-3 (val 80) whose test scores are all 99
+    assert summary.loc[("full", "sst2"), "learning_rate"] == 3e-4
+
+
+def test_test_score_mean_std_and_seed_count(summary):
+    row = summary.loc[("adapter", "sst2")]  # tests 80, 82, 84
+    assert row["test_score_mean"] == pytest.approx(82.0)
+    assert (row["test_score_std"], row["n_seeds"]) == (pytest.approx(2.0), 3)
+    row = summary.loc[("full", "rte")]  # tests 60, 70, 80: sample std 10
+    assert row["test_score_std"] == pytest.approx(10.0)
+
+
+def test_failed_trial_counted_never_averaged(summary):
+    row = summary.loc[("adapter", "rte")]  # ok tests 65, 75; seed 2 failed
+    assert row["test_score_mean"] == pytest.approx(70.0)
+    assert row["test_score_std"] == pytest.approx(math.sqrt(50))
+    assert (row["n_seeds"], row["n_failed"]) == (2, 1)
+    assert [r["trial_id"] for r in select.failures(two_method_sweep())] == ["adapter-rte-lr0.003-s2-nNone"]
+
+
+def test_single_seed_has_no_std():
+    summary = select.summarize([record("full", "rte", 1e-3, 0, val=50, test=60)])
+    assert math.isnan(summary.loc[0, "test_score_std"])
+    assert tables.main_table(summary, "full").rows[0][1] == "60.00 ± —"
+
+
+def test_ties_go_to_the_smallest_learning_rate():
+    records = [*seeds("full", "rte", 3e-3, [50, 60], [1, 1]), *seeds("full", "rte", 3e-4, [60, 50], [2, 2])]
+    assert select.summarize(records).loc[0, "learning_rate"] == 3e-4
+
+
+def test_average_is_mean_over_tasks_of_metric_means(summary):
+    avg = select.averages(summary.reset_index())
+    assert avg.at["full", "average"] == pytest.approx((71 + 70) / 2)
+    # adapter: sst2 82; rte 70 = mean of (accuracy+f1)/2 over seeds: ((70+60)/2 + (80+70)/2) / 2
+    assert avg.at["adapter", "average"] == pytest.approx((82 + 70) / 2)
+
+
+def test_score_check_flags_a_test_score_that_is_not_its_metrics_mean():
+    good = record("adapter", "rte", 1e-3, 0, val=1, test=75.0, metrics={"accuracy": 80.0, "f1": 70.0, "invalid": 3})
+    bad = record("adapter", "rte", 1e-3, 1, val=1, test=80.0, metrics={"accuracy": 80.0, "f1": 70.0, "invalid": 3})
+    assert select.score_mismatches(two_method_sweep() + [good]) == []
+    (message,) = select.score_mismatches([good, bad])
+    assert "adapter-rte-lr0.001-s1" in message and "75" in message
+
+
+def test_welch_against_full_matches_hand_computation(summary):
+    row = summary.loc[("adapter", "sst2")]  # [80, 82, 84] vs full's [70, 71, 72]
+    se = math.sqrt(4 / 3 + 1 / 3)  # sample variances 4 and 1, three seeds each
+    t, df = 11 / se, 50 / 17  # Welch–Satterthwaite: (5/3)² / ((4/3)²/2 + (1/3)²/2)
+    assert row["delta_vs_baseline"] == pytest.approx(11.0)
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(t, df))
+    half = stats.t.ppf(0.975, df) * se
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(11 - half), pytest.approx(11 + half))
+    assert row["significant"]
+
+
+def test_no_difference_and_untestable_cells_are_not_marked(summary):
+    row = summary.loc[("adapter", "rte")]  # [65, 75] vs [60, 70, 80]: same mean
+    assert row["p_value"] == pytest.approx(1.0) and not row["significant"]
+    one_seed = select.summarize([*seeds("full", "rte", 1e-3, [1, 2], [10, 30]),
+                                 record("adapter", "rte", 1e-3, 0, val=1, test=90)])
+    adapter = one_seed[one_seed["method"] == "adapter"].iloc[0]
+    assert adapter["delta_vs_baseline"] == pytest.approx(70.0)
+    assert math.isnan(adapter["p_value"]) and not adapter["significant"]
+    # [40, 40] vs [50, 60]: t = −15 / √(0 + 50/2) = −3 with 1 degree of freedom, p ≈ 0.205
+    weak = select.summarize([*seeds("full", "rte", 1e-3, [1, 2], [50, 60]),
+                             *seeds("adapter", "rte", 1e-3, [1, 2], [40, 40])]).set_index("method")
+    assert weak.at["adapter", "p_value"] == pytest.approx(2 * stats.t.sf(3, 1))
+    assert not weak.at["adapter", "significant"]
+
+
+def test_baseline_label_with_options():
+    records = [*seeds("full", "rte", 1e-3, [1, 2], [10, 30], options={"zero_stage": 2}),
+               *seeds("adapter", "rte", 1e-3, [1, 2], [50, 70])]
+    summary = select.summarize(records)
+    assert select.baseline_label(summary, "full") == "full[zero_stage=2]"
+    assert summary.set_index("method").at["adapter", "delta_vs_baseline"] == pytest.approx(40.0)
+
+
+def test_efficiency_deltas_against_full(summary):
+    eff = select.efficiency(summary.reset_index(), "full").set_index("method")
+    # memory: largest peak over tasks, 900 MB vs 1200 MB; time: mean over tasks, 7.5 s vs 15 s
+    assert eff.at["adapter", "memory_delta_pct"] == pytest.approx(-25.0)
+    assert eff.at["adapter", "time_delta_pct"] == pytest.approx(-50.0)
+    assert eff.at["adapter", "trainable_pct"] == pytest.approx(0.5)
+
+
+def test_memory_delta_withheld_when_measured_differently():
+    records = [*seeds("full", "rte", 1e-3, [1, 2], [1, 2], memory_mb=1000),
+               *seeds("adapter", "rte", 1e-3, [1, 2], [1, 2], memory_mb=500,
+                      measured_by="estimated: budgets.estimate (weights + Adam states)")]
+    summary = select.summarize(records)
+    eff = select.efficiency(summary, "full").set_index("method")
+    assert math.isnan(eff.at["adapter", "memory_delta_pct"])
+    assert eff.at["adapter", "time_delta_pct"] == pytest.approx(0.0)
+    table = tables.efficiency_table(summary, "full")
+    adapter = next(r for r in table.rows if r[0] == "adapter")
+    assert adapter[2] == "≈500" and adapter[3] == "—"
+    assert any("ESTIMATE" in n and "adapter" in n for n in table.notes)
+
+
+def test_train_size_absent_and_none_are_the_same_cell():
+    records = [record("full", "rte", 1e-3, 0, val=1, test=10), record("full", "rte", 1e-3, 1, val=1, test=20,
+                                                                      train_size=None),
+               *seeds("full", "rte", 1e-3, [1, 2], [30, 50], train_size=100)]
+    summary = select.summarize(records)
+    assert len(summary) == 2
+    full_data = summary[summary["train_size"].isna()].iloc[0]
+    assert (full_data["test_score_mean"], full_data["n_seeds"]) == (pytest.approx(15.0), 2)
+    assert summary[summary["train_size"] == 100].iloc[0]["test_score_mean"] == pytest.approx(40.0)
