@@ -26,8 +26,14 @@ def tune_trial(point: dict, *, spec: SweepSpec, out_dir: str) -> None:
     """The Ray Tune trainable: build the grid point's trial and run it, reporting each epoch."""
     from ray import tune
 
+    from harness.distributed import run_distributed_trial, workers_of
+
     cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"])
-    record = run_trial(cfg, out_dir, report=tune.report)
+    workers = workers_of(cfg)
+    if workers > 1:
+        record = run_distributed_trial(cfg, out_dir, workers=workers)
+    else:
+        record = run_trial(cfg, out_dir, report=tune.report)
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
 
@@ -54,7 +60,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     try:
         slots = concurrent_slots(spec, ray.cluster_resources())
         trainable = tune.with_resources(
-            tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), {"cpu": spec.cpus_per_trial}
+            tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), trial_resources(spec)
         )
         run_config = tune.RunConfig(
             name=spec.name, storage_path=storage, verbose=0,
@@ -90,6 +96,21 @@ def grid(spec: SweepSpec) -> dict:
         "learning_rate": tune.grid_search(list(spec.learning_rates)),
         "seed": tune.grid_search(list(spec.seeds)),
     }
+
+
+def trial_resources(spec: SweepSpec):
+    """What one trial asks Ray for. A trial that runs Ray Train workers asks for nothing itself:
+    its workers ask for their own CPUs or GPUs."""
+    from ray import tune
+
+    from harness.distributed import workers_of
+
+    def resources(point: dict):
+        cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"])
+        cpus = 0 if workers_of(cfg) > 1 else spec.cpus_per_trial
+        return tune.PlacementGroupFactory([{"CPU": cpus}])
+
+    return resources
 
 
 def check_out_dir(spec: SweepSpec, out_dir: Path, storage: str, *, resume: bool) -> None:

@@ -65,7 +65,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
         model.train()
         start = time.perf_counter()
         for batch in batches(train_set, cfg.batch_size, tokenizer.pad_token_id, shuffle=order):
-            batch = {k: v[rank::world].to(device) for k, v in batch.items()}
+            batch = {k: v[rank::world].contiguous().to(device) for k, v in batch.items()}
             loss = model(**batch).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
@@ -108,6 +108,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
         "peak_memory_bytes": peak,
         "memory_measured_by": measured_by,
         "time_per_epoch_s": sum(state["epoch_times"]) / len(state["epoch_times"]),
+        "workers": world,
     }
 
 
@@ -186,7 +187,7 @@ def deepspeed_engine(model, optimizer, scheduler, method_cfg, micro_batch: int):
     """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent."""
     import deepspeed
 
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    if not torch.distributed.is_initialized():
         # One process: a fresh port each time, so concurrent trials on one host never collide.
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(free_port()))

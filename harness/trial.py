@@ -17,11 +17,12 @@ from harness.records import SCHEMA, read_record, record_path, write_record
 log = logging.getLogger(__name__)
 
 
-def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None) -> dict:
+def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None,
+              write: bool = True) -> dict:
     """Train ``cfg`` and record the outcome; a trial whose ``ok`` record exists does nothing.
 
     Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
-    with the reason, so a sweep goes on past it.
+    with the reason, so a sweep goes on past it. ``write=False``: a worker other than rank 0.
     """
     path = record_path(out_dir, cfg.trial_id)
     if path.exists():
@@ -41,7 +42,8 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
         results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
     record = new_record(cfg, status=status, error=error, wall_time_s=time.perf_counter() - start,
                         finished_at=time.time(), **results)
-    write_record(out_dir, record)
+    if write:
+        write_record(out_dir, record)
     return record
 
 
@@ -57,7 +59,7 @@ def new_record(cfg: TrialConfig, **fields) -> dict:
         "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
         "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
         "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,
-        "wall_time_s": None, "finished_at": None,
+        "wall_time_s": None, "finished_at": None, "workers": None,
         "provenance": provenance(),
     }
     record.update(fields)

@@ -12,10 +12,13 @@ from methods.registry import register
 @dataclass(frozen=True)
 class FullConfig:
     zero_stage: int = 2
+    workers: int = 1  # data-parallel workers (GPUs on a GPU cluster), run by Ray Train
 
     def __post_init__(self):
-        if self.zero_stage not in (0, 1, 2, 3):
-            raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage!r}")
+        if self.zero_stage not in (0, 1, 2):
+            raise ValueError(f"zero_stage must be 0, 1 or 2, got {self.zero_stage!r}")
+        if not (isinstance(self.workers, int) and self.workers >= 1):
+            raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
 
     def deepspeed_config(self) -> dict:
         """The ZeRO part of the DeepSpeed config; the loop adds batch sizes and clipping."""

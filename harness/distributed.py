@@ -1,0 +1,60 @@
+"""Trials across several workers: Ray Train's TorchTrainer runs the same loop on k workers
+(DeepSpeed ZeRO across them), inside a Ray Tune trial or on its own.
+
+A method asks for this through a ``workers`` option (full fine-tuning of a large T5: ``workers: 4``);
+the harness never looks at which method it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from harness.config import TrialConfig
+
+
+def workers_of(cfg: TrialConfig) -> int:
+    """How many data-parallel workers the trial's method asks for (1 unless it has ``workers``)."""
+    from methods import get_method
+
+    return getattr(get_method(cfg.method).make_config(cfg.method_options), "workers", 1)
+
+
+def _worker_loop(config: dict) -> None:
+    """Runs on every worker: the ordinary trial, with only rank 0 writing the record."""
+    import ray.train
+
+    from harness.trial import run_trial
+
+    cfg = TrialConfig(**config["trial"])
+    rank = ray.train.get_context().get_world_rank()
+    run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=rank == 0)
+
+
+def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int, storage: str | None = None) -> dict:
+    """Run ``cfg`` on ``workers`` Ray Train workers (GPUs when the cluster has them); return the record.
+
+    Needs a running Ray (``ray.init``); under Ray Tune, epochs are reported to the Tune trial.
+    """
+    import torch
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.trainable.trainable_fn_utils import _in_tune_session
+
+    from harness.records import read_record, record_path
+
+    out_dir = Path(out_dir).resolve()
+    callbacks = []
+    if _in_tune_session():
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        callbacks.append(TuneReportCallback())
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir)},
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=torch.cuda.is_available()),
+        run_config=RunConfig(name=cfg.trial_id, storage_path=storage or str(out_dir / "ray-train"),
+                             callbacks=callbacks),
+    )
+    trainer.fit()
+    return read_record(record_path(out_dir, cfg.trial_id))

@@ -1,0 +1,173 @@
+"""Sweeps that survive crashes, on CPU, offline, with a real Ray: a killed driver resumed, a failing
+trial among good ones, a lost worker node, and a two-worker DeepSpeed trial through Ray Train."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.records import read_records
+from harness.spec import load_spec
+
+PEFTBENCH = [sys.executable, "-m", "harness.cli"]
+
+
+def write_spec(path: Path, **changes) -> Path:
+    spec = {"name": path.stem, "model": "tiny-t5", "data": "fixtures", "methods": ["adapter"],
+            "tasks": ["sst2"], "learning_rates": [1e-2, 3e-3], "seeds": [0, 1], "epochs": 2,
+            "batch_size": 32, "warmup_steps": 2, "max_failures": 2}
+    spec.update(changes)
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def sweep(spec: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen([*PEFTBENCH, "sweep", str(spec), "--out", str(out), *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def records_in(out: Path) -> dict[str, dict]:
+    return {r["trial_id"]: r for r in read_records(out)} if (out / "results").exists() else {}
+
+
+def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    spec = write_spec(tmp_path / "killed.yaml", epochs=3)
+    out = tmp_path / "out"
+    driver = sweep(spec, out)
+    wait_for(lambda: len(records_in(out)) >= 1, 300, "a first record")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    time.sleep(5)  # let workers of the dead driver's Ray wind down or finish their record
+    before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in (out / "results").glob("*.json")}
+    assert 1 <= len(before) < 4
+
+    resumed = sweep(spec, out, "--resume")
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+
+    expected = {cfg.trial_id for cfg in load_spec(spec).trials()}
+    files = sorted(p.stem for p in (out / "results").glob("*.json"))
+    assert files == sorted(expected)  # one record per grid point, none duplicated
+    assert all(r["status"] == "ok" for r in records_in(out).values())
+    for name, (mtime, text) in before.items():
+        path = out / "results" / name
+        assert (path.stat().st_mtime_ns, path.read_text()) == (mtime, text), f"{name} was rerun"
+    assert "scheduling overhead" in output
+
+
+def test_a_sweep_refuses_to_reuse_a_folder_without_resume(tmp_path):
+    spec = write_spec(tmp_path / "s.yaml")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "spec.json").write_text("{}")
+    proc = sweep(spec, out)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--resume" in output.strip().splitlines()[-1]
+
+
+def test_a_failing_trial_is_recorded_while_the_others_finish(tmp_path):
+    # learning rate 1e9 drives the loss to NaN within a few steps: a real, runtime failure
+    spec = write_spec(tmp_path / "mixed.yaml", learning_rates=[1e9, 1e-2], seeds=[0], epochs=1)
+    out = tmp_path / "out"
+    proc = sweep(spec, out)
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1  # the sweep says some trials failed
+    records = list(records_in(out).values())
+    assert sorted(r["status"] for r in records) == ["failed", "ok"]
+    failed = next(r for r in records if r["status"] == "failed")
+    assert failed["learning_rate"] == 1e9 and "non-finite loss" in failed["error"]
+    assert "failed: FloatingPointError" in output
+
+
+def test_two_worker_deepspeed_trial_through_torch_trainer(tmp_path):
+    import ray
+
+    from harness.config import TrialConfig
+    from harness.distributed import run_distributed_trial
+
+    cfg = TrialConfig(model="tiny-t5", method="full", method_options={"workers": 2, "zero_stage": 2},
+                      task="sst2", learning_rate=1e-2, seed=0, epochs=1, batch_size=16, warmup_steps=2,
+                      data="fixtures")
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        record = run_distributed_trial(cfg, tmp_path, workers=2)
+    finally:
+        ray.shutdown()
+    assert record["status"] == "ok", record["error"]
+    assert record["workers"] == 2 and record["trainable_pct"] == 100.0
+    assert [p.name for p in (tmp_path / "results").iterdir()] == [f"{cfg.trial_id}.json"]
+
+
+def ray_cli(*args: str, **kwargs):
+    ray_bin = Path(sys.executable).with_name("ray")
+    return subprocess.run([str(ray_bin), *args], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path):
+    """A head node and a worker node on loopback, one CPU each; the worker runs in the foreground
+    (``--block``) so the test can stop that node alone."""
+    port = 6390 + os.getpid() % 500
+    head = ray_cli("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                   "--node-ip-address=127.0.0.1", "--disable-usage-stats")
+    assert head.returncode == 0, head.stderr
+    address = f"127.0.0.1:{port}"
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ray")), "start", f"--address={address}", "--num-cpus=1",
+         "--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield address, worker
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        ray_cli("stop", "--force")
+
+
+def test_sweep_on_a_two_node_cluster_survives_losing_a_node(tmp_path, two_node_cluster):
+    address, worker = two_node_cluster
+    import ray
+
+    ray.init(address=address)
+    wait_for(lambda: len([n for n in ray.nodes() if n["Alive"]]) == 2, 60, "two live nodes")
+    ray.shutdown()
+
+    spread = write_spec(tmp_path / "spread.yaml", learning_rates=[1e-2], epochs=1)
+    proc = sweep(spread, tmp_path / "spread", "--address", address)
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output[-3000:]
+    nodes = {r["provenance"]["ray_node"] for r in records_in(tmp_path / "spread").values()}
+    assert len(nodes) == 2  # the two trials ran on both nodes
+
+    lost = write_spec(tmp_path / "lost.yaml", learning_rates=[1e-2], epochs=8)
+    proc = sweep(lost, tmp_path / "lost", "--address", address)
+    started = []
+    for line in proc.stdout:
+        started += ["▶ started" in line]
+        if sum(started) == 2:
+            break
+    time.sleep(3)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker node dies mid-trial
+    rest, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, rest[-3000:]
+    assert "↻ retrying" in rest
+    records = records_in(tmp_path / "lost")
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records.values())
