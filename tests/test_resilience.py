@@ -38,7 +38,6 @@ def wait_for(predicate, timeout: float, what: str):
 
 def sweep(spec: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("RAY_ADDRESS", None)
     return subprocess.Popen([*PEFTBENCH, "sweep", str(spec), "--out", str(out), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
@@ -115,40 +114,54 @@ def test_two_worker_deepspeed_trial_through_torch_trainer(tmp_path):
     assert [p.name for p in (tmp_path / "results").iterdir()] == [f"{cfg.trial_id}.json"]
 
 
-def ray_cli(*args: str, **kwargs):
-    ray_bin = Path(sys.executable).with_name("ray")
-    return subprocess.run([str(ray_bin), *args], capture_output=True, text=True, timeout=120, **kwargs)
+def ray_node(*args: str) -> subprocess.Popen:
+    """A Ray node in the foreground (``--block``) in its own process group, so a test can stop it alone."""
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    return subprocess.Popen([ray_bin, "start", "--num-cpus=1", "--block", "--disable-usage-stats", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(node: subprocess.Popen) -> None:
+    if node.poll() is None:
+        os.killpg(node.pid, signal.SIGTERM)
+        node.wait(timeout=60)
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path):
-    """A head node and a worker node on loopback, one CPU each; the worker runs in the foreground
-    (``--block``) so the test can stop that node alone."""
-    port = 6390 + os.getpid() % 500
-    head = ray_cli("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                   "--node-ip-address=127.0.0.1", "--disable-usage-stats")
-    assert head.returncode == 0, head.stderr
-    address = f"127.0.0.1:{port}"
-    worker = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ray")), "start", f"--address={address}", "--num-cpus=1",
-         "--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def two_node_cluster(monkeypatch):
+    """A head node and a worker node on this machine, one CPU each."""
+    from harness.train import free_port
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray clusters started by `ray start` want the token
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    port = free_port()
+    head = ray_node("--head", f"--port={port}", "--include-dashboard=false")
+    worker = None
     try:
+        address = f"127.0.0.1:{port}"
+        worker = ray_node(f"--address={address}")
         yield address, worker
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(timeout=60)
-        ray_cli("stop", "--force")
+        for node in (worker, head):
+            if node is not None:
+                stop(node)
+
+
+def live_nodes(address: str) -> int:
+    import ray
+
+    try:
+        ray.init(address=address, logging_level="ERROR")
+        return len([n for n in ray.nodes() if n["Alive"]])
+    except ConnectionError:
+        return 0
+    finally:
+        ray.shutdown()
 
 
 def test_sweep_on_a_two_node_cluster_survives_losing_a_node(tmp_path, two_node_cluster):
     address, worker = two_node_cluster
-    import ray
-
-    ray.init(address=address)
-    wait_for(lambda: len([n for n in ray.nodes() if n["Alive"]]) == 2, 60, "two live nodes")
-    ray.shutdown()
+    wait_for(lambda: live_nodes(address) == 2, 120, "two live nodes")
 
     spread = write_spec(tmp_path / "spread.yaml", learning_rates=[1e-2], epochs=1)
     proc = sweep(spread, tmp_path / "spread", "--address", address)
@@ -165,7 +178,7 @@ def test_sweep_on_a_two_node_cluster_survives_losing_a_node(tmp_path, two_node_c
         if sum(started) == 2:
             break
     time.sleep(3)
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker node dies mid-trial
+    stop(worker)  # the worker node goes away mid-trial
     rest, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, rest[-3000:]
     assert "↻ retrying" in rest
