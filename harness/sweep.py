@@ -17,7 +17,7 @@ def tune_trial(point: dict, *, spec: SweepSpec, out_dir: str) -> None:
     from ray import tune
 
     torch.set_num_threads(spec.cpus_per_trial)
-    cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"])
+    cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"], point["train_size"])
     record = run_trial(cfg, out_dir, report=tune.report)
     tune.report({"status": record["status"], "test_score": record["test_score"], "done": True})
 
@@ -40,6 +40,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
         "task": tune.grid_search(list(spec.tasks)),
         "learning_rate": tune.grid_search(list(spec.learning_rates)),
         "seed": tune.grid_search(list(spec.seeds)),
+        "train_size": tune.grid_search(list(spec.train_size)),
     }
     trainable = tune.with_resources(
         tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), {"cpu": spec.cpus_per_trial}
