@@ -54,7 +54,9 @@ class SweepSpec:
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
 
-    def trial(self, label: str, task: str, learning_rate: float, seed: int, train_size: int | None = None) -> TrialConfig:
+    def trial(
+        self, label: str, task: str, learning_rate: float, seed: int, train_size: int | None = None
+    ) -> TrialConfig:
         """The trial at one grid point: the spec's settings with the point's overrides."""
         m = self.method(label)
         return TrialConfig(
