@@ -30,8 +30,7 @@ def cmd_sweep(args) -> int:
         print(f"peftbench: {exc}", file=sys.stderr)
         return 2
     if args.dry_run:
-        print(f"{spec.name}: {len(spec.trials())} trials = {len(spec.methods)} methods × {len(spec.tasks)} "
-              f"tasks × {len(spec.learning_rates)} learning rates × {len(spec.seeds)} seeds")
+        print(spec.describe())
         return 0
     from harness.sweep import SweepError, run_sweep
     from reports.summary import report
@@ -55,11 +54,29 @@ def cmd_trial(args) -> int:
         model=args.model, method=args.method, method_options=parse_options(args.option), task=args.task,
         learning_rate=args.lr, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         warmup_steps=args.warmup_steps, max_source_length=args.max_source_length, data=args.data,
+        train_size=args.train_size,
     )
     record = run_trial(cfg, args.out)
     print(json.dumps({k: record[k] for k in ("trial_id", "status", "error", "val_score", "test_score",
                                              "trainable_pct", "peak_memory_bytes", "time_per_epoch_s")}, indent=2))
     return 0 if record["status"] == "ok" else 1
+
+
+def cmd_tasks(args) -> int:
+    from tasks import catalog
+
+    try:
+        if args.action == "show":
+            rows = catalog.examples(args.name, args.split, args.n)
+            text = "\n\n".join(f"source: {r['source']}\ntarget: {r['target']}" for r in rows)
+        else:
+            rows = catalog.list_tasks()
+            text = catalog.table(rows)
+    except (KeyError, ValueError) as exc:
+        print(f"peftbench: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(rows, indent=2) if args.json else text)
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -101,8 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=500)
     p.add_argument("--max-source-length", type=int, default=None)
     p.add_argument("--data", choices=("auto", "hub", "fixtures"), default="auto")
+    p.add_argument("--train-size", type=int, default=None, help="subsample training to N examples (per seed)")
     p.add_argument("--out", default="runs/trial")
     p.set_defaults(func=cmd_trial)
+
+    p = sub.add_parser("tasks", help="list the tasks (splits, metrics, lengths); 'show NAME' prints examples")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tasks, action="list")
+    show = p.add_subparsers(dest="action").add_parser("show", help="formatted source/target pairs from the fixtures")
+    show.add_argument("name")
+    show.add_argument("--split", default="validation", choices=("train", "validation", "test"))
+    show.add_argument("-n", type=int, default=3, help="how many examples")
+    show.add_argument("--json", action="store_true")
 
     p = sub.add_parser("report", help="the comparison tables and figures of a sweep folder")
     p.add_argument("dir")

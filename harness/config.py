@@ -27,9 +27,11 @@ class TrialConfig:
     warmup_steps: int = 500
     max_source_length: int | None = None  # None: the task's default
     data: str = "auto"  # auto | hub | fixtures
+    train_size: int | None = None  # subsample training to this many examples (per seed); None: all
 
     @property
     def trial_id(self) -> str:
         """Readable and unique: the grid point, plus a hash of everything else in the config."""
         digest = hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.method}-{self.task}-lr{self.learning_rate:g}-s{self.seed}-{digest}"
+        size = "" if self.train_size is None else f"-n{self.train_size}"
+        return f"{self.method}-{self.task}{size}-lr{self.learning_rate:g}-s{self.seed}-{digest}"

@@ -15,7 +15,8 @@ from harness.records import record_path, write_record
 
 
 def point_label(config: dict) -> str:
-    return f"{config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}"
+    size = f" train_size={config['train_size']}" if config.get("train_size") else ""
+    return f"{config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}{size}"
 
 
 class SweepProgress(Callback):

@@ -31,43 +31,85 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class SweepSpec:
+    """A grid of method × task × learning rate × seed (× training-set size, when given).
+
+    ``epochs`` and ``batch_size`` are one number, or a mapping from each task (or from each
+    training-set size) to one, as the paper sets them per task and per low-resource size.
+    """
+
     name: str
     model: str
     methods: tuple[MethodSpec, ...]
     tasks: tuple[str, ...]
     learning_rates: tuple[float, ...]
     seeds: tuple[int, ...]
-    epochs: int = 3
-    batch_size: int = 32
+    epochs: int | dict = 3
+    batch_size: int | dict = 32
     warmup_steps: int = 500
     max_source_length: int | None = None
     data: str = "auto"
     cpus_per_trial: int = 1
     max_failures: int = 2  # Ray retries of a trial whose worker or node died
+    train_size: tuple[int | None, ...] = (None,)  # None: the whole training set
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
 
-    def trial(self, label: str, task: str, learning_rate: float, seed: int) -> TrialConfig:
+    def trial(
+        self, label: str, task: str, learning_rate: float, seed: int, train_size: int | None = None
+    ) -> TrialConfig:
         """The trial at one grid point: the spec's settings with the point's overrides."""
         m = self.method(label)
         return TrialConfig(
             model=self.model, method=m.name, method_options=dict(m.options), task=task,
-            learning_rate=learning_rate, seed=seed, epochs=self.epochs, batch_size=self.batch_size,
-            warmup_steps=self.warmup_steps, max_source_length=self.max_source_length, data=self.data,
+            learning_rate=learning_rate, seed=seed, epochs=_at(self.epochs, task, train_size),
+            batch_size=_at(self.batch_size, task, train_size), warmup_steps=self.warmup_steps,
+            max_source_length=self.max_source_length, data=self.data, train_size=train_size,
         )
 
+    def trial_at(self, point: dict) -> TrialConfig:
+        """The trial at a Ray Tune grid point (keys: method, task, learning_rate, seed, train_size)."""
+        return self.trial(point["method"], point["task"], point["learning_rate"], point["seed"],
+                          point.get("train_size"))
+
     def trials(self) -> list[TrialConfig]:
-        grid = itertools.product([m.label for m in self.methods], self.tasks, self.learning_rates, self.seeds)
+        grid = itertools.product(
+            [m.label for m in self.methods], self.tasks, self.learning_rates, self.seeds, self.train_size
+        )
         return [self.trial(*point) for point in grid]
+
+    def describe(self) -> str:
+        """The grid's size and axes, for ``--dry-run``."""
+        sizes = [s for s in self.train_size if s is not None]
+        axes = [(len(self.methods), "methods"), (len(self.tasks), "tasks"),
+                (len(self.learning_rates), "learning rates"), (len(self.seeds), "seeds")]
+        if sizes:
+            axes.append((len(sizes), "train sizes"))
+        lines = [f"{self.name}: {len(self.trials())} trials = " + " × ".join(f"{n} {what}" for n, what in axes),
+                 f"  methods: {', '.join(m.label for m in self.methods)}",
+                 f"  tasks: {', '.join(self.tasks)}",
+                 f"  learning rates: {', '.join(f'{lr:g}' for lr in self.learning_rates)}",
+                 f"  seeds: {', '.join(map(str, self.seeds))}"]
+        if sizes:
+            lines.append(f"  train sizes: {', '.join(map(str, sizes))}")
+        for key in ("epochs", "batch_size"):
+            value = getattr(self, key)
+            shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            lines.append(f"  {key.replace('_', ' ')}: {shown}")
+        return "\n".join(lines)
+
+
+def _at(value: int | dict, task: str, train_size: int | None) -> int:
+    """A per-point setting: the number, or the mapping's entry for this train size or task."""
+    if isinstance(value, int):
+        return value
+    return value[train_size] if train_size in value else value[task]
 
 
 # key -> (expected type(s), description for errors); None in a type tuple allows null
 _SCALARS = {
     "name": ((str,), "a string"),
     "model": ((str,), "a model name (tiny-t5, a hub id or a path)"),
-    "epochs": ((int,), "a positive integer"),
-    "batch_size": ((int,), "a positive integer"),
     "warmup_steps": ((int,), "a non-negative integer"),
     "max_source_length": ((int, type(None)), "a positive integer or null"),
     "data": ((str,), "one of auto, hub, fixtures"),
@@ -114,7 +156,37 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     values["tasks"] = _tasks(raw["tasks"], fail)
     values["learning_rates"] = _numbers(raw["learning_rates"], "learning_rates", float, fail)
     values["seeds"] = _numbers(raw["seeds"], "seeds", int, fail)
+    if raw.get("train_size") is not None:
+        sizes = raw["train_size"] if isinstance(raw["train_size"], list) else [raw["train_size"]]
+        values["train_size"] = _numbers(sizes, "train_size", int, fail)
+        if 0 in values["train_size"]:
+            fail("train_size", "expected positive integers, got 0")
+    for key in ("epochs", "batch_size"):
+        if key in raw:
+            values[key] = _per_point(raw[key], key, fail, tasks=values["tasks"], sizes=values.get("train_size", ()))
     return SweepSpec(**values)
+
+
+def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
+    """A positive integer, or a mapping giving one to every task (or every train size) of the spec."""
+    def positive(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if positive(value):
+        return value
+    if not isinstance(value, dict) or not value or not all(positive(v) for v in value.values()):
+        fail(key, f"expected a positive integer or a mapping of task (or train size) to one, got {value!r}")
+    by_size = all(isinstance(k, int) for k in value)
+    if not by_size and not all(isinstance(k, str) for k in value):
+        fail(key, f"keys must be all task names or all train sizes, got {list(value)!r}")
+    wanted = {s for s in sizes if s is not None} if by_size else set(tasks)
+    missing, extra = sorted(wanted - set(value), key=str), sorted(set(value) - wanted, key=str)
+    if missing:
+        fail(key, f"no value for {', '.join(map(str, missing))}")
+    if extra:
+        what = "train sizes" if by_size else "tasks"
+        fail(key, f"{', '.join(map(str, extra))} are not {what} of this spec")
+    return dict(value)
 
 
 def _list(value, key, fail) -> list:

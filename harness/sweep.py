@@ -28,7 +28,7 @@ def tune_trial(point: dict, *, spec: SweepSpec, out_dir: str) -> None:
 
     from harness.distributed import run_distributed_trial, workers_of
 
-    cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"])
+    cfg = spec.trial_at(point)
     workers = workers_of(cfg)
     if workers > 1:
         record = run_distributed_trial(cfg, out_dir, workers=workers)
@@ -95,6 +95,7 @@ def grid(spec: SweepSpec) -> dict:
         "task": tune.grid_search(list(spec.tasks)),
         "learning_rate": tune.grid_search(list(spec.learning_rates)),
         "seed": tune.grid_search(list(spec.seeds)),
+        "train_size": tune.grid_search(list(spec.train_size)),
     }
 
 
@@ -106,7 +107,7 @@ def trial_resources(spec: SweepSpec):
     from harness.distributed import workers_of
 
     def resources(point: dict):
-        cfg = spec.trial(point["method"], point["task"], point["learning_rate"], point["seed"])
+        cfg = spec.trial_at(point)
         cpus = 0 if workers_of(cfg) > 1 else spec.cpus_per_trial
         return tune.PlacementGroupFactory([{"CPU": cpus}])
 

@@ -33,7 +33,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = rank_and_world()
     task = get_task(cfg.task)
-    data = task.load(cfg.data)
+    data = task.load(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
     method = get_method(cfg.method)
     method_cfg, count = apply_method(model, cfg.method, cfg.method_options)

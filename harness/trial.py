@@ -55,7 +55,7 @@ def new_record(cfg: TrialConfig, **fields) -> dict:
         "trial_id": cfg.trial_id,
         "config": config,
         **{k: config[k] for k in ("model", "method", "method_options", "task", "learning_rate",
-                                   "seed", "batch_size", "epochs")},
+                                   "seed", "batch_size", "epochs", "train_size")},
         "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
         "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
         "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,

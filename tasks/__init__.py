@@ -1,9 +1,11 @@
 """GLUE and SuperGLUE tasks as declarative specs, looked up by name."""
 
-from tasks.base import INVALID, Task, paper_splits
+from tasks.base import ClassificationTask, Task, paper_splits, subsample
 from tasks.glue import TASKS as _GLUE
+from tasks.metrics import INVALID
+from tasks.superglue import TASKS as _SUPERGLUE
 
-_REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE}
+_REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE}
 
 
 def get_task(name: str) -> Task:
@@ -17,4 +19,4 @@ def task_names() -> list[str]:
     return list(_REGISTRY)
 
 
-__all__ = ["INVALID", "Task", "get_task", "paper_splits", "task_names"]
+__all__ = ["INVALID", "ClassificationTask", "Task", "get_task", "paper_splits", "subsample", "task_names"]

@@ -1,0 +1,59 @@
+"""What ``peftbench tasks`` prints: every task's splits, metrics and lengths, and formatted examples
+from the offline fixtures (the hub is never contacted here)."""
+
+from __future__ import annotations
+
+from tasks import get_task, task_names
+from tasks.base import SMALL_DATASET, VALIDATION_FROM_TRAIN, Task
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_rule(task: Task) -> str:
+    if "test" in task.hub_splits:
+        return ", ".join(f"{ours} = hub {theirs}" for ours, theirs in task.hub_splits.items())
+    unit = "units" if task.unit else "examples"
+    return (f"under {SMALL_DATASET:,} training {unit}: hub validation halved into validation and test; "
+            f"else {VALIDATION_FROM_TRAIN:,} training {unit} are validation and hub validation is test")
+
+
+def describe(task: Task) -> dict:
+    """A task's declaration as plain data, with its split sizes on the fixtures."""
+    fixture = task.load("fixtures")
+    return {
+        "name": task.name,
+        "version": task.version,
+        "hub": {"path": task.hub_path, "config": task.hub_config, "revision": task.revision},
+        "split_rule": split_rule(task),
+        "fixture_sizes": {s: len(fixture[s]) for s in SPLITS},
+        "metrics": list(task.metric_names),
+        "labels": list(getattr(task, "label_texts", ())) or None,
+        "max_source_length": task.max_source_length,
+        "max_target_length": task.max_target_length,
+        "epochs": task.epochs,
+    }
+
+
+def table(rows: list[dict]) -> str:
+    """One line per task: a fixed-width summary of ``describe``."""
+    header = f"{'task':<8} {'hub':<22} {'metrics':<24} {'src':>4} {'tgt':>4} {'epochs':>6}  fixture train/val/test"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        sizes = "/".join(str(r["fixture_sizes"][s]) for s in SPLITS)
+        hub = f"{r['hub']['path']}:{r['hub']['config']}"
+        lines.append(f"{r['name']:<8} {hub:<22} {', '.join(r['metrics']):<24} {r['max_source_length']:>4} "
+                     f"{r['max_target_length']:>4} {r['epochs']:>6}  {sizes}")
+    return "\n".join(lines)
+
+
+def list_tasks() -> list[dict]:
+    return [describe(get_task(name)) for name in task_names()]
+
+
+def examples(name: str, split: str = "validation", n: int = 3) -> list[dict]:
+    """The first ``n`` examples of a fixture split as the model sees them (training ones expanded)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    task = get_task(name)
+    rows = task.load("fixtures")[split][:n]
+    return [{"source": task.source(ex), "target": task.target(ex)} for ex in rows]

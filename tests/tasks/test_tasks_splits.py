@@ -1,0 +1,120 @@
+"""The paper's split rule on synthetic datasets either side of 10k, low-resource subsampling, and
+ReCoRD's one training example per answer."""
+
+import copy
+import json
+
+import pytest
+
+from tasks import get_task, paper_splits, subsample, task_names
+
+RULED = [n for n in task_names() if "test" not in get_task(n).hub_splits]
+
+
+def _unit_key(task, row):
+    return json.dumps(task.unit(row) if task.unit else row["idx"], sort_keys=True)
+
+
+def synthetic(name: str, units: int, *, offset: int = 0) -> list[dict]:
+    """``units`` distinct copies of the fixture's first unit (a row; for MultiRC, a question's rows)."""
+    task = get_task(name)
+    rows = task.load_fixtures()["train"]
+    first = [r for r in rows if _unit_key(task, r) == _unit_key(task, rows[0])]
+    out = []
+    for u in range(offset, offset + units):
+        for r in first:
+            r = copy.deepcopy(r)
+            if isinstance(r["idx"], dict):
+                r["idx"]["passage" if "passage" in r["idx"] else "paragraph"] = u
+            else:
+                r["idx"] = u
+            out.append(r)
+    return out
+
+
+def units(name: str, rows: list[dict]) -> set[str]:
+    task = get_task(name)
+    return {_unit_key(task, r) for r in rows}
+
+
+@pytest.mark.parametrize("name", RULED)
+def test_under_10k_the_validation_set_is_halved(name):
+    task = get_task(name)
+    train, validation = synthetic(name, 9_999), synthetic(name, 101, offset=50_000)
+    split = task.split({"train": train, "validation": validation})
+    assert split["train"] == train
+    assert len(units(name, split["validation"])) == 50 and len(units(name, split["test"])) == 51
+    assert units(name, split["validation"]).isdisjoint(units(name, split["test"]))
+    assert len(split["validation"]) + len(split["test"]) == len(validation)
+
+
+@pytest.mark.parametrize("name", RULED)
+def test_from_10k_1000_training_units_are_validation_and_validation_is_test(name):
+    task = get_task(name)
+    train, validation = synthetic(name, 10_000), synthetic(name, 101, offset=50_000)
+    split = task.split({"train": train, "validation": validation})
+    assert len(units(name, split["validation"])) == 1_000 and len(units(name, split["train"])) == 9_000
+    assert units(name, split["train"]).isdisjoint(units(name, split["validation"]))
+    assert len(split["train"]) + len(split["validation"]) == len(train)
+    assert split["test"] == validation
+
+
+def test_mnli_takes_mismatched_as_validation_and_matched_as_test_whatever_the_size():
+    task = get_task("mnli")
+    raw = task.load_fixtures()
+    assert task.hub_splits == {"train": "train", "validation": "validation_mismatched", "test": "validation_matched"}
+    for train in (synthetic("mnli", 100), synthetic("mnli", 20_000)):
+        split = task.split({**raw, "train": train})
+        assert split == {"train": train, "validation": raw["validation"], "test": raw["test"]}
+
+
+def test_multirc_counts_questions_and_keeps_each_question_in_one_split():
+    # 27,000 answer rows but 9,000 questions: small by the paper's rule (it halves MultiRC's validation)
+    train = synthetic("multirc", 9_000)
+    assert len(train) > 10_000
+    split = get_task("multirc").split({"train": train, "validation": synthetic("multirc", 40, offset=50_000)})
+    assert split["train"] == train
+    assert units("multirc", split["validation"]).isdisjoint(units("multirc", split["test"]))
+    fixture = get_task("multirc").load("fixtures")
+    seen = [units("multirc", fixture[s]) for s in ("validation", "test")]
+    assert seen[0].isdisjoint(seen[1]) and len(fixture["validation"]) % 3 == 0  # whole questions of 3 options
+
+
+def test_the_split_is_the_same_every_run():
+    # A fixed shuffle (seed 42): this literal catches any change to the rule or its randomness.
+    split = get_task("rte").load("fixtures")
+    assert [r["idx"] for r in split["validation"][:6]] == [49, 63, 23, 50, 30, 55]  # as the skeleton split it
+    assert split == get_task("rte").load("fixtures")
+
+
+def test_paper_splits_on_plain_rows():
+    rows = [{"idx": i} for i in range(12_000)]
+    split = paper_splits(rows, [{"idx": -1}])
+    assert (len(split["train"]), len(split["validation"]), split["test"]) == (11_000, 1_000, [{"idx": -1}])
+
+
+def test_subsample_is_reproducible_per_seed():
+    rows = [{"idx": i} for i in range(50)]
+    assert subsample(rows, 10, seed=1) == subsample(rows, 10, seed=1)
+    assert subsample(rows, 10, seed=1) != subsample(rows, 10, seed=2)
+    assert len({r["idx"] for r in subsample(rows, 10, seed=1)}) == 10
+    with pytest.raises(ValueError, match="train_size 51"):
+        subsample(rows, 51, seed=0)
+
+
+def test_load_with_train_size_keeps_validation_and_test():
+    task = get_task("sst2")
+    full, small = task.load("fixtures"), task.load("fixtures", train_size=100, seed=3)
+    assert len(small["train"]) == 100 and all(r in full["train"] for r in small["train"])
+    assert small["validation"] == full["validation"] and small["test"] == full["test"]
+    assert small == task.load("fixtures", train_size=100, seed=3)
+    assert small["train"] != task.load("fixtures", train_size=100, seed=4)["train"]
+
+
+def test_record_trains_on_one_example_per_answer_and_evaluates_per_query():
+    task = get_task("record")
+    row = {**task.load_fixtures()["train"][0], "answers": ["Ada", "Bo", "Ada"]}
+    assert [task.target(ex) for ex in task.training_examples([row])] == ["Ada", "Bo"]
+    split = task.load("fixtures")
+    raw = task.load_fixtures()
+    assert len(split["validation"]) + len(split["test"]) == len(raw["validation"])  # not expanded
