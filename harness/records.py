@@ -8,13 +8,14 @@ import tempfile
 from pathlib import Path
 
 SCHEMA = "peftbench.result/1"
-KEYS = (
+KEYS = (  # every record has these
     "schema", "trial_id", "status", "error", "model", "method", "method_options", "task",
-    "learning_rate", "seed", "batch_size", "epochs", "train_size", "val_metrics", "best_epoch", "val_score",
+    "learning_rate", "seed", "batch_size", "epochs", "val_metrics", "best_epoch", "val_score",
     "test_metrics", "test_score", "trainable_params", "total_params", "trainable_pct",
-    "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "wall_time_s", "finished_at",
-    "provenance",
+    "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
 )
+# Written by this version, absent from older records of the same schema; readers default them.
+OPTIONAL_KEYS = ("config", "train_size", "wall_time_s", "finished_at", "workers")
 STATUSES = ("ok", "failed")
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.config import TrialConfig
-from harness.records import KEYS, SCHEMA, read_record, read_records, validate, write_record
+from harness.records import KEYS, OPTIONAL_KEYS, SCHEMA, read_record, read_records, validate, write_record
 from harness.trial import new_record
 
 
@@ -21,7 +21,7 @@ def test_round_trip(tmp_path):
     path = write_record(tmp_path, record)
     assert path == tmp_path / "results" / f"{record['trial_id']}.json"
     assert read_record(path) == json.loads(json.dumps(record))
-    assert set(KEYS) <= set(record) and record["schema"] == SCHEMA
+    assert set(KEYS) | set(OPTIONAL_KEYS) <= set(record) and record["schema"] == SCHEMA
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
     assert read_records(tmp_path) == [read_record(path)]
 

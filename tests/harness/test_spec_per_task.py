@@ -3,7 +3,7 @@
 import pytest
 
 from harness.config import TrialConfig
-from harness.records import KEYS
+from harness.records import OPTIONAL_KEYS
 from harness.spec import SpecError, parse_spec
 from harness.trial import new_record
 
@@ -52,4 +52,4 @@ def test_bad_per_point_settings_name_the_key(extra, message):
 def test_records_carry_the_train_size():
     cfg = TrialConfig(model="tiny-t5", method="full", task="sst2", learning_rate=1e-3, seed=0, train_size=100)
     record = new_record(cfg, status="ok", error=None)
-    assert "train_size" in KEYS and record["train_size"] == 100
+    assert "train_size" in OPTIONAL_KEYS and record["train_size"] == 100
