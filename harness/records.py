@@ -10,7 +10,8 @@ from pathlib import Path
 SCHEMA = "peftbench.result/1"
 KEYS = (
     "schema", "trial_id", "status", "error", "model", "method", "method_options", "task",
-    "learning_rate", "seed", "batch_size", "epochs", "val_metrics", "best_epoch", "val_score",
+    "learning_rate", "seed", "batch_size", "micro_batch_size", "accumulation_steps", "budget",
+    "batch_chosen_by", "epochs", "val_metrics", "best_epoch", "val_score",
     "test_metrics", "test_score", "trainable_params", "total_params", "trainable_pct",
     "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
 )

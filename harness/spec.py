@@ -39,6 +39,8 @@ class SweepSpec:
     seeds: tuple[int, ...]
     epochs: int = 3
     batch_size: int = 32
+    batch: int | str | None = None  # "max", or examples per optimizer step; the budget sets the micro-batch
+    budget: str = "24GB"
     warmup_steps: int = 500
     max_source_length: int | None = None
     data: str = "auto"
@@ -53,7 +55,8 @@ class SweepSpec:
         return TrialConfig(
             model=self.model, method=m.name, method_options=dict(m.options), task=task,
             learning_rate=learning_rate, seed=seed, epochs=self.epochs, batch_size=self.batch_size,
-            warmup_steps=self.warmup_steps, max_source_length=self.max_source_length, data=self.data,
+            batch=self.batch, budget=self.budget, warmup_steps=self.warmup_steps,
+            max_source_length=self.max_source_length, data=self.data,
         )
 
     def trials(self) -> list[TrialConfig]:
@@ -67,6 +70,8 @@ _SCALARS = {
     "model": ((str,), "a model name (tiny-t5, a hub id or a path)"),
     "epochs": ((int,), "a positive integer"),
     "batch_size": ((int,), "a positive integer"),
+    "batch": ((int, str), "max or a positive integer"),
+    "budget": ((str,), "GPU memory like 24GB or 24GiB"),
     "warmup_steps": ((int,), "a non-negative integer"),
     "max_source_length": ((int, type(None)), "a positive integer or null"),
     "data": ((str,), "one of auto, hub, fixtures"),
@@ -108,11 +113,26 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
             values[key] = value
     if values.get("data", "auto") not in ("auto", "hub", "fixtures"):
         fail("data", f"expected one of auto, hub, fixtures, got {values['data']!r}")
+    _batching(values, fail)
     values["methods"] = _methods(raw["methods"], fail)
     values["tasks"] = _tasks(raw["tasks"], fail)
     values["learning_rates"] = _numbers(raw["learning_rates"], "learning_rates", float, fail)
     values["seeds"] = _numbers(raw["seeds"], "seeds", int, fail)
     return SweepSpec(**values)
+
+
+def _batching(values: dict, fail) -> None:
+    """``batch`` (max or N, under ``budget``) and a fixed ``batch_size`` are two ways to batch: one only."""
+    from budgets.parse import BudgetError, parse_budget
+
+    if isinstance(values.get("batch"), str) and values["batch"] != "max":
+        fail("batch", f"expected max or a positive integer, got {values['batch']!r}")
+    if "batch" in values and "batch_size" in values:
+        fail("batch", "give batch (the budget picks the micro-batch) or batch_size (fixed), not both")
+    try:
+        parse_budget(values.get("budget", "24GB"))
+    except BudgetError as exc:
+        fail("budget", str(exc))
 
 
 def _list(value, key, fail) -> list:

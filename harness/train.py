@@ -10,36 +10,53 @@ import random
 import resource
 import socket
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from budgets.plan import plan_batch
+from budgets.workload import Workload
 from harness.config import TrialConfig
 from harness.models import load_model
 from methods import apply_method, get_method
 from tasks import get_task
 
 
-def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log=print) -> dict:
-    """Run one trial; return the result fields (metrics, counts, memory, time)."""
+def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log=print,
+          budget_cache: Path | None = None) -> dict:
+    """Run one trial; return the result fields (metrics, counts, memory, time).
+
+    ``budget_cache``: where the batch found for this method under the budget is kept for the
+    sweep's other trials (see budgets/plan.py).
+    """
     seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     task = get_task(cfg.task)
     data = task.load(cfg.data)
+    max_source = cfg.max_source_length or task.max_source_length
+    # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
+    workload = Workload(cfg.model, cfg.method, cfg.method_options, source_len=max_source,
+                        target_len=task.max_target_length)
+    plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget=cfg.budget,
+                      cache_path=budget_cache, log=log)
+    micro, accumulation = plan.micro_batch, plan.accumulation
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
     method = get_method(cfg.method)
     method_cfg, count = apply_method(model, cfg.method, cfg.method_options)
-    max_source = cfg.max_source_length or task.max_source_length
     encode = lambda split: encode_split(task, tokenizer, data[split], max_source)  # noqa: E731
     train_set, val_set, test_set = encode("train"), encode("validation"), encode("test")
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    steps = cfg.epochs * math.ceil(len(train_set) / cfg.batch_size)
+    # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them.
+    steps = cfg.epochs * math.ceil(len(train_set) / micro) // accumulation
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps)
     if method.engine == "deepspeed":
-        model, optimizer, scheduler = deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg)
+        model, optimizer, scheduler = deepspeed_engine(
+            model, optimizer, scheduler, method_cfg, micro_batch=micro, accumulation=accumulation
+        )
         device = model.device
     else:
         model.to(device)
@@ -48,24 +65,27 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log
 
     val_metrics, epoch_times, best, best_state = [], [], None, None
     order = random.Random(cfg.seed)
+    micro_steps = 0
     for epoch in range(cfg.epochs):
         model.train()
         start = time.perf_counter()
-        for batch in batches(train_set, cfg.batch_size, tokenizer.pad_token_id, shuffle=order):
+        for batch in batches(train_set, micro, tokenizer.pad_token_id, shuffle=order):
             loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
+            micro_steps += 1
             if method.engine == "deepspeed":
-                model.backward(loss)
-                model.step()  # optimizer and scheduler step inside the engine
+                model.backward(loss)  # scaled by 1/accumulation inside the engine
+                model.step()  # optimizer and scheduler step inside the engine, every `accumulation` calls
             else:
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                (loss / accumulation).backward()
+                if micro_steps % accumulation == 0:
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
         epoch_times.append(time.perf_counter() - start)
 
-        metrics = evaluate(model, tokenizer, task, val_set, cfg.batch_size, device)
+        metrics = evaluate(model, tokenizer, task, val_set, micro, device)
         val_metrics.append(metrics)
         score = task.score(metrics)
         if best is None or score > task.score(val_metrics[best]):
@@ -76,7 +96,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log
             report({"epoch": epoch + 1, "val_score": score, "loss": loss.item()})
 
     load_trainable_state(model, best_state)
-    test_metrics = evaluate(model, tokenizer, task, test_set, cfg.batch_size, device)
+    test_metrics = evaluate(model, tokenizer, task, test_set, micro, device)
     peak, measured_by = peak_memory(device)
     return {
         "val_metrics": val_metrics,
@@ -90,6 +110,11 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log
         "peak_memory_bytes": peak,
         "memory_measured_by": measured_by,
         "time_per_epoch_s": sum(epoch_times) / len(epoch_times),
+        "batch_size": plan.batch_size,
+        "micro_batch_size": micro,
+        "accumulation_steps": accumulation,
+        "budget": plan.budget,
+        "batch_chosen_by": plan.chosen_by,
     }
 
 
@@ -164,16 +189,19 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
 
 
-def deepspeed_engine(model, optimizer, scheduler, method_cfg, cfg: TrialConfig):
-    """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent."""
+def deepspeed_engine(model, optimizer, scheduler, method_cfg, *, micro_batch: int, accumulation: int = 1):
+    """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent.
+
+    The engine scales the loss by 1/accumulation and steps every ``accumulation`` micro-batches.
+    """
     import deepspeed
 
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
         os.environ.setdefault(key, value)
     os.environ.setdefault("MASTER_PORT", str(free_port()))
     ds_config = {
-        "train_micro_batch_size_per_gpu": cfg.batch_size,
-        "gradient_accumulation_steps": 1,
+        "train_micro_batch_size_per_gpu": micro_batch,
+        "gradient_accumulation_steps": accumulation,
         "steps_per_print": 10**9,
         **method_cfg.deepspeed_config(),
     }

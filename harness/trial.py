@@ -30,7 +30,8 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     from harness.train import train  # torch and friends load only when a trial really runs
 
     try:
-        results, status, error = train(cfg, report=report), "ok", None
+        budget_cache = Path(out_dir) / "budget-cache.json"
+        results, status, error = train(cfg, report=report, budget_cache=budget_cache), "ok", None
     except Exception as exc:
         traceback.print_exc()
         results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
@@ -47,7 +48,8 @@ def new_record(cfg: TrialConfig, **fields) -> dict:
         "trial_id": cfg.trial_id,
         "config": config,
         **{k: config[k] for k in ("model", "method", "method_options", "task", "learning_rate",
-                                   "seed", "batch_size", "epochs")},
+                                   "seed", "batch_size", "budget", "epochs")},
+        "micro_batch_size": None, "accumulation_steps": None, "batch_chosen_by": None,
         "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
         "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
         "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,
