@@ -6,7 +6,7 @@ than its share. Peaks are ``torch.cuda.max_memory_allocated``. A probe that runs
 takes its model and optimizer with it: they are dropped, the allocator's cache is emptied, and a
 fresh pair is built for the next probe, so no half-finished step's tensors or optimizer state
 carry over. The memory and the trainer are passed in, so the same code runs in tests on a
-simulated device; only ``CudaMemory`` and ``CudaTrainer`` touch the GPU.
+simulated device; only ``CudaMemory`` and ``cap_process_memory`` touch the GPU.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ class CudaMemory:  # GPU only
         torch.cuda.empty_cache()
 
 
-class CudaTrainer:  # GPU only
-    """The workload's model and optimizer on the GPU, stepping worst-case batches as a trial would.
+class ProbeTrainer:
+    """The workload's model and optimizer on a device, stepping worst-case batches as a trial would.
 
     ``accumulate``: each step runs two micro-batches before the optimizer, so gradients are alive
     through the second one's forward and backward, as under gradient accumulation.
@@ -145,21 +145,32 @@ class CudaTrainer:  # GPU only
 
     def step(self, batch: int) -> None:
         for _ in range(self.micro_batches):
-            if self.engine is None:
-                forward_backward(self.model, self.workload, batch, device=self.device)
-            else:
-                self.engine_micro_batch(batch)
-        if self.engine is None:
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            self.micro_batch(batch)
+        self.optimizer_step()
 
-    def engine_micro_batch(self, batch: int) -> None:
+    def micro_batch(self, batch: int) -> None:
+        if self.engine is None:
+            forward_backward(self.model, self.workload, batch, device=self.device)
+            return
         inputs = worst_case_batch(self.workload, batch, vocab_size=self.model.config.vocab_size, device=self.device)
         self.engine.backward(self.engine(**inputs).loss)
         self.engine.step()  # the optimizer steps at the accumulation boundary only
 
+    def optimizer_step(self) -> None:
+        if self.engine is None:
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+
     def categories(self, batch: int) -> dict[str, int]:
-        """The step's peak by category, as MemTracker attributes the tensors it can see."""
+        """A step's peak by category, as MemTracker attributes the tensors it can see.
+
+        MemTracker follows one forward per tracker, so the last micro-batch and the optimizer step
+        are tracked apart (a DeepSpeed engine steps inside the micro-batch) and the larger taken.
+        """
         tracked = (self.model,) if self.engine is not None else (self.model, self.optimizer)
-        peak = tracked_peak(lambda: self.step(batch), *tracked, block=CUDA_BLOCK)
+        for _ in range(self.micro_batches - 1):
+            self.micro_batch(batch)
+        phases = [tracked_peak(lambda: self.micro_batch(batch), *tracked, block=CUDA_BLOCK),
+                  tracked_peak(self.optimizer_step, *tracked, block=CUDA_BLOCK)]
+        peak = max(phases, key=lambda p: p["total"])
         return {k: v for k, v in peak.items() if k != "total"}

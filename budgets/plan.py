@@ -18,7 +18,7 @@ import torch
 from budgets.cache import BudgetCache
 from budgets.estimate import estimate_fit
 from budgets.fit import Fit
-from budgets.measure import CudaMemory, CudaTrainer, cap_process_memory, measure_fit
+from budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
 from budgets.parse import parse_budget
 from budgets.workload import Workload
 
@@ -56,7 +56,7 @@ def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = No
     if measure:
         def compute() -> Fit:
             return measure_fit(workload, capacity=usable, memory=CudaMemory(budget_bytes), batch_size=batch_size,
-                               new_trainer=lambda: CudaTrainer(workload, accumulate=accumulate))
+                               new_trainer=lambda: ProbeTrainer(workload, accumulate=accumulate))
     else:
         def compute() -> Fit:
             return estimate_fit(workload, capacity=usable, accumulate=accumulate, batch_size=batch_size)

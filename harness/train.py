@@ -50,7 +50,8 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None, log
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them.
+    # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them
+    # (as DeepSpeed's engine does); a partial group left at the very end is not applied.
     steps = cfg.epochs * math.ceil(len(train_set) / micro) // accumulation
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps)
     if method.engine == "deepspeed":

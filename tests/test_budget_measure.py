@@ -121,3 +121,19 @@ def test_measured_on_the_gpu_is_close_to_the_estimate():
     estimated = estimate_fit(workload, capacity=capacity(budget))
     assert not measured.estimated and measured.peak_bytes <= capacity(budget)
     assert measured.batch_size == pytest.approx(estimated.batch_size, rel=0.1)
+
+
+@pytest.mark.parametrize("method", ["adapter", "full"])  # plain torch, and a DeepSpeed engine
+def test_probe_trainer_steps_and_attributes_memory(method):
+    from budgets.measure import ProbeTrainer
+    from budgets.workload import build_model
+
+    workload = Workload("tiny-t5", method, source_len=16, target_len=4)
+    n_params = sum(p.numel() for p in build_model(workload).parameters())
+    trainer = ProbeTrainer(workload, accumulate=True, device="cpu")
+    before = [p.detach().clone() for p in trainer.model.parameters() if p.requires_grad]
+    trainer.step(3)
+    after = [p.detach() for p in trainer.model.parameters() if p.requires_grad]
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))  # it trains
+    categories = trainer.categories(3)
+    assert categories["parameters"] >= 4 * n_params and categories["activations"] > 0

@@ -55,3 +55,12 @@ def test_spec_errors_name_the_key(extra, key):
     with pytest.raises(SpecError) as err:
         parse_spec({**SPEC, **extra}, source="x.yaml")
     assert str(err.value).startswith(f"x.yaml: {key}: ") and "\n" not in str(err.value)
+
+
+def test_trial_command_batch_option():
+    from harness.cli import parse_batch
+
+    assert (parse_batch(None), parse_batch("max"), parse_batch("100")) == (None, "max", 100)
+    for bad in ("0", "-3", "most", "1.5"):
+        with pytest.raises(SystemExit, match="--batch expects max or a positive integer"):
+            parse_batch(bad)
