@@ -21,6 +21,15 @@ def parse_options(pairs: list[str]) -> dict:
     return out
 
 
+def parse_batch(value: str | None) -> int | str | None:
+    """``--batch``: ``max``, a positive integer, or absent."""
+    if value is None or value == "max":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"peftbench: --batch expects max or a positive integer, got {value!r}")
+    return int(value)
+
+
 def cmd_sweep(args) -> int:
     from harness.spec import SpecError, load_spec
 
@@ -53,8 +62,8 @@ def cmd_trial(args) -> int:
     cfg = TrialConfig(
         model=args.model, method=args.method, method_options=parse_options(args.option), task=args.task,
         learning_rate=args.lr, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-        warmup_steps=args.warmup_steps, max_source_length=args.max_source_length, data=args.data,
-        train_size=args.train_size,
+        batch=parse_batch(args.batch), budget=args.budget, warmup_steps=args.warmup_steps,
+        max_source_length=args.max_source_length, data=args.data, train_size=args.train_size,
     )
     record = run_trial(cfg, args.out)
     print(json.dumps({k: record[k] for k in ("trial_id", "status", "error", "val_score", "test_score",
@@ -77,6 +86,12 @@ def cmd_tasks(args) -> int:
         return 2
     print(json.dumps(rows, indent=2) if args.json else text)
     return 0
+
+
+def cmd_budget(args) -> int:
+    from budgets.cli import run
+
+    return run(args, parse_options(args.option))
 
 
 def cmd_report(args) -> int:
@@ -114,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="fixed micro-batch, when --batch is not given")
+    p.add_argument("--batch", default=None, help="max, or examples per optimizer step (the budget sets the micro-batch)")
+    p.add_argument("--budget", default="24GB", help="GPU memory per trial: 24GB or 24GiB")
     p.add_argument("--warmup-steps", type=int, default=500)
     p.add_argument("--max-source-length", type=int, default=None)
     p.add_argument("--data", choices=("auto", "hub", "fixtures"), default="auto")
@@ -130,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--split", default="validation", choices=("train", "validation", "test"))
     show.add_argument("-n", type=int, default=3, help="how many examples")
     show.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("budget", help="the largest batch that fits a memory budget, and its peak memory")
+    from budgets.cli import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_budget)
 
     p = sub.add_parser("report", help="the comparison tables and figures of a sweep folder")
     p.add_argument("dir")

@@ -23,7 +23,9 @@ class TrialConfig:
     seed: int
     method_options: dict = field(default_factory=dict)
     epochs: int = 3
-    batch_size: int = 32
+    batch_size: int = 32  # the micro-batch when `batch` is None: fixed, no budget search
+    batch: int | str | None = None  # "max": the largest batch under the budget; N: N per optimizer step
+    budget: str = "24GB"  # GPU memory per trial (budgets/parse.py)
     warmup_steps: int = 500
     max_source_length: int | None = None  # None: the task's default
     data: str = "auto"  # auto | hub | fixtures

@@ -15,7 +15,8 @@ KEYS = (  # every record has these
     "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
 )
 # Written by this version, absent from older records of the same schema; readers default them.
-OPTIONAL_KEYS = ("config", "train_size", "wall_time_s", "finished_at", "workers")
+OPTIONAL_KEYS = ("config", "train_size", "wall_time_s", "finished_at", "workers", "micro_batch_size",
+                 "accumulation_steps", "budget", "batch_chosen_by")
 STATUSES = ("ok", "failed")
 
 

@@ -45,6 +45,8 @@ class SweepSpec:
     seeds: tuple[int, ...]
     epochs: int | dict = 3
     batch_size: int | dict = 32
+    batch: int | str | None = None  # "max", or examples per optimizer step; the budget sets the micro-batch
+    budget: str = "24GB"
     warmup_steps: int = 500
     max_source_length: int | None = None
     data: str = "auto"
@@ -63,8 +65,9 @@ class SweepSpec:
         return TrialConfig(
             model=self.model, method=m.name, method_options=dict(m.options), task=task,
             learning_rate=learning_rate, seed=seed, epochs=_at(self.epochs, task, train_size),
-            batch_size=_at(self.batch_size, task, train_size), warmup_steps=self.warmup_steps,
-            max_source_length=self.max_source_length, data=self.data, train_size=train_size,
+            batch_size=_at(self.batch_size, task, train_size), batch=self.batch, budget=self.budget,
+            warmup_steps=self.warmup_steps, max_source_length=self.max_source_length, data=self.data,
+            train_size=train_size,
         )
 
     def trial_at(self, point: dict) -> TrialConfig:
@@ -110,6 +113,8 @@ def _at(value: int | dict, task: str, train_size: int | None) -> int:
 _SCALARS = {
     "name": ((str,), "a string"),
     "model": ((str,), "a model name (tiny-t5, a hub id or a path)"),
+    "batch": ((int, str), "max or a positive integer"),
+    "budget": ((str,), "GPU memory like 24GB or 24GiB"),
     "warmup_steps": ((int,), "a non-negative integer"),
     "max_source_length": ((int, type(None)), "a positive integer or null"),
     "data": ((str,), "one of auto, hub, fixtures"),
@@ -164,6 +169,7 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     for key in ("epochs", "batch_size"):
         if key in raw:
             values[key] = _per_point(raw[key], key, fail, tasks=values["tasks"], sizes=values.get("train_size", ()))
+    _batching(values, fail)
     return SweepSpec(**values)
 
 
@@ -187,6 +193,20 @@ def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
         what = "train sizes" if by_size else "tasks"
         fail(key, f"{', '.join(map(str, extra))} are not {what} of this spec")
     return dict(value)
+
+
+def _batching(values: dict, fail) -> None:
+    """``batch`` (max or N, under ``budget``) and a fixed ``batch_size`` are two ways to batch: one only."""
+    from budgets.parse import BudgetError, parse_budget
+
+    if isinstance(values.get("batch"), str) and values["batch"] != "max":
+        fail("batch", f"expected max or a positive integer, got {values['batch']!r}")
+    if "batch" in values and "batch_size" in values:
+        fail("batch", "give batch (the budget picks the micro-batch) or batch_size (fixed), not both")
+    try:
+        parse_budget(values.get("budget", "24GB"))
+    except BudgetError as exc:
+        fail("budget", str(exc))
 
 
 def _list(value, key, fail) -> list:

@@ -16,6 +16,8 @@ from typing import Callable
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from budgets.plan import plan_batch
+from budgets.workload import Workload
 from harness.config import TrialConfig
 from harness.models import load_model
 from methods import apply_method, get_method
@@ -23,39 +25,52 @@ from tasks import get_task
 
 
 def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, log=print) -> dict:
+          checkpoint_dir: Path | None = None, budget_cache: Path | None = None, log=print) -> dict:
     """Run one trial; return the result fields (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
-    already there (a killed trial, rerun), continues from the epoch after it.
+    already there (a killed trial, rerun), continues from the epoch after it. ``budget_cache``:
+    where the batch found for this method under the budget is kept for the sweep's other trials
+    (see budgets/plan.py).
     """
     seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = rank_and_world()
     task = get_task(cfg.task)
     data = task.load(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
+    max_source = cfg.max_source_length or task.max_source_length
+    # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
+    workload = Workload(cfg.model, cfg.method, cfg.method_options, source_len=max_source,
+                        target_len=task.max_target_length)
+    plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget=cfg.budget,
+                      cache_path=budget_cache, log=log)
+    micro, accumulation = plan.micro_batch, plan.accumulation
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
     method = get_method(cfg.method)
     method_cfg, count = apply_method(model, cfg.method, cfg.method_options)
-    max_source = cfg.max_source_length or task.max_source_length
     encode = lambda split: encode_split(task, tokenizer, data[split], max_source)  # noqa: E731
     train_set, val_set, test_set = encode("train"), encode("validation"), encode("test")
-    micro_batch = cfg.batch_size // world  # data parallel: each of `world` workers takes a share
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    steps = cfg.epochs * math.ceil(len(train_set) / cfg.batch_size)
+    # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them
+    # (as DeepSpeed's engine does); a partial group left at the very end is not applied. With
+    # `world` data-parallel workers, each step's rows are split among them.
+    rows_per_micro_step = micro * world
+    steps = cfg.epochs * math.ceil(len(train_set) / rows_per_micro_step) // accumulation
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps)
     if method.engine == "deepspeed":
-        model, optimizer, scheduler = deepspeed_engine(model, optimizer, scheduler, method_cfg, micro_batch)
+        model, optimizer, scheduler = deepspeed_engine(
+            model, optimizer, scheduler, method_cfg, micro_batch=micro, accumulation=accumulation
+        )
         device = model.device
     else:
         model.to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    state = {"epoch": 0, "val_metrics": [], "epoch_times": [], "best": None, "best_state": None,
-             "order": random.Random(cfg.seed).getstate()}
+    state = {"epoch": 0, "micro_steps": 0, "val_metrics": [], "epoch_times": [], "best": None,
+             "best_state": None, "order": random.Random(cfg.seed).getstate()}
     if checkpoint_dir and (checkpoint_dir / LOOP_STATE).exists():
         state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
         log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
@@ -64,22 +79,24 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
     for epoch in range(state["epoch"], cfg.epochs):
         model.train()
         start = time.perf_counter()
-        for batch in batches(train_set, cfg.batch_size, tokenizer.pad_token_id, shuffle=order):
+        for batch in batches(train_set, rows_per_micro_step, tokenizer.pad_token_id, shuffle=order):
             batch = {k: v[rank::world].contiguous().to(device) for k, v in batch.items()}
             loss = model(**batch).loss
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
+            state["micro_steps"] += 1
             if method.engine == "deepspeed":
-                model.backward(loss)  # averages gradients over workers
-                model.step()  # optimizer and scheduler step inside the engine
+                model.backward(loss)  # scaled by 1/accumulation, averaged over workers
+                model.step()  # optimizer and scheduler step inside the engine, every `accumulation` calls
             else:
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                (loss / accumulation).backward()
+                if state["micro_steps"] % accumulation == 0:
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
         state["epoch_times"].append(time.perf_counter() - start)
 
-        metrics = evaluate(model, tokenizer, task, val_set, cfg.batch_size, device)
+        metrics = evaluate(model, tokenizer, task, val_set, micro, device)
         state["val_metrics"].append(metrics)
         score = task.score(metrics)
         if state["best"] is None or score > task.score(state["val_metrics"][state["best"]]):
@@ -93,7 +110,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
             report({"epoch": epoch + 1, "val_score": score, "loss": loss.item()})
 
     load_trainable_state(model, state["best_state"])
-    test_metrics = evaluate(model, tokenizer, task, test_set, cfg.batch_size, device)
+    test_metrics = evaluate(model, tokenizer, task, test_set, micro, device)
     peak, measured_by = peak_memory(device)
     best = state["best"]
     return {
@@ -108,7 +125,12 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
         "peak_memory_bytes": peak,
         "memory_measured_by": measured_by,
         "time_per_epoch_s": sum(state["epoch_times"]) / len(state["epoch_times"]),
+        "batch_size": plan.batch_size * world,
+        "micro_batch_size": micro,
+        "accumulation_steps": accumulation,
         "workers": world,
+        "budget": plan.budget,
+        "batch_chosen_by": plan.chosen_by,
     }
 
 
@@ -183,8 +205,11 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
 
 
-def deepspeed_engine(model, optimizer, scheduler, method_cfg, micro_batch: int):
-    """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent."""
+def deepspeed_engine(model, optimizer, scheduler, method_cfg, *, micro_batch: int, accumulation: int = 1):
+    """A single-process DeepSpeed engine; the env vars DeepSpeed needs are set if absent.
+
+    The engine scales the loss by 1/accumulation and steps every ``accumulation`` micro-batches.
+    """
     import deepspeed
 
     if not torch.distributed.is_initialized():
@@ -193,7 +218,7 @@ def deepspeed_engine(model, optimizer, scheduler, method_cfg, micro_batch: int):
                           MASTER_PORT=str(free_port()))
     ds_config = {
         "train_micro_batch_size_per_gpu": micro_batch,
-        "gradient_accumulation_steps": 1,
+        "gradient_accumulation_steps": accumulation,
         "steps_per_print": 10**9,
         **method_cfg.deepspeed_config(),
     }

@@ -35,7 +35,9 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
         from harness.train import train  # torch and friends load only when a trial really runs
 
         checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
-        results, status, error = train(cfg, report=report, checkpoint_dir=checkpoints), "ok", None
+        results = train(cfg, report=report, checkpoint_dir=checkpoints,
+                        budget_cache=Path(out_dir) / "budget-cache.json")
+        status, error = "ok", None
         shutil.rmtree(checkpoints, ignore_errors=True)  # the record is the product now
     except Exception as exc:
         traceback.print_exc()
@@ -55,7 +57,8 @@ def new_record(cfg: TrialConfig, **fields) -> dict:
         "trial_id": cfg.trial_id,
         "config": config,
         **{k: config[k] for k in ("model", "method", "method_options", "task", "learning_rate",
-                                   "seed", "batch_size", "epochs", "train_size")},
+                                   "seed", "batch_size", "budget", "epochs", "train_size")},
+        "micro_batch_size": None, "accumulation_steps": None, "batch_chosen_by": None,
         "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
         "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
         "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,

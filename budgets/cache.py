@@ -1,0 +1,84 @@
+"""The batch found for a workload under a budget, kept in the sweep's folder and reused.
+
+Every learning rate and seed of a method shares its memory, so only the first of them probes.
+The file (``OUT/budget-cache.json``) is rewritten whole under a lock, via a temporary file and a
+rename, so concurrent trials never see half a file; a per-entry lock held while computing makes
+a second trial of the same method wait for the first one's answer instead of probing again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from budgets.fit import Fit
+
+SCHEMA = "peftbench.budget-cache/1"
+FILENAME = "budget-cache.json"
+
+
+def cache_key(key: dict) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class BudgetCache:
+    """``OUT/budget-cache.json``: key digest -> {"key": ..., "fit": ...}."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def get(self, key: dict) -> Fit | None:
+        entry = self._read().get(cache_key(key))
+        return Fit.from_dict(entry["fit"]) if entry else None
+
+    def get_or_compute(self, key: dict, compute: Callable[[], Fit]) -> tuple[Fit, bool]:
+        """The cached fit for ``key`` (True: it was cached), else ``compute()``'s, stored."""
+        with self._lock(f"{cache_key(key)}.lock"):
+            fit = self.get(key)
+            if fit is not None:
+                return fit, True
+            fit = compute()
+            self.put(key, fit)
+            return fit, False
+
+    def put(self, key: dict, fit: Fit) -> None:
+        with self._lock("file.lock"):
+            entries = self._read()
+            entries[cache_key(key)] = {"key": key, "fit": fit.to_dict()}
+            self._write(entries)
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"{self.path}: not a {SCHEMA} file")
+        return data["entries"]
+
+    def _write(self, entries: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"schema": SCHEMA, "entries": entries}, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    @contextlib.contextmanager
+    def _lock(self, name: str):
+        """An exclusive lock shared by every process using this cache (``flock`` on a lock file)."""
+        lock_dir = self.path.parent / f".{self.path.name}.locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_dir / name, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)

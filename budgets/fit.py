@@ -1,0 +1,43 @@
+"""What a budget search answers: the batch that fits, its peak memory, and how that was found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Of the peak's categories, these grow with the batch; the rest (parameters, gradients, optimizer
+# state, buffers) is the same at any batch.
+PER_EXAMPLE = ("activations", "temporaries")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The largest batch under a budget (or the batch asked about) and its peak memory.
+
+    ``categories`` split the peak (parameters, gradients, optimizer state, activations, ...);
+    ``fixed_bytes + bytes_per_example * batch_size`` is the peak. ``estimated`` is False only for
+    peaks measured on a GPU; ``how`` names the method.
+    """
+
+    batch_size: int
+    peak_bytes: int
+    fixed_bytes: float
+    bytes_per_example: float
+    estimated: bool
+    how: str
+    probes: int = 0
+    categories: dict = field(default_factory=dict)
+
+    @classmethod
+    def at_peak(cls, batch_size: int, categories: dict[str, int], *, peak_bytes: int | None = None, **rest) -> Fit:
+        """From the categories at the peak; ``peak_bytes`` where it was measured apart from them."""
+        peak = sum(categories.values()) if peak_bytes is None else peak_bytes
+        per_example = sum(categories.get(k, 0) for k in PER_EXAMPLE) / batch_size
+        return cls(batch_size=batch_size, peak_bytes=peak, fixed_bytes=peak - per_example * batch_size,
+                   bytes_per_example=per_example, categories=dict(categories), **rest)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Fit:
+        return cls(**data)

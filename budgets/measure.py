@@ -1,0 +1,176 @@
+"""Peak training memory measured on a GPU: real steps at growing batches until one runs out.
+
+The process is capped at the budget (``torch.cuda.set_per_process_memory_fraction``), so a probe
+runs out of memory exactly where a trial would, and a trial sharing the card never takes more
+than its share. Peaks are ``torch.cuda.max_memory_allocated``. A probe that runs out of memory
+takes its model and optimizer with it: they are dropped, the allocator's cache is emptied, and a
+fresh pair is built for the next probe, so no half-finished step's tensors or optimizer state
+carry over. The memory and the trainer are passed in, so the same code runs in tests on a
+simulated device; only ``CudaMemory`` and ``cap_process_memory`` touch the GPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+
+from budgets.estimate import CUDA_BLOCK, tracked_peak
+from budgets.fit import Fit
+from budgets.parse import BudgetError, format_bytes
+from budgets.search import largest_batch
+from budgets.workload import Workload, build_model, forward_backward, make_optimizer, worst_case_batch
+
+log = logging.getLogger(__name__)
+METHOD = "measured: torch.cuda.max_memory_allocated"
+
+
+class Memory(Protocol):
+    def reset_peak(self) -> None: ...
+    def peak(self) -> int: ...
+    def allocated(self) -> int: ...
+    def release(self) -> None: ...
+
+
+class Trainer(Protocol):
+    def step(self, batch: int) -> None: ...
+    def categories(self, batch: int) -> dict[str, int]: ...
+
+
+def probe_peak(step: Callable[[int], None], batch: int, memory: Memory) -> int | None:
+    """Peak bytes of ``step(batch)``, or None when it ran out of memory."""
+    memory.release()
+    memory.reset_peak()
+    try:
+        step(batch)
+    except torch.OutOfMemoryError:
+        pass  # handled below, once the traceback (and the tensors its frames hold) is gone
+    else:
+        return memory.peak()
+    return None
+
+
+def measure_fit(workload: Workload, *, capacity: int, memory: Memory, new_trainer: Callable[[], Trainer],
+                batch_size: int | None = None) -> Fit:
+    """The largest batch whose measured peak stays under ``capacity`` (or the peak at ``batch_size``)."""
+    baseline = memory.allocated()
+    live: list[Trainer] = []  # the current trainer; emptied when a probe runs out of memory
+
+    def probe(batch: int) -> int | None:
+        if not live:
+            live.append(build(new_trainer))
+        peak = probe_peak(live[0].step, batch, memory)
+        if peak is None:
+            live.clear()
+            memory.release()
+            if memory.allocated() > baseline:
+                log.warning("%s still allocated after an out-of-memory probe at batch %d",
+                            format_bytes(memory.allocated() - baseline), batch)
+        return peak
+
+    if batch_size is None:
+        search = largest_batch(probe, capacity=capacity)
+        batch_size, peak, probes = search.batch_size, search.peaks[search.batch_size], search.probes
+    else:
+        peak, probes = probe(batch_size), 1
+        if peak is None:
+            raise BudgetError(f"a batch of {batch_size} runs out of memory under the budget")
+    if not live:
+        live.append(build(new_trainer))
+    categories = live[0].categories(batch_size)  # MemTracker on the real tensors, one more step
+    return Fit.at_peak(batch_size, categories, peak_bytes=peak, estimated=False, how=METHOD, probes=probes)
+
+
+def build(new_trainer: Callable[[], Trainer]) -> Trainer:
+    try:
+        return new_trainer()
+    except torch.OutOfMemoryError:
+        raise BudgetError("the model and its optimizer state alone do not fit the budget") from None
+
+
+def cap_process_memory(budget_bytes: int, device: str | torch.device = "cuda") -> None:  # GPU only
+    """Let this process allocate at most ``budget_bytes`` of the device, whoever else uses it."""
+    device = torch.device(device)
+    total = torch.cuda.get_device_properties(device).total_memory
+    if budget_bytes > total:
+        log.warning("budget %s exceeds the device's %s", format_bytes(budget_bytes), format_bytes(total))
+    torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total), device)
+
+
+class CudaMemory:  # GPU only
+    """The CUDA caching allocator of one device, this process capped at ``budget_bytes`` of it."""
+
+    def __init__(self, budget_bytes: int, device: str | torch.device = "cuda"):
+        self.device = torch.device(device)
+        cap_process_memory(budget_bytes, self.device)
+
+    def reset_peak(self) -> None:
+        torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak(self) -> int:
+        return torch.cuda.max_memory_allocated(self.device)
+
+    def allocated(self) -> int:
+        return torch.cuda.memory_allocated(self.device)
+
+    def release(self) -> None:
+        gc.collect()  # reference cycles (autograd graphs, engines) hold tensors until collected
+        torch.cuda.empty_cache()
+
+
+class ProbeTrainer:
+    """The workload's model and optimizer on a device, stepping worst-case batches as a trial would.
+
+    ``accumulate``: each step runs two micro-batches before the optimizer, so gradients are alive
+    through the second one's forward and backward, as under gradient accumulation.
+    """
+
+    def __init__(self, workload: Workload, *, accumulate: bool = False, device: str = "cuda"):
+        self.workload, self.device, self.micro_batches = workload, device, 2 if accumulate else 1
+        self.model = build_model(workload, device)
+        self.optimizer = make_optimizer(self.model)
+        self.engine = None
+        if workload.engine == "deepspeed":
+            from harness.train import deepspeed_engine
+            from methods import get_method
+
+            method_cfg = get_method(workload.method).make_config(workload.options)
+            self.engine, self.optimizer, _ = deepspeed_engine(
+                self.model, self.optimizer, None, method_cfg, micro_batch=1, accumulation=self.micro_batches
+            )
+        self.step(1)  # optimizer state exists from here on, as in every step after a trial's first
+
+    def step(self, batch: int) -> None:
+        for _ in range(self.micro_batches):
+            self.micro_batch(batch)
+        self.optimizer_step()
+
+    def micro_batch(self, batch: int) -> None:
+        if self.engine is None:
+            forward_backward(self.model, self.workload, batch, device=self.device)
+            return
+        inputs = worst_case_batch(self.workload, batch, vocab_size=self.model.config.vocab_size, device=self.device)
+        self.engine.backward(self.engine(**inputs).loss)
+        self.engine.step()  # the optimizer steps at the accumulation boundary only
+
+    def optimizer_step(self) -> None:
+        if self.engine is None:
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def categories(self, batch: int) -> dict[str, int]:
+        """A step's peak by category, as MemTracker attributes the tensors it can see.
+
+        MemTracker follows one forward per tracker, so the last micro-batch and the optimizer step
+        are tracked apart (a DeepSpeed engine steps inside the micro-batch) and the larger taken.
+        """
+        tracked = (self.model,) if self.engine is not None else (self.model, self.optimizer)
+        for _ in range(self.micro_batches - 1):
+            self.micro_batch(batch)
+        phases = [tracked_peak(lambda: self.micro_batch(batch), *tracked, block=CUDA_BLOCK),
+                  tracked_peak(self.optimizer_step, *tracked, block=CUDA_BLOCK)]
+        peak = max(phases, key=lambda p: p["total"])
+        return {k: v for k, v in peak.items() if k != "total"}

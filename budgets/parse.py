@@ -1,0 +1,39 @@
+"""Budget strings as the sweep spec writes them: ``24GB`` (10⁹ bytes) or ``24GiB`` (2³⁰ bytes)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+UNITS = {"GB": 10**9, "GiB": 2**30}
+_PATTERN = re.compile(r"(\d+(?:\.\d+)?)(GB|GiB)")
+
+
+class BudgetError(ValueError):
+    """A budget that cannot be used; the message is one line."""
+
+
+def parse_budget(text: str) -> int:
+    """``"24GB"`` -> 24_000_000_000, ``"24GiB"`` -> 25_769_803_776; anything else is a ``BudgetError``.
+
+    Only the two units of the spec, case and all: ``24gb``, ``24 GB`` or ``24G`` are refused rather
+    than guessed, since a GB/GiB mix-up is a 7% error in a fairness comparison.
+    """
+    match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
+    if not match:
+        raise BudgetError(f"budget {text!r}: expected a number and GB (10^9 bytes) or GiB (2^30 bytes), like 24GB")
+    try:
+        n_bytes = int(Decimal(match[1]) * UNITS[match[2]])  # Decimal: 0.1GB is exactly 10^8 bytes
+    except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
+        raise BudgetError(f"budget {text!r}: not a number") from None
+    if n_bytes < 1:
+        raise BudgetError(f"budget {text!r}: less than one byte")
+    return n_bytes
+
+
+def format_bytes(n: float) -> str:
+    """Bytes for people: ``22.70 GB`` (decimal units, as budgets are usually written)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} B"

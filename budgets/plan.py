@@ -1,0 +1,99 @@
+"""How a trial batches under its budget: the micro-batch that fits, and accumulation to the batch.
+
+``batch: max`` trains at the largest batch that fits (Table 3 of the paper); ``batch: 100`` trains
+every method at an effective batch of 100, as many micro-batches accumulated per optimizer step
+as its memory needs; no ``batch`` keeps the spec's fixed ``batch_size``. On a GPU the batch is
+measured, elsewhere estimated; either way it is cached in the sweep's folder for the other trials
+of the same method.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from budgets.cache import BudgetCache
+from budgets.estimate import estimate_fit
+from budgets.fit import Fit
+from budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
+from budgets.parse import parse_budget
+from budgets.workload import Workload
+
+# Share of the budget no batch may use: allocator fragmentation and cached blocks, which
+# max_memory_allocated does not count but the capped allocator does.
+MARGIN = 0.05
+VERSIONED = ("peftbench", "torch", "transformers", "deepspeed")
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    micro_batch: int
+    accumulation: int  # micro-batches per optimizer step
+    chosen_by: str  # fixed | measured | estimated
+    budget: str
+
+    @property
+    def batch_size(self) -> int:
+        """The effective batch: examples per optimizer step."""
+        return self.micro_batch * self.accumulation
+
+
+def capacity(budget_bytes: int, margin: float = MARGIN) -> int:
+    return int(budget_bytes * (1 - margin))
+
+
+def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = None, accumulate: bool = False,
+             batch_size: int | None = None, margin: float = MARGIN, cache: BudgetCache | None = None) -> tuple[Fit, bool]:
+    """The largest batch of ``workload`` under the budget (or its peak at ``batch_size``); True if cached.
+
+    ``measure``: on this machine's GPU (the default where there is one) or estimated for a CUDA device.
+    """
+    measure = torch.cuda.is_available() if measure is None else measure
+    usable = capacity(budget_bytes, margin)
+    if measure:
+        def compute() -> Fit:
+            return measure_fit(workload, capacity=usable, memory=CudaMemory(budget_bytes), batch_size=batch_size,
+                               new_trainer=lambda: ProbeTrainer(workload, accumulate=accumulate))
+    else:
+        def compute() -> Fit:
+            return estimate_fit(workload, capacity=usable, accumulate=accumulate, batch_size=batch_size)
+    if cache is None or batch_size is not None:
+        return compute(), False
+    key = {**workload.describe(), "budget_bytes": budget_bytes, "margin": margin, "accumulate": accumulate,
+           "device": torch.cuda.get_device_name() if measure else "cuda (estimated)", "versions": versions()}
+    return cache.get_or_compute(key, compute)
+
+
+def versions() -> dict[str, str | None]:
+    out = {}
+    for package in VERSIONED:
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int, budget: str,
+               cache_path: str | Path | None = None, log=print) -> BatchPlan:
+    """The trial's micro-batch and accumulation steps; on a GPU the process is capped at the budget."""
+    budget_bytes = parse_budget(budget)
+    if torch.cuda.is_available():
+        cap_process_memory(budget_bytes)
+    if batch is None:
+        return BatchPlan(fixed_batch, 1, "fixed", budget)
+    cache = BudgetCache(cache_path) if cache_path else None
+    fit, cached = find_fit(workload, budget_bytes=budget_bytes, cache=cache)
+    if batch == "max" or fit.batch_size >= batch:
+        micro = fit.batch_size if batch == "max" else batch
+    else:  # gradients of earlier micro-batches stay alive: a smaller micro-batch may be needed
+        fit, cached = find_fit(workload, budget_bytes=budget_bytes, accumulate=True, cache=cache)
+        micro = max(d for d in range(1, fit.batch_size + 1) if batch % d == 0)  # every step sees `batch`
+    plan = BatchPlan(micro, 1 if batch == "max" else batch // micro, "estimated" if fit.estimated else "measured",
+                     budget)
+    log(f"[budget] {workload.method} under {budget}: micro-batch {plan.micro_batch} × {plan.accumulation} "
+        f"= {plan.batch_size} ({plan.chosen_by}{', cached' if cached else ''})")
+    return plan

@@ -1,0 +1,53 @@
+"""``peftbench budget``: text and JSON, the largest batch or the peak at a given batch."""
+
+import json
+
+import pytest
+import torch
+
+from harness.cli import main
+
+ARGS = ["budget", "--estimate", "--model", "tiny-t5", "--method", "adapter", "--seq-len", "32", "--target-len", "4"]
+
+
+def run_json(capsys, *extra):
+    assert main([*ARGS, "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_answers_the_largest_batch_and_says_it_is_estimated(capsys):
+    out = run_json(capsys, "--budget", "0.5GB")
+    assert out["estimated"] is True and out["fits"] is True
+    assert out["usable_bytes"] == 475_000_000 and out["peak_bytes"] <= out["usable_bytes"]
+    assert out["peak_bytes"] + out["bytes_per_example"] > out["usable_bytes"]  # one more would not fit
+    assert out["peak_bytes"] == sum(out["categories"].values())
+    assert out["fixed_bytes"] + out["batch_size"] * out["bytes_per_example"] == pytest.approx(out["peak_bytes"])
+    assert {"parameters", "gradients", "optimizer_state", "activations", "temporaries"} <= set(out["categories"])
+
+
+def test_batch_size_gives_the_peak_at_that_batch(capsys):
+    small, large = run_json(capsys, "--batch-size", "10"), run_json(capsys, "--batch-size", "20")
+    assert (small["batch_size"], large["batch_size"]) == (10, 20)
+    assert large["peak_bytes"] - small["peak_bytes"] == pytest.approx(10 * small["bytes_per_example"], rel=0.02)
+
+
+def test_text_marks_every_figure_estimated(capsys):
+    assert main([*ARGS, "--budget", "1GiB"]) == 0
+    out = capsys.readouterr().out
+    assert "largest batch that fits:" in out and "budget 1GiB (1,073,741,824 bytes)" in out
+    figures = [line for line in out.splitlines() if "batch" in line or "fixed" in line]
+    assert figures and all("(estimated)" in line for line in figures)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_measure_without_a_gpu_is_one_clear_line(capsys):
+    assert main(["budget", "--measure", "--method", "adapter", "--task", "sst2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--measure needs a CUDA GPU" in err
+
+
+def test_unknown_task_and_bad_option_are_one_line(capsys):
+    assert main(["budget", "--estimate", "--method", "adapter", "--task", "nope"]) == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err
+    assert main(["budget", "--estimate", "--method", "adapter", "--task", "sst2", "--option", "x=1"]) == 2
+    assert "has no option 'x'" in capsys.readouterr().err
