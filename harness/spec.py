@@ -47,6 +47,7 @@ class SweepSpec:
     batch_size: int | dict = 32
     batch: int | str | None = None  # "max", or examples per optimizer step; the budget sets the micro-batch
     budget: str = "24GB"
+    gpu_memory: str | None = None  # one GPU's memory, when the driver cannot see the cluster's GPUs
     warmup_steps: int = 500
     max_source_length: int | None = None
     data: str = "auto"
@@ -115,6 +116,7 @@ _SCALARS = {
     "model": ((str,), "a model name (tiny-t5, a hub id or a path)"),
     "batch": ((int, str), "max or a positive integer"),
     "budget": ((str,), "GPU memory like 24GB or 24GiB"),
+    "gpu_memory": ((str,), "one GPU's memory like 80GB"),
     "warmup_steps": ((int,), "a non-negative integer"),
     "max_source_length": ((int, type(None)), "a positive integer or null"),
     "data": ((str,), "one of auto, hub, fixtures"),
@@ -203,10 +205,11 @@ def _batching(values: dict, fail) -> None:
         fail("batch", f"expected max or a positive integer, got {values['batch']!r}")
     if "batch" in values and "batch_size" in values:
         fail("batch", "give batch (the budget picks the micro-batch) or batch_size (fixed), not both")
-    try:
-        parse_budget(values.get("budget", "24GB"))
-    except BudgetError as exc:
-        fail("budget", str(exc))
+    for key in ("budget", "gpu_memory"):
+        try:
+            parse_budget(values.get(key, "24GB"))
+        except BudgetError as exc:
+            fail(key, str(exc))
 
 
 def _list(value, key, fail) -> list:

@@ -8,11 +8,13 @@ and Ray retries trials whose worker or node was lost (``max_failures``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from budgets.parse import format_bytes, parse_budget
 from harness.records import read_records
 from harness.spec import SweepSpec
 from harness.trial import run_trial
@@ -60,7 +62,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     try:
         slots = concurrent_slots(spec, ray.cluster_resources())
         trainable = tune.with_resources(
-            tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), trial_resources(spec)
+            tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), trial_resources(spec, ray.cluster_resources())
         )
         run_config = tune.RunConfig(
             name=spec.name, storage_path=storage, verbose=0,
@@ -99,19 +101,49 @@ def grid(spec: SweepSpec) -> dict:
     }
 
 
-def trial_resources(spec: SweepSpec):
-    """What one trial asks Ray for. A trial that runs Ray Train workers asks for nothing itself:
-    its workers ask for their own CPUs or GPUs."""
+def trial_resources(spec: SweepSpec, cluster: dict):
+    """What one trial asks Ray for: its CPUs and, on a GPU cluster, its budget's share of a card.
+    A trial that runs Ray Train workers only coordinates them (Ray needs a non-empty request, so a
+    sliver of a CPU); its workers ask for their own CPUs and whole GPUs."""
     from ray import tune
 
     from harness.distributed import workers_of
 
+    gpu_memory = spec_gpu_memory(spec) if cluster.get("GPU", 0) > 0 else None
+
     def resources(point: dict):
         cfg = spec.trial_at(point)
-        cpus = 0 if workers_of(cfg) > 1 else spec.cpus_per_trial
-        return tune.PlacementGroupFactory([{"CPU": cpus}])
+        if workers_of(cfg) > 1:
+            return tune.PlacementGroupFactory([{"CPU": 0.01}])
+        bundle = {"CPU": spec.cpus_per_trial}
+        if gpu_memory:
+            bundle["GPU"] = gpu_share(parse_budget(cfg.budget), gpu_memory)
+        return tune.PlacementGroupFactory([bundle])
 
     return resources
+
+
+def gpu_share(budget_bytes: int, gpu_memory_bytes: int) -> float:
+    """The fraction of one GPU a trial takes: as many trials share a card as budgets fit in it
+    (24 GB on an 80 GB card: three trials, 1/3 each). Each trial is also capped at its budget
+    on the card (budgets/measure.py), so packed trials cannot crowd each other out."""
+    per_card = gpu_memory_bytes // budget_bytes
+    if per_card < 1:
+        raise SweepError(f"a budget of {format_bytes(budget_bytes)} does not fit on a GPU of "
+                         f"{format_bytes(gpu_memory_bytes)}")
+    return math.floor(10_000 / per_card) / 10_000  # Ray counts GPU shares to four decimals
+
+
+def spec_gpu_memory(spec: SweepSpec) -> int:
+    """Memory of one GPU of the cluster: the spec's ``gpu_memory``, else this machine's first GPU."""
+    if spec.gpu_memory:
+        return parse_budget(spec.gpu_memory)
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SweepError("the cluster has GPUs but this machine has none to measure: "
+                         "set gpu_memory (e.g. 80GB) in the spec")
+    return torch.cuda.get_device_properties(0).total_memory
 
 
 def check_out_dir(spec: SweepSpec, out_dir: Path, storage: str, *, resume: bool) -> None:
