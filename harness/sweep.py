@@ -58,7 +58,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        # "local": always a fresh Ray of our own, never some other cluster found on this machine
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
     try:
         slots = concurrent_slots(spec, ray.cluster_resources())
         trainable = tune.with_resources(
@@ -103,8 +104,9 @@ def grid(spec: SweepSpec) -> dict:
 
 def trial_resources(spec: SweepSpec, cluster: dict):
     """What one trial asks Ray for: its CPUs and, on a GPU cluster, its budget's share of a card.
-    A trial that runs Ray Train workers only coordinates them (Ray needs a non-empty request, so a
-    sliver of a CPU); its workers ask for their own CPUs and whole GPUs."""
+    A trial that runs Ray Train workers only coordinates them: it asks for one byte of memory (Ray
+    wants a non-empty request, and any CPU share would keep a k-CPU machine from its k workers);
+    the workers ask for their own CPUs and whole GPUs."""
     from ray import tune
 
     from harness.distributed import workers_of
@@ -114,7 +116,7 @@ def trial_resources(spec: SweepSpec, cluster: dict):
     def resources(point: dict):
         cfg = spec.trial_at(point)
         if workers_of(cfg) > 1:
-            return tune.PlacementGroupFactory([{"CPU": 0.01}])
+            return tune.PlacementGroupFactory([{"memory": 1}])
         bundle = {"CPU": spec.cpus_per_trial}
         if gpu_memory:
             bundle["GPU"] = gpu_share(parse_budget(cfg.budget), gpu_memory)

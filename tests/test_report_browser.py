@@ -1,6 +1,6 @@
 """The HTML report rendered by headless Chromium: its tables and figures are on the screenshot.
 
-Skipped where no Chromium is installed (``.ci/install-chromium`` installs Debian's).
+Skipped where no Chromium is installed (``scripts/install-chromium`` installs Debian's).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def screenshot(page, tmp_path, size=(1280, 2400)) -> np.ndarray:
     return np.rint(image.imread(shot)[..., :3] * 255).astype(int)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (.ci/install-chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (scripts/install-chromium)")
 def test_html_report_renders_tables_and_figures(tmp_path):
     folder = write_all(tmp_path / "sweep", two_method_sweep())
     report(folder, "html", out=tmp_path / "site")

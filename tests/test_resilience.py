@@ -95,23 +95,16 @@ def test_a_failing_trial_is_recorded_while_the_others_finish(tmp_path):
     assert "failed: FloatingPointError" in output
 
 
-def test_two_worker_deepspeed_trial_through_torch_trainer(tmp_path):
-    import ray
-
-    from harness.config import TrialConfig
-    from harness.distributed import run_distributed_trial
-
-    cfg = TrialConfig(model="tiny-t5", method="full", method_options={"workers": 2, "zero_stage": 2},
-                      task="sst2", learning_rate=1e-2, seed=0, epochs=1, batch_size=16, warmup_steps=2,
-                      data="fixtures")
-    ray.init(num_cpus=2, include_dashboard=False)
-    try:
-        record = run_distributed_trial(cfg, tmp_path, workers=2)
-    finally:
-        ray.shutdown()
-    assert record["status"] == "ok", record["error"]
-    assert record["workers"] == 2 and record["trainable_pct"] == 100.0
-    assert [p.name for p in (tmp_path / "results").iterdir()] == [f"{cfg.trial_id}.json"]
+def test_two_worker_deepspeed_trial_through_torch_trainer_inside_tune(tmp_path):
+    spec = write_spec(tmp_path / "dp.yaml", methods=[{"name": "full", "options": {"workers": 2}}],
+                      learning_rates=[1e-2], seeds=[0], epochs=1, batch_size=16)
+    proc = sweep(spec, tmp_path / "out")
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output[-3000:]
+    (record,) = records_in(tmp_path / "out").values()
+    assert record["status"] == "ok" and record["workers"] == 2
+    assert record["batch_size"] == 2 * record["micro_batch_size"] == 32  # each worker takes 16 rows
+    assert "RayTrainWorker" in output  # the loop ran in Ray Train's workers, not the Tune trial
 
 
 def ray_node(*args: str) -> subprocess.Popen:
