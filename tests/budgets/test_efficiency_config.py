@@ -8,7 +8,7 @@ from harness.spec import parse_spec
 from methods import method_names
 from tasks import task_names
 
-CONFIG = Path(__file__).parents[1] / "configs" / "efficiency.yaml"
+CONFIG = Path(__file__).parents[2] / "configs" / "efficiency.yaml"
 TABLE_3 = ["full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",
            "prompt-tuning-t", "intrinsic-said", "bitfit", "phm-adapter", "compacter", "compacter++"]
 

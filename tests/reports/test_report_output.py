@@ -16,7 +16,7 @@ from harness.cli import main
 from reports import render, select, tables
 from reports.summary import SUMMARY_COLUMNS, report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import yaml
 from harness.cli import main
 from harness.spec import SpecError, load_spec, parse_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def base_spec(**changes):
