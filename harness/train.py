@@ -10,8 +10,8 @@ import random
 import resource
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from transformers import get_linear_schedule_with_warmup
@@ -48,7 +48,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
     model, tokenizer = load_model(cfg.model, seed=cfg.seed)
     method = get_method(cfg.method)
     method_cfg, count = apply_method(model, cfg.method, cfg.method_options)
-    encode = lambda split: encode_split(task, tokenizer, data[split], max_source)  # noqa: E731
+    encode = lambda split: encode_split(task, tokenizer, data[split], max_source)
     train_set, val_set, test_set = encode("train"), encode("validation"), encode("test")
 
     params = [p for p in model.parameters() if p.requires_grad]

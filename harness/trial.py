@@ -6,9 +6,9 @@ import logging
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 from harness.config import TrialConfig
 from harness.provenance import provenance
@@ -39,7 +39,7 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
                         budget_cache=Path(out_dir) / "budget-cache.json")
         status, error = "ok", None
         shutil.rmtree(checkpoints, ignore_errors=True)  # the record is the product now
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
         results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
     record = new_record(cfg, status=status, error=error, wall_time_s=time.perf_counter() - start,

@@ -12,4 +12,4 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture
 def tiny_trial_kwargs():
     """Settings of a quick tiny-T5 trial on the offline fixtures."""
-    return dict(model="tiny-t5", data="fixtures", epochs=1, batch_size=32, warmup_steps=2)
+    return {"model": "tiny-t5", "data": "fixtures", "epochs": 1, "batch_size": 32, "warmup_steps": 2}

@@ -1,7 +1,6 @@
 """Sweeps that survive crashes, on CPU, offline, with a real Ray: a killed driver resumed, a failing
 trial among good ones, a lost worker node, and a two-worker DeepSpeed trial through Ray Train."""
 
-import json
 import os
 import signal
 import subprocess
