@@ -20,15 +20,42 @@ def tiny_t5_config() -> T5Config:
     )
 
 
+# The original T5 checkpoints' architectures (their config.json on the hub), so parameter accounting
+# and step timing need no download. Shared by all: relu feed-forward, 32 relative-position buckets,
+# tied input/output embeddings, vocabulary 32128.
+_T5_SIZES = {  # name: (d_model, d_ff, d_kv, num_heads, num_layers)
+    "t5-small": (512, 2048, 64, 8, 6),
+    "t5-base": (768, 3072, 64, 12, 12),
+    "t5-large": (1024, 4096, 64, 16, 24),
+    "t5-3b": (1024, 16384, 128, 32, 24),
+    "t5-11b": (1024, 65536, 128, 128, 24),
+}
+
+
+def known_t5_config(name: str) -> T5Config | None:
+    """The configuration of an original T5 size (``t5-base`` or ``google-t5/t5-base``), else None."""
+    size = _T5_SIZES.get(name.removeprefix("google-t5/"))
+    if size is None:
+        return None
+    d_model, d_ff, d_kv, num_heads, num_layers = size
+    return T5Config(
+        vocab_size=32128, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=num_heads, num_layers=num_layers,
+        num_decoder_layers=num_layers, dropout_rate=0.1, feed_forward_proj="relu", decoder_start_token_id=0,
+        pad_token_id=0, eos_token_id=1, tie_word_embeddings=True,
+    )
+
+
 def _split_revision(name: str) -> tuple[str, str | None]:
     repo, _, revision = name.partition("@")
     return repo, revision or None
 
 
 def model_config(name: str) -> T5Config:
-    """The model's configuration alone (no weights)."""
+    """The model's configuration alone (no weights); the original T5 sizes are known offline."""
     if name == TINY_T5:
         return tiny_t5_config()
+    if known := known_t5_config(name):
+        return known
     repo, revision = _split_revision(name)
     return AutoConfig.from_pretrained(repo, revision=revision)
 

@@ -8,8 +8,9 @@ parameters to train. Freezing and counting happen once, here, for every method.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
