@@ -2,8 +2,9 @@
 
 Measured, never estimated: whole steps timed with ``time.perf_counter`` (after a CUDA synchronize on
 a GPU), on random weights and random tokens. Methods are interleaved within each repetition, in an
-order that rotates, so drifts in machine load fall on all of them alike; each method's median over
-the repetitions is reported. Plain AdamW for every method (full fine-tuning included, no DeepSpeed),
+order that rotates, so drifts in machine load fall on all of them alike. Reported: each method's
+median step time, and the median over repetitions of its time over the first method's time in the
+same repetition (steps seconds apart, so a shared machine's load changes cancel out of the ratio). Plain AdamW for every method (full fine-tuning included, no DeepSpeed),
 so the figures compare the methods' own cost.
 """
 
@@ -44,7 +45,8 @@ def training_step(model: torch.nn.Module, batch: dict) -> Callable[[], None]:
     return step
 
 
-def interleaved_times(steps: dict[str, Callable[[], None]], *, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved_times(steps: dict[str, Callable[[], None]], *, repeats: int, warmup: int = 1,
+                      log: Callable[[str], None] | None = None) -> dict[str, list[float]]:
     """Seconds per call of each step; every repetition calls each once, the order rotating."""
     names = list(steps)
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
@@ -59,11 +61,14 @@ def interleaved_times(steps: dict[str, Callable[[], None]], *, repeats: int, war
             steps[name]()
             sync()
             times[name].append(time.perf_counter() - start)
+        if log:
+            log(f"repetition {r + 1}/{repeats}: " + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()))
     return times
 
 
 def bench_step(model: str, methods: list[str], *, batch_size: int, seq_len: int, target_len: int | None = None,
-               options: dict | None = None, repeats: int = 5, warmup: int = 1, seed: int = 0) -> list[dict]:
+               options: dict | None = None, repeats: int = 5, warmup: int = 1, seed: int = 0,
+               log: Callable[[str], None] | None = None) -> list[dict]:
     """Median step time of each method on ``model`` (random weights) and its ratio to the first method."""
     if len(set(methods)) != len(methods) or not methods:
         raise ValueError(f"methods must be distinct and at least one, got {methods}")
@@ -81,6 +86,11 @@ def bench_step(model: str, methods: list[str], *, batch_size: int, seq_len: int,
         apply_method(model_copy, method, options_for(method, options))
         steps[method] = training_step(model_copy.to(device).train(), batch)
     del base
-    medians = {m: statistics.median(t) for m, t in interleaved_times(steps, repeats=repeats, warmup=warmup).items()}
-    first = medians[methods[0]]
-    return [{"method": m, "median_step_s": s, "ratio": s / first} for m, s in medians.items()]
+    return summarize(interleaved_times(steps, repeats=repeats, warmup=warmup, log=log))
+
+
+def summarize(times: dict[str, list[float]]) -> list[dict]:
+    """Each method's median step time and median paired ratio to the first method's."""
+    first = next(iter(times.values()))
+    return [{"method": m, "median_step_s": statistics.median(t),
+             "ratio": statistics.median(a / b for a, b in zip(t, first))} for m, t in times.items()]

@@ -90,7 +90,8 @@ def cmd_bench_step(args) -> int:
         torch.set_num_threads(args.threads)
     try:
         rows = bench_step(args.model, args.methods.split(","), batch_size=args.batch_size, seq_len=args.seq_len,
-                          target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats)
+                          target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
     except (KeyError, ValueError) as exc:
         print(f"peftbench: {exc}", file=sys.stderr)
         return 2
@@ -98,7 +99,7 @@ def cmd_bench_step(args) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f}")
+            print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f} (paired median)")
     return 0
 
 

@@ -59,12 +59,12 @@ class PHMLinear(nn.Module):
 
     def forward(self, x):
         lead, n = x.shape[:-1], self.n
-        X = x.reshape(-1, n, x.shape[-1] // n)  # X[t, j, e] = x[t, j·(d/n) + e]
+        X = x.reshape(-1, n, x.shape[-1] // n)  # token b: X[b, j, e] = x[b, j·(d/n) + e]
         y = self._full(X) if self.rank is None else self._factored(X)
         return y.reshape(*lead, self.out_features) + self.bias
 
     def _factored(self, X):
-        """U[t, j, i, r] = (X_t tᵢ)[j, r];  y[t, a, c] = Σ_jir Aᵢ[a, j] sᵢ[c, r] U[t, j, i, r]."""
+        """U[b, j, i, r] = (X_b tᵢ)[j, r];  y[b, a, c] = Σ_jir Aᵢ[a, j] sᵢ[c, r] U[b, j, i, r]."""
         U = (X @ self.t.permute(1, 0, 2).reshape(X.shape[-1], -1)).reshape(len(X), -1)
         K = torch.einsum("iaj,icr->jirac", self.rule, self.s).reshape(U.shape[-1], self.out_features)
         return U @ K
@@ -73,10 +73,10 @@ class PHMLinear(nn.Module):
         """Σᵢ Aᵢ X Bᵢᵀ, contracting the rule on whichever side of the layer is smaller."""
         n, (T, _, p), q = self.n, X.shape, self.out_features // self.n
         A = self.rule.permute(2, 0, 1)  # A[j, i, a] = Aᵢ[a, j]
-        if q <= p:  # Z[t, j, i, c] = (X_t Bᵢᵀ)[j, c], then y[t, a, c] = Σ_ji A[j, i, a] Z[t, j, i, c]
+        if q <= p:  # Z[b, j, i, c] = (X_b Bᵢᵀ)[j, c], then y[b, a, c] = Σ_ji A[j, i, a] Z[b, j, i, c]
             Z = (X @ self.B.permute(2, 0, 1).reshape(p, n * q)).view(T, n * n, q)
             return (Z.transpose(1, 2).reshape(T * q, n * n) @ A.reshape(n * n, n)).view(T, q, n).transpose(1, 2)
-        # V[t, e, i, a] = Σ_j A[j, i, a] X[t, j, e], then y[t, a, c] = Σ_ie V[t, e, i, a] Bᵢ[c, e]
+        # V[b, e, i, a] = Σ_j A[j, i, a] X[b, j, e], then y[b, a, c] = Σ_ie V[b, e, i, a] Bᵢ[c, e]
         V = (X.transpose(1, 2).reshape(T * p, n) @ A.reshape(n, n * n)).view(T, p, n, n)
         return V.permute(0, 3, 2, 1).reshape(T * n, n * p) @ self.B.permute(0, 2, 1).reshape(n * p, q)
 
