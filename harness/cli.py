@@ -105,6 +105,40 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_params(args) -> int:
+    from harness.accounting import format_table, param_table
+
+    try:
+        rows = param_table(args.model, args.method, parse_options(args.option))
+    except (KeyError, ValueError) as exc:
+        print(f"peftbench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def cmd_bench_step(args) -> int:
+    import torch
+
+    from harness.bench import bench_step
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        rows = bench_step(args.model, args.methods.split(","), batch_size=args.batch_size, seq_len=args.seq_len,
+                          target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
+    except (KeyError, ValueError) as exc:
+        print(f"peftbench: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f} (paired median)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peftbench", description="Fair benchmarks of parameter-efficient fine-tuning on T5.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=cmd_budget)
+
+    p = sub.add_parser("params", help="trainable parameters of each method, from the model's configuration only")
+    p.add_argument("--model", default="tiny-t5", help="tiny-t5, t5-small … t5-11b, a hub id or a local path")
+    p.add_argument("--method", action="append", help="a method (repeatable; default: all)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("bench-step", help="median training-step time of methods, interleaved, on random weights")
+    p.add_argument("--model", default="tiny-t5")
+    p.add_argument("--methods", required=True, help="comma-separated; ratios are to the first")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--target-len", type=int, default=None, help="label length (default: --seq-len)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_step)
 
     p = sub.add_parser("report", help="the comparison tables and figures of a sweep folder")
     p.add_argument("dir")

@@ -10,18 +10,6 @@ from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5F
 
 TINY_T5 = "tiny-t5"
 
-# Architectures known offline (values of the hub's config.json), so a model's memory can be
-# estimated with no download; ``google-t5/t5-base`` is ``t5-base``.
-KNOWN_T5 = {
-    "t5-base": {
-        "vocab_size": 32128, "d_model": 768, "d_ff": 3072, "d_kv": 64, "num_heads": 12, "num_layers": 12,
-        "num_decoder_layers": 12, "feed_forward_proj": "relu", "dropout_rate": 0.1,
-        "layer_norm_epsilon": 1e-6, "relative_attention_num_buckets": 32, "tie_word_embeddings": True,
-        "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1,
-    },
-}
-
-
 def tiny_t5_config() -> T5Config:
     """A ~0.7M-parameter T5 whose vocabulary is ByT5's 384 byte ids: no files, no download."""
     return T5Config(
@@ -31,19 +19,43 @@ def tiny_t5_config() -> T5Config:
     )
 
 
+# The original T5 checkpoints' architectures (their config.json on the hub), so parameter accounting
+# and step timing need no download. Shared by all: relu feed-forward, 32 relative-position buckets,
+# tied input/output embeddings, vocabulary 32128.
+_T5_SIZES = {  # name: (d_model, d_ff, d_kv, num_heads, num_layers)
+    "t5-small": (512, 2048, 64, 8, 6),
+    "t5-base": (768, 3072, 64, 12, 12),
+    "t5-large": (1024, 4096, 64, 16, 24),
+    "t5-3b": (1024, 16384, 128, 32, 24),
+    "t5-11b": (1024, 65536, 128, 128, 24),
+}
+
+
+def known_t5_config(name: str) -> T5Config | None:
+    """The configuration of an original T5 size (``t5-base`` or ``google-t5/t5-base``), else None."""
+    size = _T5_SIZES.get(name.removeprefix("google-t5/"))
+    if size is None:
+        return None
+    d_model, d_ff, d_kv, num_heads, num_layers = size
+    return T5Config(
+        vocab_size=32128, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=num_heads, num_layers=num_layers,
+        num_decoder_layers=num_layers, dropout_rate=0.1, feed_forward_proj="relu", decoder_start_token_id=0,
+        pad_token_id=0, eos_token_id=1, tie_word_embeddings=True,
+    )
+
+
 def _split_revision(name: str) -> tuple[str, str | None]:
     repo, _, revision = name.partition("@")
     return repo, revision or None
 
 
 def model_config(name: str) -> T5Config:
-    """The model's configuration alone (no weights)."""
+    """The model's configuration alone (no weights); the original T5 sizes are known offline."""
     if name == TINY_T5:
         return tiny_t5_config()
+    if known := known_t5_config(name):
+        return known
     repo, revision = _split_revision(name)
-    known = KNOWN_T5.get(repo.removeprefix("google-t5/"))
-    if known is not None:
-        return T5Config(**known)
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 

@@ -1,42 +1,120 @@
-"""Bottleneck adapters (Houlsby et al., 2019) as placed in T5 by the Compacter paper.
+"""Bottleneck adapters (Houlsby et al., 2019) as placed in T5 by the Compacter paper, and variants.
 
     y = x + U(GeLU(D(x)))        D: d_model -> d_model / reduction_factor,  U: back to d_model
 
-One adapter after the self-attention sublayer and one after the feed-forward sublayer of every
-encoder and decoder block (never cross-attention), applied to the sublayer's output before the
-residual sum. All T5 layer norms train with the adapters; the output layer stays frozen.
+adapter           one after the self-attention and one after the feed-forward sublayer of every encoder
+                  and decoder block (never cross-attention), on the sublayer's output before the residual
+pfeiffer-adapter  only the one after self-attention (Pfeiffer et al., 2021)
+adapterdrop       none in the first ``dropped_layers`` blocks of each stack (Rücklé et al., 2021)
+adapter-lowrank   D and U rank-one products: W = u vᵀ
+
+All T5 layer norms train with the adapters; the output layer stays frozen. Hypercomplex adapters
+(methods/compacter.py) reuse this placement with other linear layers.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
+import torch
 from torch import nn
 from transformers.activations import NewGELUActivation
 
 from methods.registry import register
+
+MakeLinear = Callable[[int, int], nn.Module]  # (in_features, out_features) -> layer
+
+
+def normal_linear(in_features: int, out_features: int) -> nn.Linear:
+    """The original code's adapter init: weights N(0, 0.01), zero bias."""
+    linear = nn.Linear(in_features, out_features)
+    nn.init.normal_(linear.weight, std=0.01)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def glorot_uniform_(tensor: torch.Tensor) -> torch.Tensor:
+    """Xavier-uniform with gain √2, the original code's ``glorot-uniform``."""
+    return nn.init.xavier_uniform_(tensor, gain=math.sqrt(2))
 
 
 @dataclass(frozen=True)
 class AdapterConfig:
     reduction_factor: int = 32
 
+    sublayers: ClassVar[tuple[str, ...]] = ("self_attention", "feed_forward")
+
     def __post_init__(self):
-        if not (isinstance(self.reduction_factor, int) and self.reduction_factor >= 1):
-            raise ValueError(f"reduction_factor must be a positive integer, got {self.reduction_factor!r}")
+        for name, least in self._int_bounds().items():
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+
+    def _int_bounds(self) -> dict[str, int]:
+        """Integer options and their least allowed value; subclasses add theirs."""
+        return {"reduction_factor": 1}
+
+    @property
+    def skip_blocks(self) -> int:
+        return 0
+
+    def linear_factory(self, d_model: int, bottleneck: int) -> MakeLinear:
+        """How this variant builds D and U; called once per model (shared state lives here)."""
+        return normal_linear
+
+
+@dataclass(frozen=True)
+class PfeifferAdapterConfig(AdapterConfig):
+    sublayers: ClassVar[tuple[str, ...]] = ("self_attention",)
+
+
+@dataclass(frozen=True)
+class AdapterDropConfig(AdapterConfig):
+    dropped_layers: int = 5
+
+    def _int_bounds(self):
+        return {**super()._int_bounds(), "dropped_layers": 0}
+
+    @property
+    def skip_blocks(self) -> int:
+        return self.dropped_layers
+
+
+class LowRankLinear(nn.Module):
+    """``y = x u vᵀ + b``: a rank-``rank`` weight kept as its two factors (glorot-uniform, zero bias)."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int = 1):
+        super().__init__()
+        self.left = nn.Parameter(glorot_uniform_(torch.empty(in_features, rank)))
+        self.right = nn.Parameter(glorot_uniform_(torch.empty(rank, out_features)))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x):
+        return (x @ self.left) @ self.right + self.bias
+
+
+@dataclass(frozen=True)
+class LowRankAdapterConfig(AdapterConfig):
+    rank: int = 1
+
+    def _int_bounds(self):
+        return {**super()._int_bounds(), "rank": 1}
+
+    def linear_factory(self, d_model, bottleneck):
+        return lambda i, o: LowRankLinear(i, o, self.rank)
 
 
 class Adapter(nn.Module):
     """The bottleneck: down-projection, gelu_new, up-projection, plus the input (residual)."""
 
-    def __init__(self, d_model: int, bottleneck: int):
+    def __init__(self, d_model: int, bottleneck: int, make_linear: MakeLinear = normal_linear):
         super().__init__()
-        self.down = nn.Linear(d_model, bottleneck)
-        self.up = nn.Linear(bottleneck, d_model)
+        self.down = make_linear(d_model, bottleneck)
+        self.up = make_linear(bottleneck, d_model)
         self.act = NewGELUActivation()
-        for linear in (self.down, self.up):  # the original code's init: N(0, 0.01), zero bias
-            nn.init.normal_(linear.weight, std=0.01)
-            nn.init.zeros_(linear.bias)
 
     def forward(self, x):
         return x + self.up(self.act(self.down(x)))
@@ -85,10 +163,18 @@ def adapter_and_layer_norm_names(model: nn.Module) -> list[str]:
 
 
 def apply(model: nn.Module, cfg: AdapterConfig) -> list[str]:
-    d_model = model.config.d_model
+    """Insert the adapters ``cfg`` describes; shared by every adapter-family method."""
+    d_model, num_layers = model.config.d_model, min(model.config.num_layers, model.config.num_decoder_layers)
+    if cfg.skip_blocks >= num_layers:
+        raise ValueError(f"dropping adapters from {cfg.skip_blocks} blocks leaves none in a {num_layers}-block stack")
     bottleneck = max(1, d_model // cfg.reduction_factor)
-    insert_after_sublayers(model, lambda: Adapter(d_model, bottleneck))
+    make_linear = cfg.linear_factory(d_model, bottleneck)
+    insert_after_sublayers(model, lambda: Adapter(d_model, bottleneck, make_linear),
+                           kinds=cfg.sublayers, skip_blocks=cfg.skip_blocks)
     return adapter_and_layer_norm_names(model)
 
 
 register("adapter", AdapterConfig, apply)
+register("pfeiffer-adapter", PfeifferAdapterConfig, apply)
+register("adapterdrop", AdapterDropConfig, apply)
+register("adapter-lowrank", LowRankAdapterConfig, apply)

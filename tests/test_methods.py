@@ -1,0 +1,142 @@
+"""The method matrix: every registered method on tiny T5."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import T5ForConditionalGeneration
+
+from harness.models import tiny_t5_config
+from harness.train import load_trainable_state, trainable_state
+from methods import apply_method, method_names
+
+# tiny-t5 (d_model 128, bottleneck 4, 2 blocks) cannot take some paper defaults
+TINY_OPTIONS = {
+    "adapterdrop": {"dropped_layers": 1},
+    "phm-adapter": {"phm_dim": 4},
+    "prompt-tuning-r": {"prompt_length": 7},
+    "prompt-tuning-t": {"prompt_length": 7},
+    "intrinsic-said": {"said_dim": 300},
+}
+
+
+def closed_form_trainable(method: str, options: dict, c) -> int:
+    """Trainable parameters by formula from the T5 config alone (independent of the method code)."""
+    d, ff, inner, L, V = c.d_model, c.d_ff, c.num_heads * c.d_kv, c.num_layers, c.vocab_size
+    assert c.num_decoder_layers == L
+    attention = 3 * d * inner + inner * d  # q, k, v, o
+    encoder_block = attention + 2 * d * ff + 2 * d  # + two layer norms
+    decoder_block = 2 * attention + 2 * d * ff + 3 * d
+    total = V * d + L * (encoder_block + decoder_block) + 2 * c.relative_attention_num_buckets * c.num_heads + 2 * d
+    layer_norms = (2 * L + 1 + 3 * L + 1) * d  # block norms and the two final ones
+    r = d // options.get("reduction_factor", 32)
+    n = options.get("phm_dim", 12 if method == "phm-adapter" else 4)
+    houlsby = 2 * d * r + r + d
+    compacter = 2 * options.get("phm_rank", 1) * (d + r) + r + d  # s and t of down and up, biases
+    bitfit = L * (3 * inner + d + ff + d + 2 * d) + L * (2 * (3 * inner + d) + ff + d + 3 * d) + V
+    return {
+        "full": total,
+        "adapter": 4 * L * houlsby + layer_norms,
+        "pfeiffer-adapter": 2 * L * houlsby + layer_norms,
+        "adapterdrop": 4 * (L - options.get("dropped_layers", 5)) * houlsby + layer_norms,
+        "adapter-lowrank": 4 * L * (3 * d + 3 * r) + layer_norms,
+        "prompt-tuning-r": options.get("prompt_length", 100) * d,
+        "prompt-tuning-t": options.get("prompt_length", 100) * d,
+        "intrinsic-said": options.get("said_dim", 20000),
+        "bitfit": bitfit,
+        "phm-adapter": 4 * L * (2 * n**3 + 2 * d * r // n + r + d) + layer_norms,
+        "compacter": n**3 + 4 * L * compacter + layer_norms,
+        "compacter++": n**3 + 2 * L * compacter + layer_norms,
+    }[method]
+
+
+def tiny_model(seed: int = 0) -> T5ForConditionalGeneration:
+    torch.manual_seed(seed)
+    return T5ForConditionalGeneration(tiny_t5_config()).eval()
+
+
+def tiny_batch(seed: int = 1) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(2, 384, (3, 9), generator=g)
+    mask = torch.ones_like(input_ids)
+    mask[0, 6:] = 0  # one padded row
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": torch.randint(2, 384, (3, 4), generator=g)}
+
+
+def test_all_twelve_methods_are_registered():
+    assert method_names() == [
+        "full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",
+        "prompt-tuning-t", "intrinsic-said", "bitfit", "phm-adapter", "compacter", "compacter++",
+    ]
+
+
+@pytest.fixture(params=method_names())
+def applied(request):
+    name = request.param
+    model = tiny_model()
+    options = TINY_OPTIONS.get(name, {})
+    _, count = apply_method(model, name, options)
+    return name, options, model, count
+
+
+def test_loss_is_finite_and_gradients_reach_exactly_the_trainable_parameters(applied):
+    _, _, model, _ = applied
+    loss = model(**tiny_batch()).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trainable and with_grad == trainable
+    assert sum(p.grad.abs().sum() for p in model.parameters() if p.grad is not None) > 0
+
+
+def test_trainable_count_matches_the_closed_form(applied):
+    name, options, model, count = applied
+    config = tiny_t5_config()
+    assert count.trainable == closed_form_trainable(name, options, config)
+    assert count.total == closed_form_trainable("full", {}, config)
+    assert count.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_generate_agrees_with_forward_and_training_moves_the_output(applied):
+    _, _, model, _ = applied
+    batch = {k: v for k, v in tiny_batch().items() if k != "labels"}
+    start = torch.zeros(3, 1, dtype=torch.long)
+
+    def logits():
+        return model(**batch, decoder_input_ids=start).logits[:, -1]
+
+    before, snapshot = logits().detach(), trainable_state(model)
+    generated = model.generate(**batch, max_new_tokens=1, do_sample=False, num_beams=1)
+    assert torch.equal(generated[:, -1], before.argmax(-1))
+
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    for _ in range(2):  # twice: a second step must see the first one's update
+        model(**tiny_batch()).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    with torch.no_grad():
+        assert not torch.allclose(logits(), before)
+        load_trainable_state(model, snapshot)
+        assert torch.allclose(logits(), before, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("phm-adapter", {}, "phm_dim 12 must divide"),
+    ("adapterdrop", {"dropped_layers": 2}, "leaves none"),
+    ("intrinsic-said", {"said_dim": 10}, "must exceed"),
+])
+def test_options_that_do_not_fit_tiny_t5_are_refused(name, options, message):
+    with pytest.raises(ValueError, match=message):
+        apply_method(tiny_model(), name, options)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("adapter", {"reduction_factor": 0}), ("compacter", {"phm_rank": 0}), ("compacter", {"rule_init_std": -1.0}),
+    ("prompt-tuning-t", {"prompt_length": 0}), ("intrinsic-said", {"said_dim": 1.5}), ("bitfit", {"phm_dim": 4}),
+])
+def test_bad_options_are_rejected_before_any_change(name, options):
+    model = tiny_model()
+    with pytest.raises(ValueError):
+        apply_method(model, name, options)
+    assert all(p.requires_grad for p in model.parameters())

@@ -1,0 +1,68 @@
+"""Parameter accounting against the paper's T5-base tables (Table 1 and Table 6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.accounting import count_params, param_table
+from harness.cli import main
+from harness.models import model_config
+
+# Trainable % of T5-base as printed in the paper (three decimals).
+PAPER_T5_BASE = {
+    ("adapter", None): 0.832, ("pfeiffer-adapter", None): 0.427, ("adapterdrop", None): 0.494,
+    ("adapter-lowrank", None): 0.073, ("prompt-tuning-r", None): 0.034, ("prompt-tuning-t", None): 0.034,
+    ("intrinsic-said", None): 0.009, ("bitfit", None): 0.126,
+    ("phm-adapter", 4): 0.239, ("phm-adapter", 8): 0.160, ("phm-adapter", 12): 0.179,
+    ("compacter", 4): 0.073, ("compacter", 8): 0.073, ("compacter", 12): 0.073,
+    ("compacter++", 4): 0.047, ("compacter++", 8): 0.047, ("compacter++", 12): 0.048,
+}
+# 534,144 / 222,903,552 = 0.23963 %, printed 0.239 in the paper. No convention fits this row together with
+# n = 8 and 12 (see methods/README.md, "Parameter accounting"): the printed value looks truncated.
+KNOWN_MISMATCH = {("phm-adapter", 4): 0.240}
+
+
+@pytest.fixture(scope="module")
+def t5_base():
+    return model_config("t5-base")
+
+
+@pytest.mark.parametrize("method, n", list(PAPER_T5_BASE))
+def test_t5_base_trainable_percent_matches_the_paper(t5_base, method, n):
+    count = count_params(t5_base, method, {} if n is None else {"phm_dim": n})
+    assert count.total == 222_903_552
+    ours = round(count.pct, 3)
+    if (method, n) in KNOWN_MISMATCH:
+        assert ours == KNOWN_MISMATCH[method, n] and abs(ours - PAPER_T5_BASE[method, n]) < 0.0015
+    else:
+        assert ours == PAPER_T5_BASE[method, n]
+
+
+def test_full_fine_tuning_counts_every_parameter_once(t5_base):
+    count = count_params(t5_base, "full")
+    assert count.trainable == count.total == 222_903_552
+
+
+def test_params_cli_json_applies_options_only_where_they_fit(capsys):
+    assert main(["params", "--model", "t5-base", "--method", "compacter", "--method", "bitfit",
+                 "--option", "phm_dim=8", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["compacter", "bitfit"]
+    assert set(rows[0]) == {"method", "options", "trainable_params", "total_params", "trainable_pct"}
+    assert rows[0]["options"] == {"phm_dim": 8} and rows[1]["options"] == {}
+    assert rows[0]["trainable_params"] == 162_176  # 8³ shared rule + 48 adapters × 2,376 + 47,616 layer norms
+
+
+def test_params_refuses_an_option_no_method_takes(capsys):
+    assert main(["params", "--model", "tiny-t5", "--method", "bitfit", "--option", "phm_dim=8"]) == 2
+    assert "phm_dim" in capsys.readouterr().err
+
+
+def test_every_method_is_listed_by_default_and_misfits_are_named_in_their_row():
+    rows = {r["method"]: r for r in param_table("tiny-t5")}
+    assert len(rows) == 12
+    # tiny-t5 has 2 blocks (adapterdrop drops 5) and d_model 128 (phm_dim 12 does not divide it)
+    assert {m for m, r in rows.items() if "error" in r} == {"adapterdrop", "phm-adapter"}
+    assert all(0 < r["trainable_pct"] <= 100 for r in rows.values() if "error" not in r)

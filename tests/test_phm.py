@@ -1,0 +1,74 @@
+"""PHM and LPHM layers against an explicit W = Σᵢ Aᵢ ⊗ Bᵢ built with torch.kron."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import T5ForConditionalGeneration
+
+from harness.models import tiny_t5_config
+from methods import apply_method
+from methods.compacter import PHMLinear
+
+
+def explicit_weight(layer: PHMLinear) -> torch.Tensor:
+    """The out×in weight, built the slow way."""
+    if layer.rank is None:
+        Bs = layer.B
+    else:
+        Bs = layer.s @ layer.t.transpose(1, 2)  # Bᵢ = sᵢ tᵢᵀ
+    return sum(torch.kron(A, B) for A, B in zip(layer.rule, Bs))
+
+
+@pytest.mark.parametrize("in_features, out_features, n, rank", [
+    (24, 8, 4, None), (8, 24, 4, None), (36, 12, 3, None), (24, 8, 4, 1), (8, 24, 2, 1), (36, 12, 3, 2),
+])
+def test_phm_layer_equals_the_kronecker_sum(in_features, out_features, n, rank):
+    torch.manual_seed(0)
+    layer = PHMLinear(in_features, out_features, n, rank=rank, rule_init_std=0.5)
+    torch.nn.init.normal_(layer.bias)
+    x = torch.randn(2, 5, in_features)
+    W = explicit_weight(layer)
+    assert W.shape == (out_features, in_features)
+    torch.testing.assert_close(layer(x), x @ W.T + layer.bias, rtol=1e-5, atol=1e-5)
+
+    # the gradients, too, are those of the explicit weight
+    grads = torch.autograd.grad(layer(x).square().sum(), list(layer.parameters()))
+    reference = torch.autograd.grad((x @ explicit_weight(layer).T + layer.bias).square().sum(), list(layer.parameters()))
+    for got, want in zip(grads, reference):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_phm_layer_refuses_dimensions_n_does_not_divide():
+    with pytest.raises(ValueError, match="must divide"):
+        PHMLinear(10, 8, 4)
+
+
+def phm_layers(model):
+    return [m for m in model.modules() if isinstance(m, PHMLinear)]
+
+
+def test_compacter_shares_one_rule_across_the_whole_model_and_counts_it_once():
+    model = T5ForConditionalGeneration(tiny_t5_config())
+    _, count = apply_method(model, "compacter")
+    layers = phm_layers(model)
+    assert len(layers) == 2 * 2 * 4  # down and up × two adapters per block × four blocks
+    assert all(layer.rule is layers[0].rule for layer in layers)
+    names = [n for n, p in model.named_parameters() if p is layers[0].rule]
+    assert len(names) == 1 and count.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_phm_adapter_has_a_rule_per_layer():
+    model = T5ForConditionalGeneration(tiny_t5_config())
+    apply_method(model, "phm-adapter", {"phm_dim": 4})
+    layers = phm_layers(model)
+    assert len({id(layer.rule) for layer in layers}) == len(layers) == 16
+    assert all(layer.rank is None for layer in layers)
+
+
+def test_compacter_plus_plus_sits_only_after_the_feed_forward():
+    model = T5ForConditionalGeneration(tiny_t5_config())
+    apply_method(model, "compacter++")
+    owners = {name.rsplit(".dropout.adapter", 1)[0] for name, _ in model.named_modules() if name.endswith(".adapter")}
+    stacks = {"encoder": 1, "decoder": 2}  # index of the feed-forward sublayer in each block
+    assert owners == {f"{s}.block.{b}.layer.{i}" for s, i in stacks.items() for b in range(2)}
