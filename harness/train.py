@@ -35,6 +35,7 @@ def train(cfg: TrialConfig, *, report: Callable[[dict], None] | None = None,
     """
     seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    reset_cpu_peak_memory()
     rank, world = rank_and_world()
     task = get_task(cfg.task)
     data = task.load(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
@@ -197,12 +198,27 @@ def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
             p.copy_(state[name])
 
 
+def reset_cpu_peak_memory() -> None:
+    """Start the process's peak-RSS count afresh (Linux: writing 5 to clear_refs resets VmHWM), so a
+    worker process that runs several trials in turn measures each on its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def peak_memory(device: torch.device) -> tuple[int, str]:
     """Peak memory of this trial and how it was measured (never an estimate)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
-    # ru_maxrss is in KiB on Linux: the whole process's peak resident memory, an upper bound.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
+    try:
+        with open("/proc/self/status") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        return kib * 1024, "VmHWM (process peak RSS since the trial began, CPU)"
+    except (OSError, StopIteration):
+        # ru_maxrss is in KiB on Linux: the process's peak over its whole life, an upper bound.
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
 
 
 def deepspeed_engine(model, optimizer, scheduler, method_cfg, *, micro_batch: int, accumulation: int = 1):
