@@ -50,7 +50,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
 
     out_dir = Path(out_dir).resolve()
     storage = storage or str(out_dir / "ray")
-    check_out_dir(spec, out_dir, storage, resume=resume)
+    check_out_dir(spec, out_dir, resume=resume)
     # Ray folds identical log lines of different workers into one; per-trial epoch lines differ
     # only by trial, so keep them all.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -150,7 +150,7 @@ def spec_gpu_memory(spec: SweepSpec) -> int:
     return torch.cuda.get_device_properties(0).total_memory
 
 
-def check_out_dir(spec: SweepSpec, out_dir: Path, storage: str, *, resume: bool) -> None:
+def check_out_dir(spec: SweepSpec, out_dir: Path, *, resume: bool) -> None:
     """Refuse to mix sweeps: a folder holds one spec, continued only with ``--resume``."""
     saved = out_dir / "spec.json"
     current = json.dumps(asdict(spec), sort_keys=True, indent=2)
