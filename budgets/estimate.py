@@ -176,6 +176,7 @@ def estimate_fit(workload: Workload, *, capacity: int, accumulate: bool = False,
 
     The search probes forward + backward, linear in the batch, so two fake steps give the line,
     a third at the edge and a fourth past it confirm; the optimizer phase is one more, at any batch.
+    At a given ``batch_size`` a second probe, at half of it, gives the line's slope.
     """
     with estimating(fake=fake, accounting=accounting):
         memory = StepMemory(workload, accounting=accounting, accumulate=accumulate)
@@ -192,7 +193,8 @@ def estimate_fit(workload: Workload, *, capacity: int, accumulate: bool = False,
             batch_size = largest_batch(probe, capacity=capacity).batch_size
         else:
             probe(batch_size)
+            probe(batch_size // 2 if batch_size > 1 else 2)  # the line's slope
     peak = max(seen[batch_size], memory.optimizer_phase, key=lambda p: p["total"])
     categories = {k: v for k, v in peak.items() if k != "total"}
-    return Fit.at_peak(batch_size, categories, estimated=True, how=f"{METHOD} ({accounting} accounting)",
-                       probes=len(seen))
+    return Fit.at_peak(batch_size, categories, peaks={b: p["total"] for b, p in seen.items()}, estimated=True,
+                       how=f"{METHOD} ({accounting} accounting)", probes=len(seen))

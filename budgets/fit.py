@@ -28,10 +28,21 @@ class Fit:
     categories: dict = field(default_factory=dict)
 
     @classmethod
-    def at_peak(cls, batch_size: int, categories: dict[str, int], *, peak_bytes: int | None = None, **rest) -> Fit:
-        """From the categories at the peak; ``peak_bytes`` where it was measured apart from them."""
+    def at_peak(cls, batch_size: int, categories: dict[str, int], *, peak_bytes: int | None = None,
+                peaks: dict[int, int | None] | None = None, **rest) -> Fit:
+        """From the categories at the peak; ``peak_bytes`` where it was measured apart from them.
+
+        The line's slope comes from ``peaks`` (batch -> peak of the probes made) where two batches have
+        one: the two farthest apart. Without them, from the categories that grow with the batch, which
+        counts as per example whatever else is activation-like (Intrinsic-SAID's projections).
+        """
         peak = sum(categories.values()) if peak_bytes is None else peak_bytes
-        per_example = sum(categories.get(k, 0) for k in PER_EXAMPLE) / batch_size
+        known = sorted((b, p) for b, p in (peaks or {}).items() if p is not None)
+        if len(known) >= 2:
+            (b0, p0), (b1, p1) = known[0], known[-1]
+            per_example = (p1 - p0) / (b1 - b0)
+        else:
+            per_example = sum(categories.get(k, 0) for k in PER_EXAMPLE) / batch_size
         return cls(batch_size=batch_size, peak_bytes=peak, fixed_bytes=peak - per_example * batch_size,
                    bytes_per_example=per_example, categories=dict(categories), **rest)
 

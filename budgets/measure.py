@@ -53,7 +53,7 @@ def probe_peak(step: Callable[[int], None], batch: int, memory: Memory) -> int |
     return None
 
 
-def measure_fit(workload: Workload, *, capacity: int, memory: Memory, new_trainer: Callable[[], Trainer],
+def measure_fit(*, capacity: int, memory: Memory, new_trainer: Callable[[], Trainer],
                 batch_size: int | None = None) -> Fit:
     """The largest batch whose measured peak stays under ``capacity`` (or the peak at ``batch_size``)."""
     baseline = memory.allocated()
@@ -73,15 +73,17 @@ def measure_fit(workload: Workload, *, capacity: int, memory: Memory, new_traine
 
     if batch_size is None:
         search = largest_batch(probe, capacity=capacity)
-        batch_size, peak, probes = search.batch_size, search.peaks[search.batch_size], search.probes
+        batch_size, peak, peaks = search.batch_size, search.peaks[search.batch_size], search.peaks
     else:
-        peak, probes = probe(batch_size), 1
+        peak = probe(batch_size)
+        peaks = {batch_size: peak}
         if peak is None:
             raise BudgetError(f"a batch of {batch_size} runs out of memory under the budget")
     if not live:
         live.append(build(new_trainer))
     categories = live[0].categories(batch_size)  # MemTracker on the real tensors, one more step
-    return Fit.at_peak(batch_size, categories, peak_bytes=peak, estimated=False, how=METHOD, probes=probes)
+    return Fit.at_peak(batch_size, categories, peak_bytes=peak, peaks=peaks, estimated=False, how=METHOD,
+                       probes=len(peaks))
 
 
 def build(new_trainer: Callable[[], Trainer]) -> Trainer:

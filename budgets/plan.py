@@ -55,7 +55,7 @@ def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = No
     usable = capacity(budget_bytes, margin)
     if measure:
         def compute() -> Fit:
-            return measure_fit(workload, capacity=usable, memory=CudaMemory(budget_bytes), batch_size=batch_size,
+            return measure_fit(capacity=usable, memory=CudaMemory(budget_bytes), batch_size=batch_size,
                                new_trainer=lambda: ProbeTrainer(workload, accumulate=accumulate))
     else:
         def compute() -> Fit:

@@ -1,13 +1,15 @@
 """Intrinsic-SAID (Aghajanyan et al., 2021): train the whole model inside a random d-dim subspace.
 
     θᵢ = θ₀ᵢ + λᵢ Pᵢ(θ_d)         for every weight tensor i of the model (m of them)
-    Pᵢ x = (H G Π H B pad(x))[:Dᵢ] / (‖G‖ √Dᵢ)          Fastfood (Le et al., 2013)
+    Pᵢ x = (H Gᵢ Πᵢ H Bᵢ pad(x))[:Dᵢ] / (‖Gᵢ‖ √Dᵢ)          Fastfood (Le et al., 2013)
 
 H: Walsh–Hadamard (±1 entries), G: Gaussian diagonal, Π: permutation, B: random ±1 diagonal, all of
 size L = the power of two ≥ max(Dᵢ, d), fixed per tensor; the scaling gives columns of unit norm in
 expectation. θ_d ∈ R^{d−m} starts at 0 and the m per-tensor scalars λ at 1, so ``said_dim`` = d counts
 both, as in the original code. No D×d matrix exists: P costs two fast transforms, O(L log L).
 
+Tensors whose L is the same (T5 has four or five lengths for its ~260 tensors) are projected together,
+one row each, so a step runs a few batched transforms rather than hundreds of small ones.
 The projected weights replace the model's parameters as plain tensors, recomputed before use
 (a pre-hook on each module that owns one) whenever θ_d or λ changed or a backward pass consumed them.
 """
@@ -45,39 +47,64 @@ def fwht(x: torch.Tensor, radix_bits: int = 4) -> torch.Tensor:
 
 def sylvester(bits: int, like: torch.Tensor) -> torch.Tensor:
     """The 2^bits × 2^bits Hadamard matrix H[i, j] = (−1)^popcount(i & j), on ``like``'s device."""
-    return _sylvester(bits, like.device, like.dtype)
+    return torch.tensor(_sylvester(bits), device=like.device, dtype=like.dtype)
 
 
-@functools.lru_cache(maxsize=64)
-def _sylvester(bits: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    i = torch.arange(1 << bits)
-    parity = sum(((i[:, None] & i[None, :]) >> bit) & 1 for bit in range(bits)) % 2
-    return (1 - 2 * parity).to(device=device, dtype=dtype)
+@functools.lru_cache(maxsize=16)
+def _sylvester(bits: int) -> list[list[int]]:
+    # plain numbers: a cached tensor would belong to the fake-tensor mode (or device) that made it
+    n = 1 << bits
+    return [[1 - 2 * (bin(i & j).count("1") % 2) for j in range(n)] for i in range(n)]
 
 
 class Fastfood(nn.Module):
-    """A fixed random projection R^d -> R^D; its randomness (B, Π, G) is drawn once from ``generator``."""
+    """k fixed random projections R^d -> R^Dⱼ sharing one length L; B, Π, G drawn once from ``generator``.
 
-    def __init__(self, d: int, D: int, generator: torch.Generator | None, device: torch.device):
+    ``forward(x)`` returns the k projections of x, as rows cut to their lengths Dⱼ.
+    """
+
+    def __init__(self, d: int, sizes: list[int], generator: torch.Generator | None, device: torch.device):
         super().__init__()
-        self.d, self.D = d, D
-        L = 1 << max(D - 1, d - 1, 1).bit_length()
+        self.d, self.sizes = d, tuple(sizes)
+        k, L = len(sizes), padded_length(d, max(sizes))
+        if k * L > 2**31:
+            raise ValueError(f"{k} projections of length {L} overflow the int32 permutation index")
         if device.type == "meta":  # parameter accounting: shapes only
-            sign, perm, gauss = (torch.empty(L, dtype=t, device=device) for t in (torch.int8, torch.int32, torch.bfloat16))
+            sign, perm, gauss = (torch.empty(k, L, dtype=t, device=device) for t in (torch.int8, torch.int32, torch.bfloat16))
         else:
-            sign = (torch.randint(0, 2, (L,), generator=generator) * 2 - 1).to(torch.int8)
-            perm = torch.randperm(L, generator=generator).to(torch.int32)
-            gauss = torch.randn(L, generator=generator)
+            sign = (torch.randint(0, 2, (k, L), generator=generator) * 2 - 1).to(torch.int8)
+            perm = torch.stack([torch.randperm(L, generator=generator) for _ in range(k)]).to(torch.int32)
+            perm += torch.arange(0, k * L, L, dtype=torch.int32)[:, None]  # Πⱼ indexes row j of the flat (k, L)
+            gauss = torch.randn(k, L, generator=generator).to(torch.bfloat16)
         # compact dtypes: these vectors sum to about twice the model's size
         self.register_buffer("sign", sign.to(device), persistent=False)
         self.register_buffer("perm", perm.to(device), persistent=False)
-        self.register_buffer("gauss", gauss.to(device=device, dtype=torch.bfloat16), persistent=False)
+        self.register_buffer("gauss", gauss.to(device), persistent=False)
+        norm = self.gauss.float().norm(dim=1) * torch.tensor(self.sizes, dtype=torch.float32, device=device).sqrt()
+        self.register_buffer("inv_norm", 1 / norm, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = F.pad(x, (0, len(self.sign) - self.d)) * self.sign
-        v = fwht(v)[self.perm] * self.gauss
-        v = fwht(v)[: self.D]
-        return v / (self.gauss.float().norm() * math.sqrt(self.D))
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        v = F.pad(x, (0, self.sign.shape[1] - self.d)) * self.sign  # B pad(x), one row per projection
+        v = fwht(v).flatten()[self.perm] * self.gauss  # G Π H
+        v = fwht(v) * self.inv_norm[:, None]  # H, then the scaling
+        return [row[:D] for row, D in zip(v, self.sizes)]
+
+
+def padded_length(d: int, D: int) -> int:
+    """L: the power of two ≥ max(D, d)."""
+    return 1 << max(D - 1, d - 1, 1).bit_length()
+
+
+def share_lengths(d: int, sizes: list[int]) -> list[list[int]]:
+    """Indices of ``sizes`` grouped by padded length, each group small enough for one int32 index."""
+    groups: dict[int, list[list[int]]] = {}
+    for i, D in enumerate(sizes):
+        L = padded_length(d, D)
+        chunks = groups.setdefault(L, [[]])
+        if len(chunks[-1]) * L >= 2**31:
+            chunks.append([])
+        chunks[-1].append(i)
+    return [chunk for chunks in groups.values() for chunk in chunks]
 
 
 @dataclass(frozen=True)
@@ -105,7 +132,10 @@ class IntrinsicSAID(nn.Module):
         self.theta = nn.Parameter(torch.zeros(d, device=device))
         self.scale = nn.Parameter(torch.ones(len(targets), device=device))
         generator = torch.Generator().manual_seed(cfg.seed)
-        self.projections = nn.ModuleList(Fastfood(d, p.numel(), generator, device) for _, p in targets)
+        self.groups = share_lengths(d, [p.numel() for _, p in targets])  # tensor indices per projection
+        self.projections = nn.ModuleList(
+            Fastfood(d, [targets[i][1].numel() for i in group], generator, device) for group in self.groups
+        )
         self.owners = owners_of(model, [p for _, p in targets])
         for i, (_, p) in enumerate(targets):
             self.register_buffer(f"base{i}", p.detach())
@@ -119,14 +149,15 @@ class IntrinsicSAID(nn.Module):
 
     def install(self) -> None:
         """Recompute θ₀ + λ P(θ_d) for every tensor if stale, and set it where the model reads it."""
-        key = (self.theta._version, self.scale._version, self.theta.data_ptr(), torch.is_grad_enabled())
+        key = (self.theta._version, self.scale._version, self.theta.device, self.theta.dtype, torch.is_grad_enabled())
         if key == self._cache_key:
             return
-        for i, (proj, holders) in enumerate(zip(self.projections, self.owners)):
-            base = getattr(self, f"base{i}")
-            value = base + (self.scale[i] * proj(self.theta)).view_as(base).to(base.dtype)
-            for module, attr in holders:
-                setattr(module, attr, value)
+        for proj, group in zip(self.projections, self.groups):
+            for i, row in zip(group, proj(self.theta)):
+                base = getattr(self, f"base{i}")
+                value = base + (self.scale[i] * row).view_as(base).to(base.dtype)
+                for module, attr in self.owners[i]:
+                    setattr(module, attr, value)
         self._cache_key = key
 
     def before_forward(self, module, args):

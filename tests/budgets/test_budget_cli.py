@@ -1,6 +1,7 @@
 """``peftbench budget``: text and JSON, the largest batch or the peak at a given batch."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,3 +52,49 @@ def test_unknown_task_and_bad_option_are_one_line(capsys):
     assert "unknown task 'nope'" in capsys.readouterr().err
     assert main(["budget", "--estimate", "--method", "adapter", "--task", "sst2", "--option", "x=1"]) == 2
     assert "has no option 'x'" in capsys.readouterr().err
+
+
+EFFICIENCY = Path(__file__).parents[2] / "configs" / "efficiency.yaml"
+SEVERAL = ["budget", "--estimate", "--model", "tiny-t5", "--seq-len", "32", "--target-len", "4", "--budget", "0.5GB"]
+
+
+def test_several_methods_are_compared_with_full_fine_tuning_at_its_batch(capsys):
+    assert main([*SEVERAL, "--method", "bitfit", "--method", "adapter", "--method", "full", "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert [r["method"] for r in rows] == ["full", "bitfit", "adapter"]  # full first: the reference
+    full, bitfit, adapter = rows
+    assert all(r["reference_batch"] == full["batch_size"] for r in rows) and full["change_vs_full"] == 0
+    # BitFit keeps no adapter activations and no weight gradients: less memory than an adapter, both less than full
+    assert bitfit["change_vs_full"] < adapter["change_vs_full"] < 0
+    assert bitfit["batch_size"] > adapter["batch_size"] > full["batch_size"]
+    # the table's rows are the single-method answers
+    assert adapter["batch_size"] == run_json(capsys, "--budget", "0.5GB")["batch_size"]
+    progress = captured.err.splitlines()
+    assert progress[-1].startswith("all figures estimated") and sum(line.startswith("adapter ") for line in progress) == 1
+
+
+def test_config_takes_the_spec_methods_with_their_options(capsys):
+    args = [*SEVERAL, "--config", str(EFFICIENCY), "--method", "phm-adapter", "--method", "compacter", "--json"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["method"], r["options"]) for r in rows] == [
+        ("phm-adapter", {"reduction_factor": 32, "phm_dim": 4}), ("compacter", {"reduction_factor": 32, "phm_dim": 4})]
+    assert rows[0]["model"] == "tiny-t5" and rows[0]["budget"] == "0.5GB"  # the flags override the spec
+    assert "reference_batch" not in rows[0]  # no full fine-tuning to compare with
+    assert main([*SEVERAL, "--config", str(EFFICIENCY), "--method", "lora"]) == 2
+    assert "efficiency.yaml has no method 'lora'" in capsys.readouterr().err
+
+
+def test_a_method_that_cannot_run_is_a_row_of_its_own_and_the_others_finish(capsys):
+    # AdapterDrop drops adapters from the first 5 blocks: tiny T5 has 2
+    assert main([*SEVERAL, "--method", "adapterdrop", "--method", "bitfit"]) == 1
+    out = capsys.readouterr().out
+    assert "adapterdrop" in out and "leaves none" in out
+    assert any(line.startswith("bitfit ") and "error" not in line for line in out.splitlines())
+
+
+def test_lengths_are_required_without_a_spec(capsys):
+    assert main(["budget", "--estimate", "--method", "adapter"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--task TASK or --seq-len L" in err

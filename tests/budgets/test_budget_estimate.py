@@ -50,6 +50,18 @@ def test_peak_grows_with_batch_by_activations_only():
     assert large.fixed_bytes + 128 * large.bytes_per_example == pytest.approx(large.peak_bytes)
 
 
+def test_the_line_comes_from_the_probes_not_the_categories():
+    # Intrinsic-SAID's projections are activations that do not grow with the batch: the slope
+    # between two probes is the memory per example, the activation category is not.
+    workload = Workload("tiny-t5", "intrinsic-said", {"said_dim": 5000}, source_len=32, target_len=4)
+    small = estimate_fit(workload, capacity=LARGE, batch_size=8)
+    large = estimate_fit(workload, capacity=LARGE, batch_size=24)
+    slope = (large.peak_bytes - small.peak_bytes) / 16
+    assert large.bytes_per_example == pytest.approx(slope, rel=0.02)
+    assert large.categories["activations"] / 24 > 1.2 * slope  # what the category split would say
+    assert large.fixed_bytes + 24 * large.bytes_per_example == pytest.approx(large.peak_bytes)
+
+
 def test_accumulation_keeps_gradients_alive():
     workload = Workload("tiny-t5", "full", source_len=64, target_len=8)
     n_params = sum(p.numel() for p in build_model(workload).parameters())

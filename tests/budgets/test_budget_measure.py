@@ -9,8 +9,6 @@ import torch
 from budgets.measure import measure_fit, probe_peak
 from budgets.workload import Workload
 
-WORKLOAD = Workload("tiny-t5", "adapter")
-
 
 class SimulatedDevice:
     """A device of ``size`` bytes: live blocks count until freed; going over raises OutOfMemoryError."""
@@ -79,7 +77,7 @@ def test_out_of_memory_mid_search_is_recovered_and_the_search_ends_right():
     device = SimulatedDevice(10_000)  # the budget; the process cannot allocate more
     capacity = 9_500  # the budget less its margin
     SimulatedTrainer.built = 0
-    fit = measure_fit(WORKLOAD, capacity=capacity, memory=device, new_trainer=lambda: SimulatedTrainer(device))
+    fit = measure_fit(capacity=capacity, memory=device, new_trainer=lambda: SimulatedTrainer(device))
     best = (capacity - 1_000) // 37
     assert fit.batch_size == best == 229 and not fit.estimated
     assert fit.peak_bytes == 1_000 + 37 * best  # measured, not the categories' sum
@@ -93,7 +91,7 @@ def test_a_leaked_tensor_after_out_of_memory_is_reported(caplog):
     device = SimulatedDevice(10_000)
     kept = []
     with caplog.at_level(logging.WARNING, logger="budgets.measure"):
-        fit = measure_fit(WORKLOAD, capacity=9_500, memory=device,
+        fit = measure_fit(capacity=9_500, memory=device,
                           new_trainer=lambda: SimulatedTrainer(device, leak_to=kept))
     assert kept and "still allocated after an out-of-memory probe" in caplog.text
     assert fit.batch_size < 229  # leaked blocks really take memory from later probes

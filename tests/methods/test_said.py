@@ -10,7 +10,7 @@ from transformers import T5ForConditionalGeneration
 
 from harness.models import tiny_t5_config
 from methods import apply_method
-from methods.said import Fastfood, fwht
+from methods.said import Fastfood, fwht, share_lengths
 
 
 def dense_hadamard(n: int) -> torch.Tensor:
@@ -33,23 +33,33 @@ def test_fwht_refuses_lengths_that_are_not_powers_of_two():
         fwht(torch.randn(12))
 
 
-@pytest.mark.parametrize("d, D", [(20, 100), (300, 64), (16, 16)])
-def test_fastfood_equals_its_dense_construction(d, D):
-    ff = Fastfood(d, D, torch.Generator().manual_seed(0), torch.device("cpu"))
-    L = len(ff.sign)
-    assert L >= max(d, D) and L & (L - 1) == 0 and L < 2 * max(d, D)
+@pytest.mark.parametrize("d, sizes", [(20, [100]), (300, [64, 10]), (16, [16, 16, 3])])
+def test_fastfood_rows_equal_their_dense_constructions(d, sizes):
+    ff = Fastfood(d, sizes, torch.Generator().manual_seed(0), torch.device("cpu"))
+    k, L = ff.sign.shape
+    assert k == len(sizes) and L >= max(d, *sizes) and L & (L - 1) == 0 and L < 2 * max(d, *sizes)
     H = dense_hadamard(L).float()
-    Pi = torch.eye(L)[ff.perm.long()]  # (Π v)_i = v_perm[i]
-    G, B = torch.diag(ff.gauss.float()), torch.diag(ff.sign.float())
-    P = (H @ G @ Pi @ H @ B)[:D, :d] / (ff.gauss.float().norm() * math.sqrt(D))
     x = torch.randn(d)
-    torch.testing.assert_close(ff(x), P @ x, rtol=1e-4, atol=1e-5)
+    rows = ff(x)
+    for j, D in enumerate(sizes):  # each row is its own projection: its own B, Π, G
+        Pi = torch.eye(L)[ff.perm[j].long() - j * L]  # (Π v)_i = v_perm[i]
+        G, B = torch.diag(ff.gauss[j].float()), torch.diag(ff.sign[j].float())
+        P = (H @ G @ Pi @ H @ B)[:D, :d] / (ff.gauss[j].float().norm() * math.sqrt(D))
+        torch.testing.assert_close(rows[j], P @ x, rtol=1e-4, atol=1e-5)
+    if k > 1:
+        assert not torch.equal(ff.gauss[0], ff.gauss[1]) and not torch.equal(ff.perm[0], ff.perm[1] - L)
 
 
 def test_fastfood_columns_have_unit_norm_on_average():
-    ff = Fastfood(64, 4096, torch.Generator().manual_seed(1), torch.device("cpu"))
-    columns = torch.stack([ff(e) for e in torch.eye(64)], dim=1)
+    ff = Fastfood(64, [4096], torch.Generator().manual_seed(1), torch.device("cpu"))
+    columns = torch.stack([ff(e)[0] for e in torch.eye(64)], dim=1)
     assert abs(columns.square().sum(0).mean().item() - 1) < 0.1
+
+
+def test_tensors_of_one_padded_length_share_a_projection():
+    assert share_lengths(100, [100, 50, 128, 129, 20, 4096]) == [[0, 1, 2, 4], [3], [5]]
+    # a group never outgrows the int32 permutation index: at L = 2^30 two rows fill it
+    assert share_lengths(2, [2**30] * 5) == [[0, 1], [2, 3], [4]]
 
 
 def tiny_said(said_dim=300):
@@ -71,7 +81,9 @@ def test_said_weights_are_theta0_plus_scaled_projection_and_stay_tied():
     model(input_ids=torch.tensor([[5, 6, 7]]), labels=torch.tensor([[8, 1]]))
     i = list(reference).index("encoder.block.0.layer.1.DenseReluDense.wi.weight")
     wi = model.encoder.block[0].layer[1].DenseReluDense.wi.weight
-    expected = reference["encoder.block.0.layer.1.DenseReluDense.wi.weight"] + said.scale[i] * said.projections[i](said.theta).view_as(wi)
+    (row,) = [rows[group.index(i)] for proj, group in zip(said.projections, said.groups) if i in group
+              for rows in [proj(said.theta)]]
+    expected = reference["encoder.block.0.layer.1.DenseReluDense.wi.weight"] + said.scale[i] * row.view_as(wi)
     torch.testing.assert_close(wi, expected)
     # one embedding tensor, used by the input embeddings and the output layer alike
     assert model.lm_head.weight is model.shared.weight is model.encoder.embed_tokens.weight
@@ -82,7 +94,9 @@ def test_said_keeps_no_dense_projection():
     model, reference, _ = tiny_said()
     largest = max(p.numel() for p in reference.values())
     for buffer_name, buffer in model.intrinsic_said.projections.named_buffers():
-        assert buffer.dim() == 1 and buffer.numel() < 2 * max(largest, 300), buffer_name
+        assert buffer.dim() <= 2 and buffer.shape[-1] < 2 * max(largest, 300), buffer_name
+    # every weight tensor is projected exactly once
+    assert sorted(i for group in model.intrinsic_said.groups for i in group) == list(range(len(reference)))
 
 
 def test_said_builds_on_the_meta_device():
