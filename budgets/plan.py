@@ -9,7 +9,9 @@ of the same method.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from budgets.fit import Fit
 from budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
 from budgets.parse import parse_budget
 from budgets.workload import Workload
+from methods import get_method
 
 # Share of the budget no batch may use: allocator fragmentation and cached blocks, which
 # max_memory_allocated does not count but the capped allocator does.
@@ -63,8 +66,18 @@ def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = No
     if cache is None or batch_size is not None:
         return compute(), False
     key = {**workload.describe(), "budget_bytes": budget_bytes, "margin": margin, "accumulate": accumulate,
-           "device": torch.cuda.get_device_name() if measure else "cuda (estimated)", "versions": versions()}
+           "device": torch.cuda.get_device_name() if measure else "cuda (estimated)", "versions": versions(),
+           "method_source": method_source(workload.method)}
     return cache.get_or_compute(key, compute)
+
+
+def method_source(name: str) -> str:
+    """A digest of the files that implement ``name``: an edited method never reuses an old batch."""
+    method = get_method(name)
+    digest = hashlib.sha1()
+    for path in sorted({inspect.getsourcefile(method.config_cls), inspect.getsourcefile(method.apply)}):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def versions() -> dict[str, str | None]:

@@ -9,7 +9,7 @@ import pytest
 import budgets.plan
 from budgets.cache import BudgetCache
 from budgets.fit import Fit
-from budgets.plan import plan_batch
+from budgets.plan import method_source, plan_batch
 from budgets.workload import Workload
 
 
@@ -93,3 +93,16 @@ def test_the_cache_is_asked_before_estimating(fits, tmp_path):
     _, calls = fits
     first, second = plan(100, tmp_path), plan(100, tmp_path)
     assert first == second and calls == [False, True]
+
+
+def test_an_edited_method_does_not_reuse_its_cached_batch(fits, tmp_path, monkeypatch):
+    _, calls = fits
+    plan("max", tmp_path)
+    plan("max", tmp_path)
+    assert calls == [False]
+    monkeypatch.setattr(budgets.plan, "method_source", lambda name: "edited")
+    plan("max", tmp_path)
+    assert calls == [False, False]
+
+    # the digest is of the file implementing the method
+    assert method_source("adapter") == method_source("pfeiffer-adapter") != method_source("compacter")
