@@ -134,7 +134,8 @@ def workloads_from(args, options: dict) -> tuple[str, list[Workload]]:
             raise ValueError("--target-len goes with --seq-len; --task sets both lengths")
         from tasks import get_task
 
-        source_len, target_len = get_task(task).max_source_length, get_task(task).max_target_length
+        spec_of_task = get_task(task)
+        source_len, target_len = spec_of_task.max_source_length, spec_of_task.max_target_length
     else:
         source_len, target_len = args.seq_len, args.target_len or DEFAULT_TARGET_LEN
     if spec:

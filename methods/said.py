@@ -8,8 +8,8 @@ size L = the power of two ≥ max(Dᵢ, d), fixed per tensor; the scaling gives 
 expectation. θ_d ∈ R^{d−m} starts at 0 and the m per-tensor scalars λ at 1, so ``said_dim`` = d counts
 both, as in the original code. No D×d matrix exists: P costs two fast transforms, O(L log L).
 
-Tensors whose L is the same (T5 has four or five lengths for its ~260 tensors) are projected together,
-one row each, so a step runs a few batched transforms rather than hundreds of small ones.
+Tensors whose L is the same (T5-small to T5-large: four lengths for 131 to 509 tensors) are
+projected together, one row each, so a step runs a few batched transforms, not hundreds of small ones.
 The projected weights replace the model's parameters as plain tensors, recomputed before use
 (a pre-hook on each module that owns one) whenever θ_d or λ changed or a backward pass consumed them.
 """
@@ -17,7 +17,6 @@ The projected weights replace the model's parameters as plain tensors, recompute
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import torch
