@@ -96,16 +96,16 @@ def compare(workloads: list[Workload], args, budget: str, budget_bytes: int) -> 
             say(f"{label:<{width}} error: {exc}")
             continue
         if reference is None and workload.method == "full":
-            reference = {"batch": fit.batch_size, "peak": fit.fixed_bytes + fit.batch_size * fit.bytes_per_example}
-        if reference:
-            at = fit.fixed_bytes + reference["batch"] * fit.bytes_per_example
-            out |= {"reference_batch": reference["batch"], "peak_at_reference_bytes": round(at),
-                    "change_vs_full": at / reference["peak"] - 1}
+            reference = fit
+        if reference is not None:
+            at = fit.fixed_bytes + reference.batch_size * fit.bytes_per_example
+            out |= {"reference_batch": reference.batch_size, "peak_at_reference_bytes": round(at),
+                    "change_vs_full": at / reference.peak_bytes - 1}
         rows.append(out)
         if not header:
             header = True
             say(f"{'method':<{width}} {'batch':>6} {'peak':>10} {'fixed':>10} {'per example':>12}"
-                + (f" {'at batch ' + str(reference['batch']):>14} {'vs full':>8}" if reference else "") + f" {'time':>7}")
+                + (f" {'at batch ' + str(reference.batch_size):>14} {'vs full':>8}" if reference else "") + f" {'time':>7}")
         say(f"{label:<{width}} {fit.batch_size:>6} {format_bytes(fit.peak_bytes):>10} {format_bytes(fit.fixed_bytes):>10} "
             f"{format_bytes(fit.bytes_per_example):>12}"
             + (f" {format_bytes(out['peak_at_reference_bytes']):>14} {out['change_vs_full']:>+8.1%}" if reference else "")

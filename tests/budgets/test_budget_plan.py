@@ -103,6 +103,5 @@ def test_an_edited_method_does_not_reuse_its_cached_batch(fits, tmp_path, monkey
     monkeypatch.setattr(budgets.plan, "method_source", lambda name: "edited")
     plan("max", tmp_path)
     assert calls == [False, False]
-
-    # the digest is of the file implementing the method
+    # the digest is of the files implementing the method
     assert method_source("adapter") == method_source("pfeiffer-adapter") != method_source("compacter")
