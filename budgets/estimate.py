@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 from budgets.fit import Fit
 from budgets.parse import BudgetError, format_bytes
 from budgets.search import largest_batch
-from budgets.workload import Workload, build_model, forward_backward, make_optimizer
+from budgets.workload import Workload
 
 # c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize: every CUDA allocation is rounded up to 512 bytes.
 CUDA_BLOCK = 512
@@ -140,22 +140,19 @@ class StepMemory:
             raise ValueError(f"accounting must be one of {', '.join(ACCOUNTING)}, got {accounting!r}")
         self.workload, self.accumulate = workload, accumulate
         self.block = CUDA_BLOCK if accounting == "cuda" else 1
-        self.model = build_model(workload)
-        self.optimizer = make_optimizer(self.model, foreach=True if accounting == "cuda" else None)
-        forward_backward(self.model, workload, 1)
-        self.optimizer_phase = tracked_peak(self._optimizer_step, self.model, self.optimizer, block=self.block)
-
-    def _optimizer_step(self) -> None:
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.model = workload.build()
+        # plain AdamW for every method: a DeepSpeed engine cannot run on fake tensors
+        self.engine = workload.engine(self.model, plain=True, foreach=True if accounting == "cuda" else None)
+        self.engine.forward_backward(workload.batch(self.model, 1))
+        self.optimizer_phase = tracked_peak(self.engine.boundary, self.model, self.engine.optimizer, block=self.block)
 
     def forward_backward(self, batch: int) -> dict[str, int]:
         """Peak by category of one micro-batch's forward and backward at ``batch``."""
         if self.accumulate:
-            forward_backward(self.model, self.workload, 1)
-        peak = tracked_peak(lambda: forward_backward(self.model, self.workload, batch), self.model, self.optimizer,
-                            block=self.block)
-        self.optimizer.zero_grad(set_to_none=True)
+            self.engine.forward_backward(self.workload.batch(self.model, 1))
+        peak = tracked_peak(lambda: self.engine.forward_backward(self.workload.batch(self.model, batch)),
+                            self.model, self.engine.optimizer, block=self.block)
+        self.engine.zero_grad()
         return peak
 
 

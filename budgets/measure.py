@@ -22,7 +22,7 @@ from budgets.estimate import CUDA_BLOCK, tracked_peak
 from budgets.fit import Fit
 from budgets.parse import BudgetError, format_bytes
 from budgets.search import largest_batch
-from budgets.workload import Workload, build_model, forward_backward, make_optimizer, worst_case_batch
+from budgets.workload import Workload
 
 log = logging.getLogger(__name__)
 METHOD = "measured: torch.cuda.max_memory_allocated"
@@ -38,6 +38,7 @@ class Memory(Protocol):
 class Trainer(Protocol):
     def step(self, batch: int) -> None: ...
     def categories(self, batch: int) -> dict[str, int]: ...
+    def close(self) -> None: ...
 
 
 def probe_peak(step: Callable[[int], None], batch: int, memory: Memory) -> int | None:
@@ -64,7 +65,7 @@ def measure_fit(*, capacity: int, memory: Memory, new_trainer: Callable[[], Trai
             live.append(build(new_trainer))
         peak = probe_peak(live[0].step, batch, memory)
         if peak is None:
-            live.clear()
+            live.pop().close()
             memory.release()
             if memory.allocated() > baseline:
                 log.warning("%s still allocated after an out-of-memory probe at batch %d",
@@ -82,6 +83,7 @@ def measure_fit(*, capacity: int, memory: Memory, new_trainer: Callable[[], Trai
     if not live:
         live.append(build(new_trainer))
     categories = live[0].categories(batch_size)  # MemTracker on the real tensors, one more step
+    live.pop().close()
     return Fit.at_peak(batch_size, categories, peak_bytes=peak, peaks=peaks, estimated=False, how=METHOD,
                        probes=len(peaks))
 
@@ -124,7 +126,7 @@ class CudaMemory:  # GPU only
 
 
 class ProbeTrainer:
-    """The workload's model and optimizer on a device, stepping worst-case batches as a trial would.
+    """The workload's model and engine on a device, stepping worst-case batches as a trial would.
 
     ``accumulate``: each step runs two micro-batches before the optimizer, so gradients are alive
     through the second one's forward and backward, as under gradient accumulation.
@@ -132,47 +134,31 @@ class ProbeTrainer:
 
     def __init__(self, workload: Workload, *, accumulate: bool = False, device: str = "cuda"):
         self.workload, self.device, self.micro_batches = workload, device, 2 if accumulate else 1
-        self.model = build_model(workload, device)
-        self.optimizer = make_optimizer(self.model)
-        self.engine = None
-        if workload.engine == "deepspeed":
-            from harness.train import deepspeed_engine
-            from methods import get_method
-
-            method_cfg = get_method(workload.method).make_config(workload.options)
-            self.engine, self.optimizer, _ = deepspeed_engine(
-                self.model, self.optimizer, None, method_cfg, micro_batch=1, accumulation=self.micro_batches
-            )
+        self.model = workload.build(device)
+        self.engine = workload.engine(self.model, accumulation=self.micro_batches)
         self.step(1)  # optimizer state exists from here on, as in every step after a trial's first
 
     def step(self, batch: int) -> None:
         for _ in range(self.micro_batches):
-            self.micro_batch(batch)
-        self.optimizer_step()
+            self.engine.micro_step(self.workload.batch(self.model, batch, device=self.device))
 
-    def micro_batch(self, batch: int) -> None:
-        if self.engine is None:
-            forward_backward(self.model, self.workload, batch, device=self.device)
-            return
-        inputs = worst_case_batch(self.workload, batch, vocab_size=self.model.config.vocab_size, device=self.device)
-        self.engine.backward(self.engine(**inputs).loss)
-        self.engine.step()  # the optimizer steps at the accumulation boundary only
-
-    def optimizer_step(self) -> None:
-        if self.engine is None:
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+    def close(self) -> None:
+        self.engine.close()
 
     def categories(self, batch: int) -> dict[str, int]:
         """A step's peak by category, as MemTracker attributes the tensors it can see.
 
-        MemTracker follows one forward per tracker, so the last micro-batch and the optimizer step
-        are tracked apart (a DeepSpeed engine steps inside the micro-batch) and the larger taken.
+        MemTracker follows one forward per tracker, so the last micro-batch's forward and backward
+        and the optimizer step are tracked apart and the larger taken.
         """
-        tracked = (self.model,) if self.engine is not None else (self.model, self.optimizer)
+        engine = self.engine
+        # a DeepSpeed optimizer is no torch optimizer MemTracker can follow
+        tracked = (self.model,) if engine.deepspeed is not None else (self.model, engine.optimizer)
         for _ in range(self.micro_batches - 1):
-            self.micro_batch(batch)
-        phases = [tracked_peak(lambda: self.micro_batch(batch), *tracked, block=CUDA_BLOCK),
-                  tracked_peak(self.optimizer_step, *tracked, block=CUDA_BLOCK)]
+            engine.micro_step(self.workload.batch(self.model, batch, device=self.device))
+        batch_of = self.workload.batch
+        phases = [tracked_peak(lambda: engine.forward_backward(batch_of(self.model, batch, device=self.device)),
+                               *tracked, block=CUDA_BLOCK),
+                  tracked_peak(engine.boundary, *tracked, block=CUDA_BLOCK)]
         peak = max(phases, key=lambda p: p["total"])
         return {k: v for k, v in peak.items() if k != "total"}

@@ -1,4 +1,5 @@
-"""Budget strings as the sweep spec writes them: ``24GB`` (10⁹ bytes) or ``24GiB`` (2³⁰ bytes)."""
+"""Budget strings as the sweep spec writes them: ``24GB`` (10⁹ bytes) or ``24GiB`` (2³⁰ bytes), and
+the numbers every budget shares. Imports nothing heavy: the command line reads its defaults here."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from decimal import Decimal, InvalidOperation
 
 UNITS = {"GB": 10**9, "GiB": 2**30}
 _PATTERN = re.compile(r"(\d+(?:\.\d+)?)(GB|GiB)")
+DEFAULT_BUDGET = "24GB"  # the paper's GPU (§5.5)
+# Share of the budget no batch may use: allocator fragmentation and cached blocks, which
+# max_memory_allocated does not count but the capped allocator does.
+MARGIN = 0.05
+DTYPE_NAMES = ("float32", "bfloat16", "float16")  # engine/models.py DTYPES, named without torch
 
 
 class BudgetError(ValueError):
@@ -37,3 +43,8 @@ def format_bytes(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{n:.0f} B"
+
+
+def capacity(budget_bytes: int, margin: float = MARGIN) -> int:
+    """The bytes a batch may use under the budget."""
+    return int(budget_bytes * (1 - margin))

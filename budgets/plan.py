@@ -21,13 +21,10 @@ from budgets.cache import BudgetCache
 from budgets.estimate import estimate_fit
 from budgets.fit import Fit
 from budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
-from budgets.parse import parse_budget
+from budgets.parse import MARGIN, capacity, format_bytes
 from budgets.workload import Workload
 from methods import get_method
 
-# Share of the budget no batch may use: allocator fragmentation and cached blocks, which
-# max_memory_allocated does not count but the capped allocator does.
-MARGIN = 0.05
 VERSIONED = ("peftbench", "torch", "transformers", "deepspeed")
 
 
@@ -36,16 +33,11 @@ class BatchPlan:
     micro_batch: int
     accumulation: int  # micro-batches per optimizer step
     chosen_by: str  # fixed | measured | estimated
-    budget: str
 
     @property
     def batch_size(self) -> int:
         """The effective batch: examples per optimizer step."""
         return self.micro_batch * self.accumulation
-
-
-def capacity(budget_bytes: int, margin: float = MARGIN) -> int:
-    return int(budget_bytes * (1 - margin))
 
 
 def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = None, accumulate: bool = False,
@@ -90,14 +82,13 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int, budget: str,
+def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int, budget_bytes: int,
                cache_path: str | Path | None = None, log=print) -> BatchPlan:
     """The trial's micro-batch and accumulation steps; on a GPU the process is capped at the budget."""
-    budget_bytes = parse_budget(budget)
     if torch.cuda.is_available():
         cap_process_memory(budget_bytes)
     if batch is None:
-        return BatchPlan(fixed_batch, 1, "fixed", budget)
+        return BatchPlan(fixed_batch, 1, "fixed")
     cache = BudgetCache(cache_path) if cache_path else None
     fit, cached = find_fit(workload, budget_bytes=budget_bytes, cache=cache)
     if batch == "max" or fit.batch_size >= batch:
@@ -105,8 +96,7 @@ def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int,
     else:  # gradients of earlier micro-batches stay alive: a smaller micro-batch may be needed
         fit, cached = find_fit(workload, budget_bytes=budget_bytes, accumulate=True, cache=cache)
         micro = max(d for d in range(1, fit.batch_size + 1) if batch % d == 0)  # every step sees `batch`
-    plan = BatchPlan(micro, 1 if batch == "max" else batch // micro, "estimated" if fit.estimated else "measured",
-                     budget)
-    log(f"[budget] {workload.method} under {budget}: micro-batch {plan.micro_batch} × {plan.accumulation} "
+    plan = BatchPlan(micro, 1 if batch == "max" else batch // micro, "estimated" if fit.estimated else "measured")
+    log(f"[budget] {workload.method} under {format_bytes(budget_bytes)}: micro-batch {plan.micro_batch} × {plan.accumulation} "
         f"= {plan.batch_size} ({plan.chosen_by}{', cached' if cached else ''})")
     return plan

@@ -1,35 +1,57 @@
-"""One trial's complete configuration, and the id that names it everywhere."""
+"""One trial's complete configuration, and the id that names it everywhere.
+
+Every default of a trial lives here, with its help text: the sweep spec (a base of these settings
+plus grid axes) and ``peftbench trial`` read them from the fields, never retyping them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
+
+DATA_SOURCES = ("auto", "hub", "fixtures")
+MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
 
 
-def method_label(name: str, options: dict | None) -> str:
-    """A method with its options, unique within a sweep: ``compacter[phm_dim=8]``."""
-    if not options:
-        return name
-    return name + "[" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "]"
+class ConfigError(ValueError):
+    """A setting out of range; ``key`` names it, the message says what was expected."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
+
+
+def _help(text: str, **more) -> dict:
+    return {"help": text, **more}
 
 
 @dataclass(frozen=True)
 class TrialConfig:
-    model: str
-    method: str
-    task: str
-    learning_rate: float
-    seed: int
-    method_options: dict = field(default_factory=dict)
-    epochs: int = 3
-    batch_size: int = 32  # the micro-batch when `batch` is None: fixed, no budget search
-    batch: int | str | None = None  # "max": the largest batch under the budget; N: N per optimizer step
-    budget: str = "24GB"  # GPU memory per trial (budgets/parse.py)
-    warmup_steps: int = 500
-    max_source_length: int | None = None  # None: the task's default
-    data: str = "auto"  # auto | hub | fixtures
-    train_size: int | None = None  # subsample training to this many examples (per seed); None: all
+    method: str = field(metadata=_help("a registered method (peftbench params lists them)"))
+    task: str = field(metadata=_help("a task (peftbench tasks lists them)"))
+    learning_rate: float = field(metadata=_help("peak learning rate of AdamW", flag="--lr"))
+    seed: int = field(default=0, metadata=_help("seed of the model's new weights, data order and subsample"))
+    model: str = field(default="tiny-t5", metadata=_help("tiny-t5, a hub id (ID@REVISION pins one) or a local path"))
+    method_options: dict = field(default_factory=dict, metadata=_help("the method's options", flag="--option"))
+    epochs: int | None = field(default=None, metadata=_help("epochs (default: the task's, as in the paper)"))
+    batch_size: int = field(default=32, metadata=_help("fixed micro-batch, when no batch is given"))
+    batch: int | str | None = field(default=None, metadata=_help(
+        "max: the largest batch under the budget; N: N examples per optimizer step, the budget sets the micro-batch"))
+    budget: str = field(default=DEFAULT_BUDGET, metadata=_help("GPU memory per trial: 24GB (10^9 B) or 24GiB (2^30 B)"))
+    warmup_steps: int = field(default=500, metadata=_help("linear warm-up steps, then linear decay to 0"))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW's decoupled weight decay (the authors': 0)"))
+    max_grad_norm: float | None = field(default=1.0, metadata=_help(
+        "clip gradients to this global norm (the authors': 1.0); null: no clipping"))
+    max_source_length: int | None = field(default=None, metadata=_help("source tokens kept (default: the task's)"))
+    data: str = field(default="auto", metadata=_help("auto (the hub, else the offline fixtures), hub or fixtures"))
+    train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (per seed)"))
+
+    def __post_init__(self):
+        _check(self)
 
     @property
     def trial_id(self) -> str:
@@ -37,3 +59,57 @@ class TrialConfig:
         digest = hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
         return f"{self.method}-{self.task}{size}-lr{self.learning_rate:g}-s{self.seed}-{digest}"
+
+    @property
+    def budget_bytes(self) -> int:
+        return parse_budget(self.budget)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def setting_names() -> tuple[str, ...]:
+    """The fields a sweep spec may set for all its trials (the grid sets the others)."""
+    grid = {"method", "task", "learning_rate", "seed", "method_options", "epochs", "batch_size", "train_size"}
+    return tuple(f.name for f in fields(TrialConfig) if f.name not in grid)
+
+
+def _positive_int(value, *, allow_none: bool = False) -> bool:
+    if value is None:
+        return allow_none
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _finite(value, *, least: float, strict: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return value > least if strict else value >= least
+
+
+def _check(cfg: TrialConfig) -> None:
+    """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
+    checks = {
+        "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
+        "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
+                 f"an integer from 0 to {MAX_SEED}"),
+        "epochs": (_positive_int(cfg.epochs, allow_none=True), "a positive integer"),
+        "batch_size": (_positive_int(cfg.batch_size), "a positive integer"),
+        "batch": (cfg.batch in (None, "max") or _positive_int(cfg.batch), "max or a positive integer"),
+        "warmup_steps": (isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool)
+                         and cfg.warmup_steps >= 0, "a non-negative integer"),
+        "weight_decay": (_finite(cfg.weight_decay, least=0, strict=False), "a non-negative finite number"),
+        "max_grad_norm": (cfg.max_grad_norm is None or _finite(cfg.max_grad_norm, least=0, strict=True),
+                          "a positive finite number or null"),
+        "max_source_length": (_positive_int(cfg.max_source_length, allow_none=True), "a positive integer or null"),
+        "train_size": (_positive_int(cfg.train_size, allow_none=True), "a positive integer or null"),
+        "data": (cfg.data in DATA_SOURCES, f"one of {', '.join(DATA_SOURCES)}"),
+        "model": (isinstance(cfg.model, str) and cfg.model != "", "a model name, hub id or path"),
+        "method_options": (isinstance(cfg.method_options, dict), "a mapping of option to value"),
+    }
+    for key, (ok, expected) in checks.items():
+        if not ok:
+            raise ConfigError(key, f"expected {expected}, got {getattr(cfg, key)!r}")
+    try:
+        parse_budget(cfg.budget)
+    except BudgetError as exc:
+        raise ConfigError("budget", str(exc)) from None

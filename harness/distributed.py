@@ -21,31 +21,29 @@ def workers_of(cfg: TrialConfig) -> int:
 
 
 def _worker_loop(config: dict) -> None:
-    """Runs on every worker: the ordinary trial, with only rank 0 writing the record."""
+    """Runs on every worker: the ordinary trial; the last report carries the record (rank 0's is kept)."""
     import ray.train
 
     from harness.trial import run_trial
 
     cfg = TrialConfig(**config["trial"])
-    rank = ray.train.get_context().get_world_rank()
-    run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=rank == 0)
+    record = run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=False)
+    ray.train.report({"record": record})
 
 
-def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int, storage: str | None = None) -> dict:
+def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int, storage: str | None = None,
+                          in_tune: bool = False) -> dict:
     """Run ``cfg`` on ``workers`` Ray Train workers (GPUs when the cluster has them); return the record.
 
-    Needs a running Ray (``ray.init``); under Ray Tune, epochs are reported to the Tune trial.
+    Needs a running Ray (``ray.init``); ``in_tune``: inside a Ray Tune trial, whose epochs it reports.
     """
     import torch
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
-    from ray.tune.trainable.trainable_fn_utils import _in_tune_session
-
-    from harness.records import read_record, record_path
 
     out_dir = Path(out_dir).resolve()
     callbacks = []
-    if _in_tune_session():
+    if in_tune:
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks.append(TuneReportCallback())
@@ -56,5 +54,4 @@ def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int
         run_config=RunConfig(name=cfg.trial_id, storage_path=storage or str(out_dir / "ray-train"),
                              callbacks=callbacks),
     )
-    trainer.fit()
-    return read_record(record_path(out_dir, cfg.trial_id))
+    return trainer.fit().metrics["record"]

@@ -1,7 +1,8 @@
 """What a sweep shows on the terminal: each trial's state changes and an overall line with an ETA.
 
 It also makes the driver the keeper of records: a trial's final result carries its record, and the
-driver writes it under OUT/results, so records arrive even when workers share no filesystem.
+driver writes it under OUT/results (the only place a sweep writes one), so records arrive even when
+workers share no filesystem.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 
 from ray.tune import Callback
 
-from harness.records import record_path, write_record
+from harness.records import write_record
 
 
 def point_label(config: dict) -> str:
+    config = config["point"]
     size = f" train_size={config['train_size']}" if config.get("train_size") else ""
     return f"{config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}{size}"
 
@@ -38,7 +40,7 @@ class SweepProgress(Callback):
         self.running.discard(trial.trial_id)
         result = trial.last_result or {}
         record = result.get("record")
-        if record and not record_path(self.out_dir, record["trial_id"]).exists():
+        if record:
             write_record(self.out_dir, record)
         ok = result.get("status") == "ok"
         self.done += 1

@@ -1,23 +1,87 @@
-"""Result records: one JSON file per trial, written atomically, read back without torch."""
+"""Result records: one JSON file per trial, its schema in one dataclass, written atomically by one
+function, read back without torch.
+
+A trial builds its record (``new_record``) and hands it to whoever holds it at the end: under Ray
+Tune it travels with the trial's last result to the driver, which writes it, so records arrive
+even when workers share no filesystem; ``peftbench trial`` writes its own.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from harness.provenance import provenance
+
 SCHEMA = "peftbench.result/1"
-KEYS = (  # every record has these
+STATUSES = ("ok", "failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """Everything one trial left behind; fields a failed trial never reached stay ``None``."""
+
+    trial_id: str
+    status: str  # ok | failed
+    error: str | None = None  # "ExceptionType: message" of a failed trial
+    config: dict = field(default_factory=dict)  # the whole TrialConfig
+    # the grid point and the settings a report groups by, copied from config
+    model: str | None = None
+    method: str | None = None
+    method_options: dict = field(default_factory=dict)
+    task: str | None = None
+    learning_rate: float | None = None
+    seed: int | None = None
+    train_size: int | None = None
+    budget: str | None = None
+    # what ran
+    epochs: int | None = None
+    batch_size: int | None = None  # examples per optimizer step, over all workers
+    micro_batch_size: int | None = None
+    accumulation_steps: int | None = None
+    batch_chosen_by: str | None = None  # fixed | measured | estimated
+    workers: int | None = None
+    # results
+    val_metrics: list = field(default_factory=list)  # one dict per epoch
+    best_epoch: int | None = None
+    val_score: float | None = None
+    test_metrics: dict | None = None
+    test_score: float | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    trainable_pct: float | None = None
+    peak_memory_bytes: int | None = None
+    memory_measured_by: str | None = None
+    time_per_epoch_s: float | None = None
+    wall_time_s: float | None = None
+    finished_at: float | None = None
+    provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, **asdict(self)}
+
+
+# Every record of this schema has these; the others were added later and readers default them.
+KEYS = (
     "schema", "trial_id", "status", "error", "model", "method", "method_options", "task",
     "learning_rate", "seed", "batch_size", "epochs", "val_metrics", "best_epoch", "val_score",
     "test_metrics", "test_score", "trainable_params", "total_params", "trainable_pct",
     "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
 )
-# Written by this version, absent from older records of the same schema; readers default them.
-OPTIONAL_KEYS = ("config", "train_size", "wall_time_s", "finished_at", "workers", "micro_batch_size",
-                 "accumulation_steps", "budget", "batch_chosen_by")
-STATUSES = ("ok", "failed")
+OPTIONAL_KEYS = tuple(f.name for f in fields(Record) if f.name not in KEYS)
+_COPIED = ("model", "method", "method_options", "task", "learning_rate", "seed", "train_size", "budget",
+           "epochs", "batch_size")
+
+
+def new_record(cfg, **results) -> dict:
+    """The record of trial ``cfg`` (a ``TrialConfig``) with ``results`` (status and what it measured)."""
+    config = cfg.to_dict()
+    base = {k: config[k] for k in _COPIED}
+    return validate(Record(trial_id=cfg.trial_id, config=config, provenance=provenance(),
+                           **{**base, **results}).to_dict())
 
 
 def record_path(out_dir: str | Path, trial_id: str) -> Path:
@@ -37,10 +101,14 @@ def validate(record: dict) -> dict:
 
 
 def write_record(out_dir: str | Path, record: dict) -> Path:
-    """Write atomically (temp file + rename), so a killed trial never leaves half a record."""
+    """The one writer of records: atomically (temp file + rename), so a killed writer never leaves
+    half a record, readable as the user's umask allows."""
     path = record_path(out_dir, validate(record)["trial_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
         f.flush()

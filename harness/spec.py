@@ -12,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import TrialConfig, method_label
+from budgets.parse import BudgetError, parse_budget
+from harness.config import ConfigError, TrialConfig, setting_names
+from methods import method_label
 
 
 class SpecError(ValueError):
@@ -31,29 +33,27 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A grid of method × task × learning rate × seed (× training-set size, when given).
+    """A grid of method × task × learning rate × seed (× training-set size, when given) over a base
+    of trial settings (``settings``: the spec's values for ``TrialConfig`` fields; the rest keep
+    TrialConfig's defaults).
 
     ``epochs`` and ``batch_size`` are one number, or a mapping from each task (or from each
-    training-set size) to one, as the paper sets them per task and per low-resource size.
+    training-set size) to one, as the paper sets them per task and per low-resource size; no
+    ``epochs``: each task's own (the paper's).
     """
 
     name: str
-    model: str
     methods: tuple[MethodSpec, ...]
     tasks: tuple[str, ...]
     learning_rates: tuple[float, ...]
     seeds: tuple[int, ...]
-    epochs: int | dict = 3
-    batch_size: int | dict = 32
-    batch: int | str | None = None  # "max", or examples per optimizer step; the budget sets the micro-batch
-    budget: str = "24GB"
+    settings: dict = field(default_factory=dict)
+    epochs: int | dict | None = None
+    batch_size: int | dict | None = None
+    train_size: tuple[int | None, ...] = (None,)  # None: the whole training set
     gpu_memory: str | None = None  # one GPU's memory, when the driver cannot see the cluster's GPUs
-    warmup_steps: int = 500
-    max_source_length: int | None = None
-    data: str = "auto"
     cpus_per_trial: int = 1
     max_failures: int = 2  # Ray retries of a trial whose worker or node died
-    train_size: tuple[int | None, ...] = (None,)  # None: the whole training set
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
@@ -62,25 +62,29 @@ class SweepSpec:
         self, label: str, task: str, learning_rate: float, seed: int, train_size: int | None = None
     ) -> TrialConfig:
         """The trial at one grid point: the spec's settings with the point's overrides."""
+        from tasks import get_task
+
         m = self.method(label)
-        return TrialConfig(
-            model=self.model, method=m.name, method_options=dict(m.options), task=task,
-            learning_rate=learning_rate, seed=seed, epochs=_at(self.epochs, task, train_size),
-            batch_size=_at(self.batch_size, task, train_size), batch=self.batch, budget=self.budget,
-            warmup_steps=self.warmup_steps, max_source_length=self.max_source_length, data=self.data,
-            train_size=train_size,
-        )
+        epochs = _at(self.epochs, task, train_size) or get_task(task).epochs
+        batch_size = {"batch_size": _at(self.batch_size, task, train_size)} if self.batch_size else {}
+        return TrialConfig(method=m.name, method_options=dict(m.options), task=task, learning_rate=learning_rate,
+                           seed=seed, train_size=train_size, epochs=epochs, **self.settings, **batch_size)
 
     def trial_at(self, point: dict) -> TrialConfig:
         """The trial at a Ray Tune grid point (keys: method, task, learning_rate, seed, train_size)."""
         return self.trial(point["method"], point["task"], point["learning_rate"], point["seed"],
                           point.get("train_size"))
 
-    def trials(self) -> list[TrialConfig]:
+    def points(self) -> list[dict]:
+        """Every grid point, as ``trial_at`` takes them."""
         grid = itertools.product(
             [m.label for m in self.methods], self.tasks, self.learning_rates, self.seeds, self.train_size
         )
-        return [self.trial(*point) for point in grid]
+        keys = ("method", "task", "learning_rate", "seed", "train_size")
+        return [dict(zip(keys, point)) for point in grid]
+
+    def trials(self) -> list[TrialConfig]:
+        return [self.trial_at(point) for point in self.points()]
 
     def describe(self) -> str:
         """The grid's size and axes, for ``--dry-run``."""
@@ -98,28 +102,24 @@ class SweepSpec:
             lines.append(f"  train sizes: {', '.join(map(str, sizes))}")
         for key in ("epochs", "batch_size"):
             value = getattr(self, key)
+            if key == "epochs" and value is None:  # each task's own, as the paper sets them
+                value = {task: self.trial_at(self.points()[0] | {"task": task}).epochs for task in self.tasks}
             shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
             lines.append(f"  {key.replace('_', ' ')}: {shown}")
         return "\n".join(lines)
 
 
-def _at(value: int | dict, task: str, train_size: int | None) -> int:
+def _at(value: int | dict | None, task: str, train_size: int | None) -> int | None:
     """A per-point setting: the number, or the mapping's entry for this train size or task."""
-    if isinstance(value, int):
+    if value is None or isinstance(value, int):
         return value
     return value[train_size] if train_size in value else value[task]
 
 
-# key -> (expected type(s), description for errors); None in a type tuple allows null
+# keys of the spec itself (not trial settings) -> (expected type(s), description for errors)
 _SCALARS = {
     "name": ((str,), "a string"),
-    "model": ((str,), "a model name (tiny-t5, a hub id or a path)"),
-    "batch": ((int, str), "max or a positive integer"),
-    "budget": ((str,), "GPU memory like 24GB or 24GiB"),
     "gpu_memory": ((str,), "one GPU's memory like 80GB"),
-    "warmup_steps": ((int,), "a non-negative integer"),
-    "max_source_length": ((int, type(None)), "a positive integer or null"),
-    "data": ((str,), "one of auto, hub, fixtures"),
     "cpus_per_trial": ((int,), "a positive integer"),
     "max_failures": ((int,), "a non-negative integer"),
 }
@@ -141,24 +141,23 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
 
     if not isinstance(raw, dict):
         fail("(top)", "expected a mapping of keys")
-    known = {f.name for f in fields(SweepSpec)}
+    settings = set(setting_names())
+    known = {f.name for f in fields(SweepSpec)} - {"settings"} | settings
     for key in raw:
         if key not in known:
-            fail(key, f"unknown key (known: {', '.join(sorted(known))})")
+            fail(key, f"unknown key (known: {', '.join(sorted(known, key=str))})")
     for key in _REQUIRED:
         if key not in raw:
             fail(key, "missing")
-    values = {"name": default_name}
+    values = {"name": default_name, "settings": {k: raw[k] for k in settings if k in raw}}
     for key, (types, what) in _SCALARS.items():
         if key in raw:
             value = raw[key]
             if not isinstance(value, types) or isinstance(value, bool):
                 fail(key, f"expected {what}, got {value!r}")
-            if isinstance(value, int) and value < (0 if key in ("warmup_steps", "max_failures") else 1):
+            if isinstance(value, int) and value < (0 if key == "max_failures" else 1):
                 fail(key, f"expected {what}, got {value!r}")
             values[key] = value
-    if values.get("data", "auto") not in ("auto", "hub", "fixtures"):
-        fail("data", f"expected one of auto, hub, fixtures, got {values['data']!r}")
     values["methods"] = _methods(raw["methods"], fail)
     values["tasks"] = _tasks(raw["tasks"], fail)
     values["learning_rates"] = _numbers(raw["learning_rates"], "learning_rates", float, fail)
@@ -171,8 +170,19 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     for key in ("epochs", "batch_size"):
         if key in raw:
             values[key] = _per_point(raw[key], key, fail, tasks=values["tasks"], sizes=values.get("train_size", ()))
-    _batching(values, fail)
-    return SweepSpec(**values)
+    _batching(raw, fail)
+    spec = SweepSpec(**values)
+    _check_trials(spec, fail)
+    return spec
+
+
+def _check_trials(spec: SweepSpec, fail) -> None:
+    """Every trial's settings through TrialConfig's own checks."""
+    try:
+        for point in spec.points():
+            spec.trial_at(point)
+    except ConfigError as exc:
+        fail(exc.key, exc.message)
 
 
 def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
@@ -197,19 +207,18 @@ def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
     return dict(value)
 
 
-def _batching(values: dict, fail) -> None:
+def _batching(raw: dict, fail) -> None:
     """``batch`` (max or N, under ``budget``) and a fixed ``batch_size`` are two ways to batch: one only."""
-    from budgets.parse import BudgetError, parse_budget
-
-    if isinstance(values.get("batch"), str) and values["batch"] != "max":
-        fail("batch", f"expected max or a positive integer, got {values['batch']!r}")
-    if "batch" in values and "batch_size" in values:
+    if "batch" in raw and "batch_size" in raw:
         fail("batch", "give batch (the budget picks the micro-batch) or batch_size (fixed), not both")
     for key in ("budget", "gpu_memory"):
+        if key in raw and not isinstance(raw[key], str):
+            fail(key, f"expected GPU memory like 24GB, got {raw[key]!r}")
+    if "gpu_memory" in raw:
         try:
-            parse_budget(values.get(key, "24GB"))
+            parse_budget(raw["gpu_memory"])
         except BudgetError as exc:
-            fail(key, str(exc))
+            fail("gpu_memory", str(exc))
 
 
 def _list(value, key, fail) -> list:

@@ -1,8 +1,9 @@
 """A sweep is a Ray Tune grid over method × task × learning rate × seed; each point is a trial.
 
-Nothing is lost when something dies: trials are idempotent (a trial that finds its own ``ok``
-record does nothing), ``--resume`` restores Ray's experiment and reruns whatever had not finished,
-and Ray retries trials whose worker or node was lost (``max_failures``).
+Nothing is lost when something dies: the records are the sweep's state. A run's grid is the
+spec's points that have no ``ok`` record yet, so ``--resume`` rebuilds the experiment from the spec
+and the records (nothing of Ray's is unpickled); a trial continues from its last epoch's
+checkpoint; Ray retries trials whose worker or node was lost (``max_failures``).
 """
 
 from __future__ import annotations
@@ -24,84 +25,71 @@ class SweepError(RuntimeError):
     """A sweep that cannot start as asked (one line, for the terminal)."""
 
 
-def tune_trial(point: dict, *, spec: SweepSpec, out_dir: str) -> None:
-    """The Ray Tune trainable: build the grid point's trial and run it, reporting each epoch."""
+def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
+    """The Ray Tune trainable: run the grid point's trial, reporting each epoch; its last result
+    carries the record to the driver, which writes it."""
     from ray import tune
 
     from harness.distributed import run_distributed_trial, workers_of
 
-    cfg = spec.trial_at(point)
+    cfg = spec.trial_at(config["point"])
     workers = workers_of(cfg)
     if workers > 1:
-        record = run_distributed_trial(cfg, out_dir, workers=workers)
+        record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True)
     else:
-        record = run_trial(cfg, out_dir, report=tune.report)
+        record = run_trial(cfg, out_dir, report=tune.report, write=False)
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = None,
               storage: str | None = None, resume: bool = False) -> list[dict]:
-    """Run every trial of ``spec`` under Ray Tune; return the records of this sweep's grid."""
+    """Run every trial of ``spec`` not yet ``ok`` under Ray Tune; return the records of this sweep's grid."""
+    out_dir = Path(out_dir).resolve()
+    storage = storage or str(out_dir / "ray")
+    check_out_dir(spec, out_dir, resume=resume)
+    # Ray folds identical log lines of different workers into one; per-trial epoch lines differ
+    # only by trial, so keep them all. Ray reads this when it is imported.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
     from ray import tune
 
     from harness.progress import SweepProgress
 
-    out_dir = Path(out_dir).resolve()
-    storage = storage or str(out_dir / "ray")
-    check_out_dir(spec, out_dir, resume=resume)
-    # Ray folds identical log lines of different workers into one; per-trial epoch lines differ
-    # only by trial, so keep them all.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        # "local": always a fresh Ray of our own, never some other cluster found on this machine
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
-    try:
-        slots = concurrent_slots(spec, ray.cluster_resources())
-        trainable = tune.with_resources(
-            tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)), trial_resources(spec, ray.cluster_resources())
-        )
-        run_config = tune.RunConfig(
-            name=spec.name, storage_path=storage, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[SweepProgress(len(spec.trials()), out_dir)],
-        )
-        experiment = f"{storage.rstrip('/')}/{spec.name}"
-        if resume and tune.Tuner.can_restore(experiment):
-            print(f"resuming {experiment}")
-            tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True)
-            # Restoring unpickles the old run's callbacks; this run reports its own progress.
-            tuner._local_tuner.get_run_config().callbacks = run_config.callbacks
+    done = {r["trial_id"] for r in read_records(out_dir) if r["status"] == "ok"}
+    points = [p for p in spec.points() if spec.trial_at(p).trial_id not in done]
+    if done:
+        print(f"{len(done)} trials already ok in {out_dir}; {len(points)} to run")
+    start = time.perf_counter()
+    slots = 1
+    if points:
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=True)
         else:
-            tuner = tune.Tuner(trainable, param_space=grid(spec), run_config=run_config,
-                               # A trial's worker process runs the next trial: imports and start-up
-                               # are paid once per worker, not per trial (memory is reset per trial).
+            # "local": always a fresh Ray of our own, never some other cluster found on this machine
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        try:
+            slots = concurrent_slots(spec, ray.cluster_resources(), len(points))
+            trainable = tune.with_resources(tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)),
+                                            trial_resources(spec, ray.cluster_resources()))
+            run_config = tune.RunConfig(
+                name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=storage, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                callbacks=[SweepProgress(len(points), out_dir)],
+            )
+            # A trial's worker process runs the next trial: imports and start-up are paid once per
+            # worker, not per trial (memory is reset per trial).
+            tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
                                tune_config=tune.TuneConfig(reuse_actors=True))
-        start = time.perf_counter()
-        tuner.fit()
-        wall = time.perf_counter() - start
-    finally:
-        ray.shutdown()
+            tuner.fit()
+        finally:
+            ray.shutdown()
+    wall = time.perf_counter() - start
     wanted = {cfg.trial_id for cfg in spec.trials()}
     records = [r for r in read_records(out_dir) if r["trial_id"] in wanted]
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     return records
-
-
-def grid(spec: SweepSpec) -> dict:
-    from ray import tune
-
-    return {
-        "method": tune.grid_search([m.label for m in spec.methods]),
-        "task": tune.grid_search(list(spec.tasks)),
-        "learning_rate": tune.grid_search(list(spec.learning_rates)),
-        "seed": tune.grid_search(list(spec.seeds)),
-        "train_size": tune.grid_search(list(spec.train_size)),
-    }
 
 
 def trial_resources(spec: SweepSpec, cluster: dict):
@@ -115,13 +103,13 @@ def trial_resources(spec: SweepSpec, cluster: dict):
 
     gpu_memory = spec_gpu_memory(spec) if cluster.get("GPU", 0) > 0 else None
 
-    def resources(point: dict):
-        cfg = spec.trial_at(point)
+    def resources(config: dict):
+        cfg = spec.trial_at(config["point"])
         if workers_of(cfg) > 1:
             return tune.PlacementGroupFactory([{"memory": 1}])
         bundle = {"CPU": spec.cpus_per_trial}
         if gpu_memory:
-            bundle["GPU"] = gpu_share(parse_budget(cfg.budget), gpu_memory)
+            bundle["GPU"] = gpu_share(cfg.budget_bytes, gpu_memory)
         return tune.PlacementGroupFactory([bundle])
 
     return resources
@@ -165,9 +153,9 @@ def check_out_dir(spec: SweepSpec, out_dir: Path, *, resume: bool) -> None:
     saved.write_text(current)
 
 
-def concurrent_slots(spec: SweepSpec, resources: dict) -> int:
-    """How many trials the cluster runs at once: CPUs over CPUs per trial, capped by the grid."""
-    return max(1, min(len(spec.trials()), int(resources.get("CPU", 1) // spec.cpus_per_trial)))
+def concurrent_slots(spec: SweepSpec, resources: dict, trials: int) -> int:
+    """How many trials the cluster runs at once: CPUs over CPUs per trial, capped by the trials to run."""
+    return max(1, min(trials, int(resources.get("CPU", 1) // spec.cpus_per_trial)))
 
 
 def timing_summary(records: list[dict], *, wall: float, slots: int, since: float) -> str:

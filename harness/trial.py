@@ -1,4 +1,5 @@
-"""One trial end to end: train, then write its result record. Runs with or without Ray."""
+"""One trial end to end: plan its batch under the budget, train, and make its result record.
+Runs with or without Ray."""
 
 from __future__ import annotations
 
@@ -7,38 +8,34 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from harness.config import TrialConfig
-from harness.provenance import provenance
-from harness.records import SCHEMA, read_record, record_path, write_record
+from harness.records import new_record, read_record, record_path, write_record
 
 log = logging.getLogger(__name__)
+BUDGET_CACHE = "budget-cache.json"
 
 
 def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None,
               write: bool = True) -> dict:
-    """Train ``cfg`` and record the outcome; a trial whose ``ok`` record exists does nothing.
+    """Train ``cfg`` and return its record; with ``write`` (no Ray driver to hand it to), write it, and
+    a trial whose ``ok`` record exists does nothing.
 
     Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
-    with the reason, so a sweep goes on past it. ``write=False``: a worker other than rank 0.
+    with the reason, so a sweep goes on past it.
     """
     path = record_path(out_dir, cfg.trial_id)
-    if path.exists():
+    if write and path.exists():
         record = read_record(path)
         if record["status"] == "ok":
             log.info("%s: already done, skipping", cfg.trial_id)
             return record
     start = time.perf_counter()
+    checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
-        from harness.train import train  # torch and friends load only when a trial really runs
-
-        checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
-        results = train(cfg, report=report, checkpoint_dir=checkpoints,
-                        budget_cache=Path(out_dir) / "budget-cache.json")
+        results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report)
         status, error = "ok", None
-        shutil.rmtree(checkpoints, ignore_errors=True)  # the record is the product now
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
         results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
@@ -46,24 +43,23 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
                         finished_at=time.time(), **results)
     if write:
         write_record(out_dir, record)
+    if status == "ok":
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the record is the product now
     return record
 
 
-def new_record(cfg: TrialConfig, **fields) -> dict:
-    """A record with every schema key; fields a failed trial never reached stay ``None``."""
-    config = asdict(cfg)
-    record = {
-        "schema": SCHEMA,
-        "trial_id": cfg.trial_id,
-        "config": config,
-        **{k: config[k] for k in ("model", "method", "method_options", "task", "learning_rate",
-                                   "seed", "batch_size", "budget", "epochs", "train_size")},
-        "micro_batch_size": None, "accumulation_steps": None, "batch_chosen_by": None,
-        "val_metrics": [], "best_epoch": None, "val_score": None, "test_metrics": None,
-        "test_score": None, "trainable_params": None, "total_params": None, "trainable_pct": None,
-        "peak_memory_bytes": None, "memory_measured_by": None, "time_per_epoch_s": None,
-        "wall_time_s": None, "finished_at": None, "workers": None,
-        "provenance": provenance(),
-    }
-    record.update(fields)
-    return record
+def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None) -> dict:
+    """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
+    # torch and friends load only when a trial really runs
+    from budgets.plan import plan_batch
+    from budgets.workload import Workload
+    from harness.train import train
+    from tasks import get_task
+
+    task = get_task(cfg.task)
+    workload = Workload(cfg.model, cfg.method, cfg.method_options,
+                        source_len=cfg.max_source_length or task.max_source_length, target_len=task.max_target_length)
+    # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
+    plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
+                      cache_path=out_dir / BUDGET_CACHE, log=print)
+    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir)

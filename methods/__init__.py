@@ -1,7 +1,16 @@
-"""Parameter-efficient fine-tuning methods; each module registers itself on import."""
+"""Parameter-efficient fine-tuning methods; each family's module registers its methods when first
+looked up (methods/registry.py)."""
 
-from methods.registry import ParamCount, apply_method, get_method, method_names, register  # noqa: I001
-# Registration order is the listing order: the paper's Table 1.
-from methods import full, adapter, prompt, said, bitfit, compacter  # noqa: F401
+from methods.registry import (
+    ParamCount,
+    apply_method,
+    check_options_used,
+    get_method,
+    method_label,
+    method_names,
+    options_for,
+    register,
+)
 
-__all__ = ["ParamCount", "apply_method", "get_method", "method_names", "register"]
+__all__ = ["ParamCount", "apply_method", "check_options_used", "get_method", "method_label", "method_names",
+           "options_for", "register"]

@@ -8,11 +8,17 @@ parameters to train. Freezing and counting happen once, here, for every method.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
+
+# The method families, imported (and so registered) on the first look-up: naming a method, or
+# listing them, needs no torch. Registration order is the listing order: the paper's Table 1.
+FAMILIES = ("full", "adapter", "prompt", "said", "bitfit", "compacter")
 
 
 @dataclass(frozen=True)
@@ -52,15 +58,21 @@ def register(name: str, config_cls: type, apply: Callable, *, engine: str = "tor
     _REGISTRY[name] = Method(name, config_cls, apply, engine)
 
 
+def _registry() -> dict[str, Method]:
+    for family in FAMILIES:
+        importlib.import_module(f"methods.{family}")  # a no-op once imported
+    return _REGISTRY
+
+
 def get_method(name: str) -> Method:
     try:
-        return _REGISTRY[name]
+        return _registry()[name]
     except KeyError:
         raise KeyError(f"unknown method {name!r} (known: {', '.join(method_names())})") from None
 
 
 def method_names() -> list[str]:
-    return list(_REGISTRY)
+    return list(_registry())
 
 
 @dataclass(frozen=True)
@@ -92,3 +104,24 @@ def apply_method(model: nn.Module, name: str, options: dict | None = None) -> tu
         p.requires_grad_(pname in trainable)
     count = sum(params[n].numel() for n in trainable)
     return cfg, ParamCount(trainable=count, total=total)
+
+
+def method_label(name: str, options: dict | None) -> str:
+    """A method with its options, unique within a sweep: ``compacter[phm_dim=8]``."""
+    if not options:
+        return name
+    return name + "[" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "]"
+
+
+def options_for(method: str, options: dict) -> dict:
+    """The subset of ``options`` that ``method``'s config takes."""
+    fields = {f.name for f in dataclasses.fields(get_method(method).config_cls)}
+    return {k: v for k, v in options.items() if k in fields}
+
+
+def check_options_used(methods: list[str], options: dict) -> None:
+    """Reject an option that none of ``methods`` takes (a typo would otherwise be silently ignored)."""
+    used = set().union(*(options_for(m, options) for m in methods)) if methods else set()
+    unused = sorted(set(options) - used)
+    if unused:
+        raise ValueError(f"option {unused[0]!r} is taken by none of: {', '.join(methods)}")

@@ -13,7 +13,7 @@ import warnings
 import pandas as pd
 from scipy import stats
 
-from harness.config import method_label
+from methods import method_label
 
 CELL = ["method", "task", "train_size"]
 SUMMARY_COLUMNS = [

@@ -17,10 +17,20 @@ import math
 from collections import defaultdict
 from collections.abc import Hashable
 
-from scipy import stats
-from sklearn import metrics as skm
-
 INVALID = -1  # a prediction that is no label
+
+
+def _sklearn():
+    """sklearn's metrics, imported on first use: listing tasks must not wait for sklearn and scipy."""
+    from sklearn import metrics
+
+    return metrics
+
+
+def _stats():
+    from scipy import stats
+
+    return stats
 
 
 def _wrong_if_invalid(preds: list[int], refs: list[int]) -> list[int]:
@@ -37,13 +47,13 @@ def _check(preds: list, refs: list) -> None:
 
 def accuracy(preds: list[int], refs: list[int]) -> dict[str, float]:
     _check(preds, refs)
-    return {"accuracy": 100.0 * skm.accuracy_score(refs, preds)}
+    return {"accuracy": 100.0 * _sklearn().accuracy_score(refs, preds)}
 
 
 def f1(preds: list[int], refs: list[int]) -> dict[str, float]:
     """F1 of the positive class (label 1), as GLUE scores MRPC and QQP."""
     _check(preds, refs)
-    return {"f1": 100.0 * skm.f1_score(refs, _wrong_if_invalid(preds, refs), pos_label=1, zero_division=0)}
+    return {"f1": 100.0 * _sklearn().f1_score(refs, _wrong_if_invalid(preds, refs), pos_label=1, zero_division=0)}
 
 
 def f1a(preds: list[int], refs: list[int]) -> dict[str, float]:
@@ -55,20 +65,20 @@ def macro_f1(preds: list[int], refs: list[int]) -> dict[str, float]:
     """Unweighted mean of per-class F1 over the classes present in references or predictions."""
     _check(preds, refs)
     labels = sorted(set(refs) | {p for p in preds if p != INVALID})
-    return {"macro_f1": 100.0 * skm.f1_score(refs, preds, labels=labels, average="macro", zero_division=0)}
+    return {"macro_f1": 100.0 * _sklearn().f1_score(refs, preds, labels=labels, average="macro", zero_division=0)}
 
 
 def matthews_corr(preds: list[int], refs: list[int]) -> dict[str, float]:
     _check(preds, refs)
-    return {"matthews_corr": 100.0 * skm.matthews_corrcoef(refs, _wrong_if_invalid(preds, refs))}
+    return {"matthews_corr": 100.0 * _sklearn().matthews_corrcoef(refs, _wrong_if_invalid(preds, refs))}
 
 
 def pearson(preds: list[float], refs: list[float]) -> dict[str, float]:
-    return {"pearson": _correlation(stats.pearsonr, preds, refs)}
+    return {"pearson": _correlation(_stats().pearsonr, preds, refs)}
 
 
 def spearman(preds: list[float], refs: list[float]) -> dict[str, float]:
-    return {"spearman": _correlation(stats.spearmanr, preds, refs)}
+    return {"spearman": _correlation(_stats().spearmanr, preds, refs)}
 
 
 def _correlation(fn, preds: list[float], refs: list[float]) -> float:

@@ -5,7 +5,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from budgets.estimate import CUDA_BLOCK, CudaAttention, estimate_fit, estimating, tracked_peak
-from budgets.workload import Workload, build_model
+from budgets.workload import Workload
 
 LARGE = 10**12  # a capacity nothing reaches
 
@@ -28,7 +28,7 @@ def test_fake_estimate_within_5_percent_of_real_tensors_on_cpu():
 @pytest.mark.parametrize("method", ["full", "adapter"])
 def test_categories_follow_adamw(method):
     workload = Workload("tiny-t5", method, source_len=32, target_len=4)
-    model = build_model(workload)
+    model = workload.build()
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fit = estimate_fit(workload, capacity=LARGE, batch_size=2, accounting="cpu")
@@ -64,7 +64,7 @@ def test_the_line_comes_from_the_probes_not_the_categories():
 
 def test_accumulation_keeps_gradients_alive():
     workload = Workload("tiny-t5", "full", source_len=64, target_len=8)
-    n_params = sum(p.numel() for p in build_model(workload).parameters())
+    n_params = sum(p.numel() for p in workload.build().parameters())
     alone = estimate_fit(workload, capacity=LARGE, batch_size=256, accounting="cpu")
     accumulating = estimate_fit(workload, capacity=LARGE, batch_size=256, accumulate=True, accounting="cpu")
     assert alone.categories["gradients"] < 4 * n_params  # set to None by the last step, partly rebuilt

@@ -72,6 +72,9 @@ class SimulatedTrainer:
     def categories(self, batch: int) -> dict[str, int]:
         return {"parameters": self.state.n, "activations": self.per_example * batch}
 
+    def close(self) -> None:
+        self.closed = True
+
 
 def test_out_of_memory_mid_search_is_recovered_and_the_search_ends_right():
     device = SimulatedDevice(10_000)  # the budget; the process cannot allocate more
@@ -124,10 +127,9 @@ def test_measured_on_the_gpu_is_close_to_the_estimate():
 @pytest.mark.parametrize("method", ["adapter", "full"])  # plain torch, and a DeepSpeed engine
 def test_probe_trainer_steps_and_attributes_memory(method):
     from budgets.measure import ProbeTrainer
-    from budgets.workload import build_model
 
     workload = Workload("tiny-t5", method, source_len=16, target_len=4)
-    n_params = sum(p.numel() for p in build_model(workload).parameters())
+    n_params = sum(p.numel() for p in workload.build().parameters())
     trainer = ProbeTrainer(workload, accumulate=True, device="cpu")
     before = [p.detach().clone() for p in trainer.model.parameters() if p.requires_grad]
     trainer.step(3)

@@ -3,7 +3,7 @@
 import pytest
 
 from budgets.parse import BudgetError, parse_budget
-from harness.cli import main
+from cli.main import main
 from harness.spec import SpecError, parse_spec
 
 
@@ -58,7 +58,7 @@ def test_spec_errors_name_the_key(extra, key):
 
 
 def test_trial_command_batch_option():
-    from harness.cli import parse_batch
+    from cli.main import parse_batch
 
     assert (parse_batch(None), parse_batch("max"), parse_batch("100")) == (None, "max", 100)
     for bad in ("0", "-3", "most", "1.5"):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cli import main
+from cli.main import main
 from harness.spec import parse_spec
 from methods import get_method
 from tasks import get_task
@@ -84,6 +84,6 @@ def test_dry_run_of_the_real_low_resource_config(capsys):
 
 def test_smoke_covers_a_two_metric_glue_and_superglue_task():
     spec = parse_spec(raw("smoke.yaml"))
-    assert spec.data == "fixtures" and "sst2" in spec.tasks  # sst2: the fixture full fine-tuning learns
+    assert spec.settings["data"] == "fixtures" and "sst2" in spec.tasks  # sst2: the fixture full fine-tuning learns
     two_metric = {t: get_task(t).hub_path for t in spec.tasks if len(get_task(t).metric_names) >= 2}
     assert set(two_metric.values()) == {"nyu-mll/glue", "aps/super_glue"}

@@ -14,7 +14,7 @@ import yaml
 from harness.records import read_records
 from harness.spec import load_spec
 
-PEFTBENCH = [sys.executable, "-m", "harness.cli"]
+PEFTBENCH = [sys.executable, "-m", "cli.main"]
 
 
 def write_spec(path: Path, **changes) -> Path:
@@ -122,7 +122,7 @@ def stop(node: subprocess.Popen) -> None:
 @pytest.fixture
 def two_node_cluster(monkeypatch):
     """A head node and a worker node on this machine, one CPU each."""
-    from harness.train import free_port
+    from engine.step import free_port
 
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray clusters started by `ray start` want the token
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

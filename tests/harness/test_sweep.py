@@ -2,7 +2,7 @@
 
 import yaml
 
-from harness.cli import main
+from cli.main import main
 from harness.records import read_records
 from harness.spec import load_spec
 from reports.summary import summarize

@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from harness.models import tiny_t5_config
-from harness.train import load_trainable_state, trainable_state
+from engine.models import tiny_t5_config
+from engine.state import load_trainable_state, trainable_state
 from methods import apply_method, method_names
 
 # tiny-t5 (d_model 128, bottleneck 4, 2 blocks) cannot take some paper defaults

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from harness.models import tiny_t5_config
+from engine.models import tiny_t5_config
 from methods import apply_method
 from methods.compacter import PHMLinear
 

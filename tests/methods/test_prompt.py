@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import T5ForConditionalGeneration
 
-from harness.models import tiny_t5_config
+from engine.models import tiny_t5_config
 from methods import apply_method
 
 P = 6

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from report_records import record, seeds, two_method_sweep, write_all
 
-from harness.cli import main
+from cli.main import main
 from reports import render, select, tables
 from reports.summary import SUMMARY_COLUMNS, report
 

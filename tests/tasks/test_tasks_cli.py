@@ -2,7 +2,7 @@
 
 import json
 
-from harness.cli import main
+from cli.main import main
 from tasks import task_names
 
 

@@ -1,14 +1,22 @@
 """Model loading: ``tiny-t5`` built offline from a config, or any Hugging Face T5 id or path.
 
-``NAME@REVISION`` pins a hub revision (``google-t5/t5-base@<commit>``).
+``NAME@REVISION`` pins a hub revision (``google-t5/t5-base@<commit>``). ``build_model`` makes a
+model from its configuration alone (random weights) with a method applied, on any device: memory
+and step time do not depend on the weights' values, so budgets and benchmarks download nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
+from methods import apply_method
+
 TINY_T5 = "tiny-t5"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
 
 def tiny_t5_config() -> T5Config:
     """A ~0.7M-parameter T5 whose vocabulary is ByT5's 384 byte ids: no files, no download."""
@@ -65,5 +73,30 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
         torch.manual_seed(seed)
         return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer()
     repo, revision = _split_revision(name)
-    model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision)
+    # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
+    # is the checkpoint's own, "auto")
+    model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)
     return model, AutoTokenizer.from_pretrained(repo, revision=revision)
+
+
+def build_model(name: str, method: str, options: dict | None = None, *, device: str | torch.device = "cpu",
+                dtype: str = "float32") -> T5ForConditionalGeneration:
+    """A model of ``name``'s configuration with random weights, ``method`` applied, in train mode.
+
+    Everything, the method's own modules included, is created on ``device`` in ``dtype``.
+    """
+    with torch.device(device), default_dtype(DTYPES[dtype]):
+        model = T5ForConditionalGeneration(model_config(name))
+        apply_method(model, method, options)
+    return model.train()
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    """Build in ``dtype`` directly: converting afterwards (``model.to``) fails on fake tensors."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)

@@ -7,9 +7,10 @@ import json
 import torch
 from transformers import T5ForConditionalGeneration
 
-from harness.bench import interleaved_times, random_batch, summarize, training_step
-from harness.cli import main
-from harness.models import tiny_t5_config
+from cli.main import main
+from engine.batches import random_batch
+from engine.bench import interleaved_times, summarize, training_step
+from engine.models import tiny_t5_config
 from methods import apply_method
 
 
@@ -26,7 +27,7 @@ def test_training_step_updates_only_the_trainable_parameters():
     model = T5ForConditionalGeneration(tiny_t5_config())
     apply_method(model, "compacter")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    batch = random_batch(model.config, batch_size=2, seq_len=7, target_len=3, generator=torch.Generator().manual_seed(0))
+    batch = random_batch(model.config.vocab_size, batch_size=2, source_len=7, target_len=3, generator=torch.Generator().manual_seed(0))
     assert batch["input_ids"].shape == (2, 7) and batch["labels"].shape == (2, 3)
     training_step(model, batch)()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}

@@ -1,17 +1,30 @@
-"""The ``peftbench`` command line."""
+"""The ``peftbench`` command line: every command of every package, one parser.
+
+Building the parser imports nothing heavy (no torch, Ray or pandas), so ``--help`` is instant; each
+command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 
-import yaml
+from harness.config import DATA_SOURCES, ConfigError, TrialConfig
+
+
+def fail(message: str) -> int:
+    """A command's one-line error; exit status 2."""
+    print(f"peftbench: {message}", file=sys.stderr)
+    return 2
 
 
 def parse_options(pairs: list[str]) -> dict:
     """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}`` (values parsed as YAML)."""
+    import yaml
+
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -36,8 +49,7 @@ def cmd_sweep(args) -> int:
     try:
         spec = load_spec(args.spec)
     except SpecError as exc:
-        print(f"peftbench: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     if args.dry_run:
         print(spec.describe())
         return 0
@@ -47,8 +59,7 @@ def cmd_sweep(args) -> int:
     try:
         records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume)
     except SweepError as exc:
-        print(f"peftbench: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     failed = [r for r in records if r["status"] != "ok"]
     print(f"{len(records) - len(failed)} ok, {len(failed)} failed; records in {args.out}/results\n")
     print(report(args.out))
@@ -56,15 +67,16 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_trial(args) -> int:
-    from harness.config import TrialConfig
+    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig) if hasattr(args, f.name)}
+    settings["method_options"] = parse_options(getattr(args, "option", None))
+    if "batch" in settings:
+        settings["batch"] = parse_batch(settings["batch"])
+    try:
+        cfg = TrialConfig(**settings)
+    except ConfigError as exc:
+        return fail(f"--{exc.key.replace('_', '-')}: {exc.message}")
     from harness.trial import run_trial
 
-    cfg = TrialConfig(
-        model=args.model, method=args.method, method_options=parse_options(args.option), task=args.task,
-        learning_rate=args.lr, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-        batch=parse_batch(args.batch), budget=args.budget, warmup_steps=args.warmup_steps,
-        max_source_length=args.max_source_length, data=args.data, train_size=args.train_size,
-    )
     record = run_trial(cfg, args.out)
     print(json.dumps({k: record[k] for k in ("trial_id", "status", "error", "val_score", "test_score",
                                              "trainable_pct", "peak_memory_bytes", "time_per_epoch_s")}, indent=2))
@@ -82,14 +94,13 @@ def cmd_tasks(args) -> int:
             rows = catalog.list_tasks()
             text = catalog.table(rows)
     except (KeyError, ValueError) as exc:
-        print(f"peftbench: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+        return fail(exc.args[0] if exc.args else exc)
     print(json.dumps(rows, indent=2) if args.json else text)
     return 0
 
 
 def cmd_budget(args) -> int:
-    from budgets.cli import run
+    from cli.budget import run
 
     return run(args, parse_options(args.option))
 
@@ -100,27 +111,35 @@ def cmd_report(args) -> int:
     try:
         print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
     except FileNotFoundError as exc:
-        print(f"peftbench: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     return 0
 
 
 def cmd_params(args) -> int:
-    from harness.accounting import format_table, param_table
+    from engine.accounting import param_table
+    from methods import method_label
 
     try:
         rows = param_table(args.model, args.method, parse_options(args.option))
     except (KeyError, ValueError) as exc:
-        print(f"peftbench: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+        return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 1 if any("error" in r for r in rows) else 0
+    print(f"{'method':<32} {'trainable':>13} {'total':>15} {'trainable %':>12}")
+    for r in rows:
+        label = method_label(r["method"], r["options"])
+        if "error" in r:
+            print(f"{label:<32} cannot apply: {r['error']}")
+        else:
+            print(f"{label:<32} {r['trainable_params']:>13,} {r['total_params']:>15,} {r['trainable_pct']:>12.3f}")
     return 1 if any("error" in r for r in rows) else 0
 
 
 def cmd_bench_step(args) -> int:
     import torch
 
-    from harness.bench import bench_step
+    from engine.bench import bench_step
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -129,14 +148,41 @@ def cmd_bench_step(args) -> int:
                           target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats,
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     except (KeyError, ValueError) as exc:
-        print(f"peftbench: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
             print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f} (paired median)")
     return 0
+
+
+def add_trial_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per ``TrialConfig`` field, its default and help read from the field; a flag not given
+    leaves the field at its default."""
+    special = {"method_options": {"action": "append", "metavar": "KEY=VALUE", "dest": "option"},
+               "data": {"choices": DATA_SOURCES}}
+    for f in dataclasses.fields(TrialConfig):
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,
+                  "type": _flag_type(f.type), **special.get(f.name, {})}
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs["required"] = True
+        elif f.default not in (dataclasses.MISSING, None):
+            kwargs["help"] += f" (default: {f.default})"
+        if "action" in kwargs:
+            del kwargs["type"]
+        p.add_argument(flag, **kwargs)
+    p.add_argument("--out", default="runs/trial", help="output folder (the record in OUT/results)")
+
+
+def _flag_type(annotation: str):
+    """The parser of a field's flag, from its annotation: ``float | None`` takes a number or none."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    parse = {"int": int, "float": float}.get(kinds[0], str) if "str" not in kinds else str
+    if "None" not in kinds or parse is str:
+        return parse
+    return lambda text: None if text.lower() in ("none", "null") else parse(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,21 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("trial", help="run one trial in this process, without Ray (e.g. to measure on one GPU)")
-    p.add_argument("--model", default="tiny-t5", help="tiny-t5, a hub id (ID@REVISION pins) or a local path")
-    p.add_argument("--method", required=True)
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method option (repeatable)")
-    p.add_argument("--task", required=True)
-    p.add_argument("--lr", type=float, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=32, help="fixed micro-batch, when --batch is not given")
-    p.add_argument("--batch", default=None, help="max, or examples per optimizer step (the budget sets the micro-batch)")
-    p.add_argument("--budget", default="24GB", help="GPU memory per trial: 24GB or 24GiB")
-    p.add_argument("--warmup-steps", type=int, default=500)
-    p.add_argument("--max-source-length", type=int, default=None)
-    p.add_argument("--data", choices=("auto", "hub", "fixtures"), default="auto")
-    p.add_argument("--train-size", type=int, default=None, help="subsample training to N examples (per seed)")
-    p.add_argument("--out", default="runs/trial")
+    add_trial_arguments(p)
     p.set_defaults(func=cmd_trial)
 
     p = sub.add_parser("tasks", help="list the tasks (splits, metrics, lengths); 'show NAME' prints examples")
@@ -183,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
 
     p = sub.add_parser("budget", help="the largest batch that fits a memory budget, and its peak memory")
-    from budgets.cli import add_arguments
+    from cli.budget import add_arguments
 
     add_arguments(p)
     p.set_defaults(func=cmd_budget)

@@ -10,37 +10,24 @@ so the figures compare the methods' own cost.
 
 from __future__ import annotations
 
-import copy
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
 
-from harness.accounting import check_options_used, options_for
-from harness.models import model_config
-from methods import apply_method
-
-
-def random_batch(config: T5Config, *, batch_size: int, seq_len: int, target_len: int,
-                 generator: torch.Generator, device="cpu") -> dict[str, torch.Tensor]:
-    """A training batch of random token ids (no padding), in the loop's format."""
-    def ids(length):
-        return torch.randint(2, config.vocab_size, (batch_size, length), generator=generator).to(device)
-
-    input_ids = ids(seq_len)
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": ids(target_len)}
+from engine.batches import random_batch
+from engine.models import build_model, model_config
+from engine.step import Engine, Optimization
+from methods import check_options_used, options_for
 
 
 def training_step(model: torch.nn.Module, batch: dict) -> Callable[[], None]:
-    """A closure running one step of the training loop's plain-torch path (AdamW) on ``batch``."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    """A closure running one step of the training loop's plain-torch engine on ``batch``."""
+    engine = Engine(model, Optimization(learning_rate=1e-5))
 
     def step():
-        model(**batch).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        engine.micro_step(batch)
 
     return step
 
@@ -76,16 +63,14 @@ def bench_step(model: str, methods: list[str], *, batch_size: int, seq_len: int,
     check_options_used(methods, options)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = model_config(model)
-    torch.manual_seed(seed)
-    base = T5ForConditionalGeneration(config)
-    batch = random_batch(config, batch_size=batch_size, seq_len=seq_len, target_len=target_len or seq_len,
+    batch = random_batch(config.vocab_size, batch_size=batch_size, source_len=seq_len, target_len=target_len or seq_len,
                          generator=torch.Generator().manual_seed(seed), device=device)
     steps = {}
     for method in methods:
-        model_copy = copy.deepcopy(base)
-        apply_method(model_copy, method, options_for(method, options))
-        steps[method] = training_step(model_copy.to(device).train(), batch)
-    del base
+        torch.manual_seed(seed)  # the same backbone weights under every method
+        own = options_for(method, options)
+        built = build_model(model, method, own, device=device)
+        steps[method] = training_step(built, batch)
     return summarize(interleaved_times(steps, repeats=repeats, warmup=warmup, log=log))
 
 

@@ -1,0 +1,1 @@
+"""The command line over every package: ``peftbench`` (cli/main.py)."""

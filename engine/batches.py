@@ -1,0 +1,41 @@
+"""Training batches: padded batches of encoded examples, and random batches at full length."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+
+def pad(seqs: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(s) for s in seqs)
+    return torch.tensor([s + [value] * (width - len(s)) for s in seqs])
+
+
+def batches(rows: list[dict], size: int, pad_id: int, *, shuffle: random.Random | None = None):
+    """Padded tensor batches of encoded rows; label padding is -100 so the loss ignores it."""
+    idx = list(range(len(rows)))
+    if shuffle:
+        shuffle.shuffle(idx)
+    for i in range(0, len(idx), size):
+        chunk = [rows[j] for j in idx[i : i + size]]
+        input_ids = pad([r["input_ids"] for r in chunk], pad_id)
+        labels = pad([r["labels"] for r in chunk], -100)
+        yield {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}
+
+
+def random_batch(vocab_size: int, *, batch_size: int, source_len: int, target_len: int,
+                 generator: torch.Generator | None = None, device="cpu") -> dict[str, torch.Tensor]:
+    """``batch_size`` rows of random token ids at full source and target length.
+
+    The most memory a batch of this size can need, in the loop's format. One position is padding,
+    as in a trial's padded batches: transformers builds no attention mask for an all-ones
+    ``attention_mask`` (a shortcut fake tensors cannot take, having no values).
+    """
+    def ids(length):
+        return torch.randint(2, vocab_size, (batch_size, length), generator=generator).to(device)
+
+    input_ids = ids(source_len)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[0, -1] = 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": ids(target_len)}

@@ -1,0 +1,59 @@
+"""Trainable state: copy it, put it back, and checkpoint a training run so a killed one continues.
+
+A checkpoint holds tensors and plain data only and is read with ``torch.load(weights_only=True)``:
+a file planted in the output folder cannot run code when a run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from engine.step import Engine
+
+LOOP_STATE = "loop.pt"
+
+
+def trainable_state(model, *, device: str | torch.device | None = None) -> dict[str, torch.Tensor]:
+    """A copy of the trainable parameters (on ``device``, default where they are)."""
+    return {n: p.detach().to(device, copy=True) for n, p in model.named_parameters() if p.requires_grad}
+
+
+@torch.no_grad()
+def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
+    for name, p in model.named_parameters():
+        if name in state:
+            p.copy_(state[name])
+
+
+def save_checkpoint(directory: Path, engine: Engine, loop: dict, *, rank: int) -> None:
+    """Everything needed to continue after this epoch; the loop state is written last, atomically,
+    so a checkpoint that has it is complete."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if engine.deepspeed is not None:  # DeepSpeed saves its own (sharded) state
+        engine.deepspeed.save_checkpoint(str(directory), tag="last")
+        extra = {}
+    else:
+        extra = {"trainable": trainable_state(engine.module), "engine": engine.state_dict()}
+    if rank == 0:
+        tmp = directory / f".{LOOP_STATE}.tmp"
+        torch.save({**loop, **extra, "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, directory / LOOP_STATE)
+
+
+def has_checkpoint(directory: Path | None) -> bool:
+    return directory is not None and (directory / LOOP_STATE).exists()
+
+
+def load_checkpoint(directory: Path, engine: Engine) -> dict:
+    """Restore ``engine`` from ``directory``; return the loop state saved with it."""
+    saved = torch.load(directory / LOOP_STATE, weights_only=True, map_location="cpu")
+    if engine.deepspeed is not None:
+        engine.deepspeed.load_checkpoint(str(directory), tag="last")
+    else:
+        load_trainable_state(engine.module, saved.pop("trainable"))
+        engine.load_state_dict(saved.pop("engine"))
+    torch.set_rng_state(saved.pop("torch_rng"))
+    return saved

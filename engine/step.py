@@ -1,0 +1,154 @@
+"""One training step, the only one: AdamW with a linear schedule, gradient accumulation and clipping,
+in plain torch or through a DeepSpeed engine (the method's ``engine``).
+
+A step is split in two phases, which the memory estimate tracks apart: ``forward_backward`` (its
+peak grows with the batch) and ``boundary`` (the optimizer step, every ``accumulation`` micro-batches;
+its peak does not). ``micro_step`` runs both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from methods import get_method
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """How parameters move: AdamW (β 0.9/0.999, ε 1e-8, as the paper), a linear schedule, clipping."""
+
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = None  # None: no clipping
+    warmup_steps: int = 0
+    total_steps: int | None = None  # None: a constant learning rate (probes and benchmarks)
+    accumulation: int = 1  # micro-batches per optimizer step
+
+
+def make_optimizer(model: torch.nn.Module, opt: Optimization, *, foreach: bool | None = None) -> torch.optim.AdamW:
+    """AdamW on the trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=opt.learning_rate, betas=(0.9, 0.999), eps=1e-8,
+                             weight_decay=opt.weight_decay, foreach=foreach)
+
+
+def deepspeed_config_of(method: str, options: dict | None) -> dict | None:
+    """The DeepSpeed settings of a method that trains through DeepSpeed, else None."""
+    method_def = get_method(method)
+    if method_def.engine != "deepspeed":
+        return None
+    return method_def.make_config(options).deepspeed_config()
+
+
+class Engine:
+    """A model and what trains it. ``module`` is the model itself (unwrapped from DeepSpeed).
+
+    ``deepspeed``: the method's DeepSpeed settings (``deepspeed_config_of``); None trains in plain torch.
+    """
+
+    def __init__(self, model: torch.nn.Module, opt: Optimization, *, deepspeed: dict | None = None,
+                 micro_batch: int = 1, foreach: bool | None = None):
+        self.opt, self.micro_steps, self.module = opt, 0, model
+        self.optimizer = make_optimizer(model, opt, foreach=foreach)
+        self.scheduler = (None if opt.total_steps is None
+                          else get_linear_schedule_with_warmup(self.optimizer, opt.warmup_steps, opt.total_steps))
+        self.deepspeed = None if deepspeed is None else deepspeed_engine(model, self, deepspeed, micro_batch=micro_batch)
+
+    def forward_backward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One micro-batch's loss and its gradients (scaled for accumulation); returns the loss."""
+        if self.deepspeed is not None:
+            loss = self.deepspeed(**batch).loss
+            self.deepspeed.backward(loss)  # scaled by 1/accumulation, averaged over workers
+            return loss
+        loss = self.module(**batch).loss
+        (loss / self.opt.accumulation).backward()
+        return loss
+
+    def boundary(self) -> None:
+        """After each micro-batch: clip and step the optimizer and schedule every ``accumulation``."""
+        self.micro_steps += 1
+        if self.deepspeed is not None:
+            self.deepspeed.step()  # DeepSpeed counts micro-batches and clips itself
+            return
+        if self.micro_steps % self.opt.accumulation:
+            return
+        if self.opt.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], self.opt.max_grad_norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.zero_grad()
+
+    def micro_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self.forward_backward(batch)
+        self.boundary()
+        return loss
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def train(self) -> None:
+        self.module.train()
+
+    def close(self) -> None:
+        """Let go of the DeepSpeed engine: its hooks keep model and ZeRO state alive after ``del``."""
+        if self.deepspeed is not None:
+            self.deepspeed.destroy()
+            self.deepspeed = None
+        self.optimizer = self.scheduler = None
+
+    def state_dict(self) -> dict:
+        """Optimizer and schedule state of the plain-torch engine (DeepSpeed saves its own)."""
+        return {"optimizer": self.optimizer.state_dict(), "micro_steps": self.micro_steps,
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.micro_steps = state["micro_steps"]
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
+def deepspeed_engine(model, engine: Engine, settings: dict, *, micro_batch: int):
+    """A DeepSpeed engine around ``model`` with ``engine``'s optimizer and schedule.
+
+    Single process: the environment DeepSpeed reads is set if absent, with a fresh port, so
+    concurrent trials on one host never collide. DeepSpeed scales the loss by 1/accumulation and
+    steps every ``accumulation`` micro-batches, clipping at ``gradient_clipping`` (0: none).
+    """
+    import deepspeed
+
+    if not torch.distributed.is_initialized():
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(free_port()))
+    opt = engine.opt
+    ds_config = {
+        "train_micro_batch_size_per_gpu": micro_batch,
+        "gradient_accumulation_steps": opt.accumulation,
+        "gradient_clipping": opt.max_grad_norm or 0.0,
+        "steps_per_print": 10**9,
+        **settings,
+    }
+    wrapped, engine.optimizer, _, scheduler = deepspeed.initialize(
+        model=model, optimizer=engine.optimizer, lr_scheduler=engine.scheduler, config=ds_config
+    )
+    engine.scheduler = scheduler
+    return wrapped
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This worker's rank and the number of data-parallel workers (1 without torch.distributed)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1

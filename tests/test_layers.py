@@ -1,0 +1,100 @@
+"""The house's floors: a package imports only from its own floor or below, and no module imports
+itself in a circle, imports inside functions included. And the light commands stay light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# bottom to top (shared/STYLE.md): what is compared; the step engine; memory budgets; the harness;
+# the command line and the reports
+FLOORS = {"methods": 1, "tasks": 1, "tinyt5": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5, "reports": 5}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in FLOORS:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def imports(path: Path, known: dict[str, Path]) -> set[str]:
+    """The project modules ``path`` imports, anywhere in the file (a module, else its package)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            subs = [f"{node.module}.{alias.name}" for alias in node.names]
+            # ``from tasks import record`` imports the submodule; ``from tasks import get_task`` the package
+            names = [s for s in subs if s in known] + ([node.module] if any(s not in known for s in subs) else [])
+        else:
+            continue
+        out |= {n for n in names if n in known}
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports(path, known) - {name} for name, path in known.items()}
+
+
+def floor(module: str) -> int:
+    return FLOORS[module.split(".")[0]]
+
+
+def test_no_package_imports_a_higher_floor():
+    upward = sorted(f"{m} -> {n}" for m, deps in graph().items() for n in deps if floor(n) > floor(m))
+    assert upward == []
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path of modules, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        path.append(m)
+        for n in sorted(edges.get(m, ())):
+            if state.get(n) == 1:
+                return path[path.index(n):] + [n]
+            if n not in state and (cycle := visit(n)):
+                return cycle
+        path.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(edges):
+        if m not in state and (cycle := visit(m)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles():
+    assert find_cycle(graph()) is None
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(edges) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("command", [["--help"], ["tasks"], ["report", "--help"], ["trial", "--help"]])
+def test_light_commands_import_no_torch(command):
+    """``--help``, the task list and the report never pay for torch (or Ray)."""
+    probe = ("import sys, runpy; sys.argv = ['peftbench', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('cli.main', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "heavy = sorted(m for m in ('torch', 'ray', 'transformers', 'deepspeed') if m in sys.modules)\n"
+             "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120, check=True).stdout
+    assert out.strip().splitlines()[-1] == "HEAVY []"
