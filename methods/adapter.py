@@ -177,7 +177,7 @@ def apply(model: nn.Module, cfg: AdapterConfig) -> list[str]:
     return adapter_and_layer_norm_names(model)
 
 
-register("adapter", AdapterConfig, apply)
-register("pfeiffer-adapter", PfeifferAdapterConfig, apply)
-register("adapterdrop", AdapterDropConfig, apply)
-register("adapter-lowrank", LowRankAdapterConfig, apply)
+register("adapter", AdapterConfig, apply, task_prefix=False)
+register("pfeiffer-adapter", PfeifferAdapterConfig, apply, task_prefix=False)
+register("adapterdrop", AdapterDropConfig, apply, task_prefix=False)
+register("adapter-lowrank", LowRankAdapterConfig, apply, task_prefix=False)
