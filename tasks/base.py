@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from tasks.metrics import COUNTS, INVALID
 
@@ -35,13 +35,14 @@ class TextFormat:
     """How an example becomes text, where the original code and T5's convention differ.
 
     ``prefix``: the source starts with the task's prefix (``rte sentence1: …``); ``labels``:
-    targets are label names (``entailment``) or the hub's label index as text (``"0"``). The
-    default is T5's style; the original Compacter code's is ``TextFormat(prefix=p, labels="digits")``
-    with ``p = methods.resolve_prefix("auto", method)`` (no prefix for the adapter family).
+    targets are label names (``entailment``, T5's label texts) or the hub's label index as text
+    (``"0"``). The default, names without a prefix, is peftbench's earlier format; the original
+    Compacter code's is ``TextFormat(prefix=p, labels="digits")`` with
+    ``p = methods.resolve_prefix("auto", method)`` (no prefix for the adapter family).
     """
 
     prefix: bool = False
-    labels: str = "names"
+    labels: Literal["names", "digits"] = "names"
 
     def __post_init__(self):
         if not isinstance(self.prefix, bool):
