@@ -10,7 +10,8 @@ from methods.registry import (
     method_names,
     options_for,
     register,
+    resolve_prefix,
 )
 
 __all__ = ["ParamCount", "apply_method", "check_options_used", "get_method", "method_label", "method_names",
-           "options_for", "register"]
+           "options_for", "register", "resolve_prefix"]

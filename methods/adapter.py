@@ -3,7 +3,8 @@
     y = x + U(GeLU(D(x)))        D: d_model -> d_model / reduction_factor,  U: back to d_model
 
 adapter           one after the self-attention and one after the feed-forward sublayer of every encoder
-                  and decoder block (never cross-attention), on the sublayer's output before the residual
+                  and decoder block (never cross-attention), on the sublayer's output before its dropout
+                  and the residual: h + dropout(F + U(GeLU(D(F)))), F the sublayer's output
 pfeiffer-adapter  only the one after self-attention (Pfeiffer et al., 2021)
 adapterdrop       none in the first ``dropped_layers`` blocks of each stack (Rücklé et al., 2021)
 adapter-lowrank   D and U rank-one products: W = u vᵀ
@@ -121,10 +122,12 @@ class Adapter(nn.Module):
 
 
 class AfterSublayer(nn.Module):
-    """Replaces a T5 sublayer's output dropout so the adapter sees that output before the residual.
+    """Replaces a T5 sublayer's output dropout so the adapter sees that output before the dropout.
 
-    T5 computes ``h + dropout(sublayer(norm(h)))``; wrapping ``dropout`` gives
-    ``h + adapter(dropout(sublayer(norm(h))))``, the placement of the original code.
+    T5 computes ``h + dropout(F)`` with ``F = sublayer(norm(h))``; wrapping ``dropout`` gives
+    ``h + dropout(adapter(F))`` = ``h + dropout(F + U(GeLU(D(F))))``, the original code's placement
+    (its T5 layers call the adapter on F, then add the dropout of the sum to the residual). The
+    adapter therefore trains on undropped sublayer outputs, and its own output is dropped too.
     """
 
     def __init__(self, dropout: nn.Module, adapter: nn.Module):
@@ -133,7 +136,7 @@ class AfterSublayer(nn.Module):
         self.adapter = adapter
 
     def forward(self, x):
-        return self.adapter(self.dropout(x))
+        return self.dropout(self.adapter(x))
 
 
 def t5_sublayers(model: nn.Module, *, kinds=("self_attention", "feed_forward"), skip_blocks: int = 0):
@@ -174,7 +177,7 @@ def apply(model: nn.Module, cfg: AdapterConfig) -> list[str]:
     return adapter_and_layer_norm_names(model)
 
 
-register("adapter", AdapterConfig, apply)
-register("pfeiffer-adapter", PfeifferAdapterConfig, apply)
-register("adapterdrop", AdapterDropConfig, apply)
-register("adapter-lowrank", LowRankAdapterConfig, apply)
+register("adapter", AdapterConfig, apply, task_prefix=False)
+register("pfeiffer-adapter", PfeifferAdapterConfig, apply, task_prefix=False)
+register("adapterdrop", AdapterDropConfig, apply, task_prefix=False)
+register("adapter-lowrank", LowRankAdapterConfig, apply, task_prefix=False)

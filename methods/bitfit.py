@@ -50,4 +50,4 @@ def apply(model: nn.Module, cfg: BitFitConfig) -> list[str]:
     return [name for name, _ in model.named_parameters() if name.endswith(".bias")]
 
 
-register("bitfit", BitFitConfig, apply)
+register("bitfit", BitFitConfig, apply, task_prefix=True)

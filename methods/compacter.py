@@ -117,6 +117,6 @@ class CompacterPlusPlusConfig(CompacterConfig):
     sublayers: ClassVar[tuple[str, ...]] = ("feed_forward",)
 
 
-register("phm-adapter", PHMAdapterConfig, apply)
-register("compacter", CompacterConfig, apply)
-register("compacter++", CompacterPlusPlusConfig, apply)
+register("phm-adapter", PHMAdapterConfig, apply, task_prefix=False)
+register("compacter", CompacterConfig, apply, task_prefix=False)
+register("compacter++", CompacterPlusPlusConfig, apply, task_prefix=False)

@@ -29,4 +29,4 @@ def apply(model: nn.Module, cfg: FullConfig) -> list[str]:
     return [name for name, _ in model.named_parameters()]
 
 
-register("full", FullConfig, apply, engine="deepspeed")
+register("full", FullConfig, apply, task_prefix=True, engine="deepspeed")

@@ -87,5 +87,5 @@ def apply(model: nn.Module, cfg: PromptTuningConfig) -> list[str]:
     return ["soft_prompt.embedding"]
 
 
-register("prompt-tuning-r", PromptTuningConfig, apply)
-register("prompt-tuning-t", VocabPromptTuningConfig, apply)
+register("prompt-tuning-r", PromptTuningConfig, apply, task_prefix=True)
+register("prompt-tuning-t", VocabPromptTuningConfig, apply, task_prefix=True)

@@ -27,11 +27,14 @@ class Method:
 
     ``engine`` names the training engine the loop should use: ``"torch"`` (plain AdamW) or
     ``"deepspeed"`` (a DeepSpeed engine configured by the method's ``deepspeed_config()``).
+    ``task_prefix``: whether the original code prepends the task's name to this method's inputs
+    (``rte sentence1: …``), i.e. what the prefix setting ``"auto"`` means for it (``resolve_prefix``).
     """
 
     name: str
     config_cls: type
     apply: Callable[[nn.Module, Any], list[str]]
+    task_prefix: bool
     engine: str = "torch"
 
     def make_config(self, options: dict | None = None) -> Any:
@@ -50,12 +53,16 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, config_cls: type, apply: Callable, *, engine: str = "torch") -> None:
+def register(name: str, config_cls: type, apply: Callable, *, task_prefix: bool, engine: str = "torch") -> None:
+    """Declare a method. ``task_prefix`` has no default: each method states what its inputs look
+    like in the original code (adapter-family methods without the task name, the others with it)."""
     if name in _REGISTRY:
         raise ValueError(f"method {name!r} is registered twice")
     if engine not in ("torch", "deepspeed"):
         raise ValueError(f"method {name!r}: unknown engine {engine!r}")
-    _REGISTRY[name] = Method(name, config_cls, apply, engine)
+    if not isinstance(task_prefix, bool):
+        raise TypeError(f"method {name!r}: task_prefix must be True or False, got {task_prefix!r}")
+    _REGISTRY[name] = Method(name, config_cls, apply, task_prefix, engine)
 
 
 def _registry() -> dict[str, Method]:
@@ -73,6 +80,19 @@ def get_method(name: str) -> Method:
 
 def method_names() -> list[str]:
     return list(_registry())
+
+
+PREFIX_SETTINGS = ("auto", "always", "never")
+
+
+def resolve_prefix(setting: str, method: Method | str) -> bool:
+    """Whether inputs start with the task's prefix: ``"always"``, ``"never"``, or ``"auto"``, which
+    follows the original code per method (``Method.task_prefix``)."""
+    if setting not in PREFIX_SETTINGS:
+        raise ValueError(f"task prefix setting must be one of {', '.join(PREFIX_SETTINGS)}, got {setting!r}")
+    if setting != "auto":
+        return setting == "always"
+    return (get_method(method) if isinstance(method, str) else method).task_prefix
 
 
 @dataclass(frozen=True)

@@ -181,4 +181,4 @@ def apply(model: nn.Module, cfg: SAIDConfig) -> list[str]:
     return ["intrinsic_said.theta", "intrinsic_said.scale"]
 
 
-register("intrinsic-said", SAIDConfig, apply)
+register("intrinsic-said", SAIDConfig, apply, task_prefix=True)

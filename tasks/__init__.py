@@ -1,8 +1,17 @@
 """GLUE and SuperGLUE tasks as declarative specs, looked up by name."""
 
-from tasks.base import ClassificationTask, Task, paper_splits, subsample
+from tasks.base import (
+    T5_STYLE,
+    ClassificationTask,
+    DataUnavailable,
+    Loaded,
+    Task,
+    TextFormat,
+    paper_splits,
+    subsample,
+)
 from tasks.glue import TASKS as _GLUE
-from tasks.metrics import INVALID
+from tasks.metrics import COUNTS, INVALID
 from tasks.superglue import TASKS as _SUPERGLUE
 
 _REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE}
@@ -19,4 +28,5 @@ def task_names() -> list[str]:
     return list(_REGISTRY)
 
 
-__all__ = ["INVALID", "ClassificationTask", "Task", "get_task", "paper_splits", "subsample", "task_names"]
+__all__ = ["COUNTS", "INVALID", "T5_STYLE", "ClassificationTask", "DataUnavailable", "Loaded", "Task", "TextFormat",
+           "get_task", "paper_splits", "subsample", "task_names"]

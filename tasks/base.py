@@ -1,7 +1,10 @@
 """A task is data: where it lives, how it splits, how an example becomes text, how text is scored.
 
 Loading is real (``datasets.load_dataset`` at a pinned revision); offline, the same code reads
-small fixture files in the hub's schema, ``tasks/fixtures/<name>/<hub split>.jsonl``.
+small fixture files in the hub's schema, ``tasks/fixtures/<name>/<hub split>.jsonl``. Which of the
+two was used is reported (``Task.load_with_source``), so a record can say what it was trained on.
+
+Nothing here imports torch at module level: ``peftbench tasks`` lists tasks without it.
 """
 
 from __future__ import annotations
@@ -12,16 +15,57 @@ import random
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, NamedTuple
 
-from tasks.metrics import INVALID
+from tasks.metrics import COUNTS, INVALID
 
 log = logging.getLogger(__name__)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL_DATASET = 10_000  # the paper's rule: below this many training units, halve validation into validation + test
 VALIDATION_FROM_TRAIN = 1_000  # otherwise this many training units become validation
-SPLIT_SEED = 42  # one fixed shuffle, so every machine and run gets the same split
+SPLIT_SEED = 42  # the original code's permutation seed (its data_seed default), the same split everywhere
 DATA_SOURCES = ("auto", "hub", "fixtures")
+FIXTURES_SOURCE = "fixtures"
+LABEL_STYLES = ("names", "digits")
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How an example becomes text, where the original code and T5's convention differ.
+
+    ``prefix``: the source starts with the task's prefix (``rte sentence1: …``); ``labels``:
+    targets are label names (``entailment``, T5's label texts) or the hub's label index as text
+    (``"0"``). The default, names without a prefix, is peftbench's earlier format; the original
+    Compacter code's is ``TextFormat(prefix=p, labels="digits")`` with
+    ``p = methods.resolve_prefix("auto", method)`` (no prefix for the adapter family).
+    """
+
+    prefix: bool = False
+    labels: Literal["names", "digits"] = "names"
+
+    def __post_init__(self):
+        if not isinstance(self.prefix, bool):
+            raise TypeError(f"TextFormat.prefix must be True or False, got {self.prefix!r}")
+        if self.labels not in LABEL_STYLES:
+            raise ValueError(f"TextFormat.labels must be one of {', '.join(LABEL_STYLES)}, got {self.labels!r}")
+
+
+T5_STYLE = TextFormat()
+
+
+class DataUnavailable(RuntimeError):
+    """``data="hub"`` and the hub could not give the dataset."""
+
+
+class Loaded(NamedTuple):
+    """Splits and where they came from: ``"fixtures"`` or ``"hub:<path>/<config>@<revision>"``."""
+
+    splits: dict[str, list[dict]]
+    source: str
+
+
+_FALLBACK_WARNED: set[str] = set()  # tasks already warned about, so a sweep warns once per task
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +75,7 @@ class Task:
     ``hub_splits`` maps our split names to the hub's; naming a ``test`` split there (MNLI) skips
     the size rule. ``unit`` keys the rows that must stay together in a split and that the size
     rule counts (MultiRC: the answer options of one question); ``None``: each row alone.
+    ``prefix`` is what ``TextFormat(prefix=True)`` prepends; ``None``: the task's name.
     """
 
     name: str
@@ -44,6 +89,7 @@ class Task:
     epochs: int = 3  # the paper's epochs on the full training set
     hub_splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "validation": "validation"})
     unit: Callable[[dict], Hashable] | None = None
+    prefix: str | None = None
 
     @property
     def max_target_length(self) -> int:
@@ -53,14 +99,20 @@ class Task:
     def metric_names(self) -> tuple[str, ...]:
         return tuple(m.__name__ for m in self.metrics)
 
-    def source(self, example: dict) -> str:
-        return self.formatter(example)
+    @property
+    def hub_source(self) -> str:
+        return f"hub:{self.hub_path}/{self.hub_config}@{self.revision}"
 
-    def target(self, example: dict) -> str:
+    def source(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
+        text = self.formatter(example)
+        return f"{self.prefix or self.name} {text}" if fmt.prefix else text
+
+    def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         raise NotImplementedError
 
-    def evaluate(self, predictions: list[str], examples: list[dict]) -> dict[str, float]:
-        """Metrics (×100) of generated texts against the examples, plus the count of invalid outputs."""
+    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+        """Metrics (×100) of generated texts against the examples, plus ``invalid`` (outputs that
+        could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
 
     def training_examples(self, rows: list[dict]) -> list[dict]:
@@ -68,21 +120,26 @@ class Task:
         return rows
 
     def score(self, metrics: dict[str, float]) -> float:
-        """The task's single number: the mean of its metrics (the invalid count excluded)."""
-        values = [v for k, v in metrics.items() if k != "invalid"]
+        """The task's single number: the mean of its metrics (the counts ``invalid`` and ``examples`` excluded)."""
+        values = [v for k, v in metrics.items() if k not in COUNTS]
         return sum(values) / len(values)
 
     def load(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0) -> dict[str, list[dict]]:
-        """Train/validation/test examples after the paper's split rule.
+        """Train/validation/test examples after the paper's split rule (``load_with_source`` without the source)."""
+        return self.load_with_source(data, train_size=train_size, seed=seed).splits
 
-        ``data`` is ``"hub"``, ``"fixtures"`` or ``"auto"`` (the hub, else the fixtures).
-        ``train_size`` subsamples the training split, the same rows for the same ``seed``.
+    def load_with_source(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0) -> Loaded:
+        """Train/validation/test examples after the paper's split rule, and which data they are.
+
+        ``data`` is ``"hub"``, ``"fixtures"`` or ``"auto"`` (the hub, else the fixtures with a
+        warning). ``train_size`` subsamples the training split, the same rows for the same ``seed``.
         """
-        splits = self.split(self.read(data))
+        raw, source = self.read(data)
+        splits = self.split(raw)
         if train_size is not None:
             splits["train"] = subsample(splits["train"], train_size, seed=seed)
         splits["train"] = self.training_examples(splits["train"])
-        return splits
+        return Loaded(splits, source)
 
     def split(self, raw: dict[str, list[dict]]) -> dict[str, list[dict]]:
         """Our train/validation/test from the hub's splits (keyed by our names)."""
@@ -90,18 +147,36 @@ class Task:
             return {k: list(raw[k]) for k in ("train", "validation", "test")}
         return paper_splits(raw["train"], raw["validation"], unit=self.unit)
 
-    def read(self, data: str) -> dict[str, list[dict]]:
+    def split_sizes(self, raw: dict[str, list[dict]]) -> dict[str, int]:
+        """How many units (rows; MultiRC questions) the split rule puts in each split, without
+        drawing the permutation (so without torch): the sizes depend only on the counts."""
+        if "test" in raw:
+            return {k: len(_units(raw[k], self.unit)) for k in ("train", "validation", "test")}
+        return paper_split_sizes(len(_units(raw["train"], self.unit)), len(_units(raw["validation"], self.unit)))
+
+    def read(self, data: str) -> tuple[dict[str, list[dict]], str]:
+        """The hub's splits (keyed by our names) from the hub or the fixtures, and which it was."""
         if data not in DATA_SOURCES:
             raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {data!r}")
         if data == "fixtures":
-            return self.load_fixtures()
+            return self.load_fixtures(), FIXTURES_SOURCE
         try:
-            return self.load_hub()
-        except Exception as exc:  # offline, hub down, auth: fall back only when asked to
+            return self.load_hub(), self.hub_source
+        except Exception as exc:  # offline, hub down, auth, datasets missing: fall back only when asked to
+            reason = _one_line(exc)
             if data == "hub":
-                raise
-            log.warning("%s: hub not reachable (%s); using the offline fixtures", self.name, exc)
-            return self.load_fixtures()
+                raise DataUnavailable(f"{self.name}: could not load {self.hub_source}: {reason}") from exc
+            self._warn_fallback(reason)
+            return self.load_fixtures(), FIXTURES_SOURCE
+
+    def _warn_fallback(self, reason: str) -> None:
+        # Loud, because fixture numbers look like results; once per task, because a sweep loads often.
+        if self.name in _FALLBACK_WARNED:
+            return
+        _FALLBACK_WARNED.add(self.name)
+        log.warning("%s: USING THE OFFLINE FIXTURES, NOT THE BENCHMARK: %s could not be loaded (%s). "
+                    "Fixtures are small synthetic data; their scores are no paper numbers. "
+                    "data='hub' makes this an error.", self.name, self.hub_source, reason)
 
     def load_hub(self) -> dict[str, list[dict]]:
         import datasets
@@ -125,36 +200,48 @@ def hub_label(example: dict) -> int:
 class ClassificationTask(Task):
     """Targets are label texts; a generated text that is no label text is ``INVALID``.
 
-    ``group_metrics`` take (predictions, references, units) for metrics over groups of rows.
+    ``label_texts`` are the names (``TextFormat(labels="names")``); ``label_digits`` the texts under
+    ``labels="digits"``, by default the label index as text (``str(label)``, the original code's
+    targets). ``group_metrics`` take (predictions, references, units) for metrics over groups of rows.
     """
 
     label_texts: tuple[str, ...]
+    label_digits: tuple[str, ...] | None = None
     label: Callable[[dict], int] = hub_label
     group_metrics: tuple[Callable, ...] = ()
 
     def __post_init__(self):
         if self.group_metrics and self.unit is None:
             raise ValueError(f"{self.name}: group metrics need a unit to group by")
+        if self.label_digits is not None and len(self.label_digits) != len(self.label_texts):
+            raise ValueError(f"{self.name}: {len(self.label_digits)} digit texts for {len(self.label_texts)} labels")
+
+    def texts(self, fmt: TextFormat = T5_STYLE) -> tuple[str, ...]:
+        """The target text of each label index in format ``fmt``."""
+        if fmt.labels == "names":
+            return self.label_texts
+        return self.label_digits or tuple(str(i) for i in range(len(self.label_texts)))
 
     @property
     def max_target_length(self) -> int:
-        """Bytes of the longest label text plus the end-of-sequence token (ByT5 counts bytes)."""
-        return max(len(t.encode()) for t in self.label_texts) + 1
+        """Bytes of the longest label text in either style plus the end-of-sequence token (ByT5 counts bytes)."""
+        texts = self.texts(TextFormat(labels="names")) + self.texts(TextFormat(labels="digits"))
+        return max(len(t.encode()) for t in texts) + 1
 
     @property
     def metric_names(self) -> tuple[str, ...]:
         return tuple(m.__name__ for m in self.metrics + self.group_metrics)
 
-    def target(self, example: dict) -> str:
-        return self.label_texts[self.label(example)]
+    def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
+        return self.texts(fmt)[self.label(example)]
 
-    def parse(self, prediction: str) -> int:
-        """Map generated text to a label index; anything else is ``INVALID``, never an error."""
-        text = prediction.strip()
-        return self.label_texts.index(text) if text in self.label_texts else INVALID
+    def parse(self, prediction: str, fmt: TextFormat = T5_STYLE) -> int:
+        """Map generated text to a label index; anything but a label text of ``fmt`` is ``INVALID``, never an error."""
+        texts, text = self.texts(fmt), prediction.strip()
+        return texts.index(text) if text in texts else INVALID
 
-    def evaluate(self, predictions: list[str], examples: list[dict]) -> dict[str, float]:
-        preds = [self.parse(p) for p in predictions]
+    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+        preds = [self.parse(p, fmt) for p in predictions]
         refs = [self.label(ex) for ex in examples]
         out: dict[str, float] = {}
         for metric in self.metrics:
@@ -162,25 +249,47 @@ class ClassificationTask(Task):
         for metric in self.group_metrics:
             out.update(metric(preds, refs, [self.unit(ex) for ex in examples]))
         out["invalid"] = sum(p == INVALID for p in preds)
+        out["examples"] = len(preds)
         return out
 
 
 def paper_splits(
     train: list[dict], validation: list[dict], *, unit: Callable[[dict], Hashable] | None = None
 ) -> dict[str, list[dict]]:
-    """The paper's splits: under 10k training units, halve validation into validation and test;
-    otherwise 1,000 training units become validation and the hub's validation is test."""
+    """The paper's splits, drawn as the original code draws them (``permuted``): under 10k training
+    units, the permuted validation set's first half is validation, the rest test, and train is kept
+    as it is; otherwise the first 1,000 of the permuted training units are validation, the rest train
+    (in permuted order), and the hub's validation is test. The permutation runs over units, so a
+    MultiRC question stays whole (the original code permutes answer rows and can split a question)."""
     train_units = _units(train, unit)
     if len(train_units) < SMALL_DATASET:
-        val = _shuffled(_units(validation, unit))
+        val = permuted(_units(validation, unit))
         half = len(val) // 2
         return {"train": list(train), "validation": _flat(val[:half]), "test": _flat(val[half:])}
-    shuffled = _shuffled(train_units)
+    perm = permuted(train_units)
     return {
-        "train": _flat(shuffled[VALIDATION_FROM_TRAIN:]),
-        "validation": _flat(shuffled[:VALIDATION_FROM_TRAIN]),
+        "train": _flat(perm[VALIDATION_FROM_TRAIN:]),
+        "validation": _flat(perm[:VALIDATION_FROM_TRAIN]),
         "test": list(validation),
     }
+
+
+def paper_split_sizes(train_units: int, validation_units: int) -> dict[str, int]:
+    """Units per split under ``paper_splits``, from the counts alone."""
+    if train_units < SMALL_DATASET:
+        half = validation_units // 2
+        return {"train": train_units, "validation": half, "test": validation_units - half}
+    held_out = min(VALIDATION_FROM_TRAIN, train_units)
+    return {"train": train_units - held_out, "validation": held_out, "test": validation_units}
+
+
+def permuted(items: list) -> list:
+    """``items`` in the order of ``torch.randperm(len(items))`` from a generator seeded with 42,
+    the original code's split permutation (so the same rows land in each split as there)."""
+    import torch  # here, not at the top: listing tasks must not pay for importing torch
+
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(SPLIT_SEED)).tolist()
+    return [items[i] for i in order]
 
 
 def subsample(rows: list[dict], size: int, *, seed: int) -> list[dict]:
@@ -191,6 +300,7 @@ def subsample(rows: list[dict], size: int, *, seed: int) -> list[dict]:
 
 
 def _units(rows: list[dict], unit: Callable[[dict], Hashable] | None) -> list[list[dict]]:
+    """Rows grouped by unit, units in order of first appearance, rows in their order."""
     if unit is None:
         return [[r] for r in rows]
     groups: dict[Hashable, list[dict]] = {}
@@ -203,7 +313,7 @@ def _flat(units: list[list[dict]]) -> list[dict]:
     return [r for u in units for r in u]
 
 
-def _shuffled(units: list) -> list:
-    units = list(units)
-    random.Random(SPLIT_SEED).shuffle(units)
-    return units
+def _one_line(exc: BaseException) -> str:
+    """An exception as ``Type: first line of its message``, for a one-line log or error."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

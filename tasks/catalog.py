@@ -1,10 +1,11 @@
 """What ``peftbench tasks`` prints: every task's splits, metrics and lengths, and formatted examples
-from the offline fixtures (the hub is never contacted here)."""
+from the offline fixtures (the hub is never contacted here). The listing never imports torch (it
+must start fast): split sizes come from the counts, without drawing the split permutation."""
 
 from __future__ import annotations
 
 from tasks import get_task, task_names
-from tasks.base import SMALL_DATASET, VALIDATION_FROM_TRAIN, Task
+from tasks.base import SMALL_DATASET, T5_STYLE, VALIDATION_FROM_TRAIN, Task, TextFormat
 
 SPLITS = ("train", "validation", "test")
 
@@ -18,14 +19,14 @@ def split_rule(task: Task) -> str:
 
 
 def describe(task: Task) -> dict:
-    """A task's declaration as plain data, with its split sizes on the fixtures."""
-    fixture = task.load("fixtures")
+    """A task's declaration as plain data, with its split sizes on the fixtures (in the units the
+    split rule counts: rows; questions for MultiRC; queries, before one-per-answer, for ReCoRD)."""
     return {
         "name": task.name,
         "version": task.version,
         "hub": {"path": task.hub_path, "config": task.hub_config, "revision": task.revision},
         "split_rule": split_rule(task),
-        "fixture_sizes": {s: len(fixture[s]) for s in SPLITS},
+        "fixture_sizes": task.split_sizes(task.load_fixtures()),
         "metrics": list(task.metric_names),
         "labels": list(getattr(task, "label_texts", ())) or None,
         "max_source_length": task.max_source_length,
@@ -50,10 +51,11 @@ def list_tasks() -> list[dict]:
     return [describe(get_task(name)) for name in task_names()]
 
 
-def examples(name: str, split: str = "validation", n: int = 3) -> list[dict]:
-    """The first ``n`` examples of a fixture split as the model sees them (training ones expanded)."""
+def examples(name: str, split: str = "validation", n: int = 3, *, fmt: TextFormat = T5_STYLE) -> list[dict]:
+    """The first ``n`` examples of a fixture split as the model sees them in format ``fmt`` (training
+    ones expanded). Draws the real split, so this one imports torch."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     task = get_task(name)
     rows = task.load("fixtures")[split][:n]
-    return [{"source": task.source(ex), "target": task.target(ex)} for ex in rows]
+    return [{"source": task.source(ex, fmt), "target": task.target(ex, fmt)} for ex in rows]

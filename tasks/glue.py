@@ -1,5 +1,6 @@
-"""GLUE tasks in the Compacter paper's text-to-text format (its source prefixes; targets are the
-hub's label names, STS-B's score rounded to the nearest 0.2 as text)."""
+"""GLUE tasks in the Compacter paper's text-to-text format: its source fields; targets the hub's
+label names or, in the original code's format, label digits; STS-B's score rounded to the nearest
+0.2 as text in both. The task prefix (``TextFormat(prefix=True)``) is the task's name, as there."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ TASKS = [
          epochs=SMALL_EPOCHS),
     glue("qqp", formatter=fields("question1", "question2"), label_texts=("not_duplicate", "duplicate"),
          metrics=(f1, accuracy)),
-    glue("stsb", formatter=sentence_pair, label_texts=STSB_TEXTS, label=stsb_bin, metrics=(pearson, spearman),
-         epochs=SMALL_EPOCHS),
+    # the target is the number itself in either label style (the original code: str of the rounded score)
+    glue("stsb", formatter=sentence_pair, label_texts=STSB_TEXTS, label_digits=STSB_TEXTS, label=stsb_bin,
+         metrics=(pearson, spearman), epochs=SMALL_EPOCHS),
     glue("mnli", formatter=fields("premise", "hypothesis"), label_texts=("entailment", "neutral", "contradiction"),
          metrics=(accuracy,),
          hub_splits={"train": "train", "validation": "validation_mismatched", "test": "validation_matched"}),

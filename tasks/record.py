@@ -1,8 +1,10 @@
 """ReCoRD: the answer is an entity of the passage, scored SQuAD-style against every gold answer.
 
 Training has one example per gold answer; evaluation keeps one example per query and takes the
-best-matching answer (max over answers). A generated text that is none of the passage's entities
-is invalid and scores 0.
+best-matching answer (max over answers), as the official metric and the original code's SQuAD
+metric do. Any generated text is scored that way, entity of the passage or not (a partial name
+earns partial F1). An output with no words left after normalisation (empty, only punctuation or
+articles) can match nothing: it scores 0 and is counted ``invalid``.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 
-from tasks.base import Task
+from tasks.base import T5_STYLE, Task, TextFormat
 
 PUNCTUATION = frozenset(string.punctuation)
 
 
 def record_source(ex: dict) -> str:
     """{"query": "@placeholder won", "entities": ["Ada", "Bo"], "passage": "Ada met Bo.\\n@highlight\\nBo left"}
-    -> "query: @placeholder won entities: Ada, Bo passage: Ada met Bo. Bo left"
-    (highlight markers become sentence breaks, as T5 formats ReCoRD; entities once each, in order)."""
+    -> "record query: @placeholder won entities: Ada, Bo passage: Ada met Bo. Bo left"
+    (T5's ReCoRD format, which the original code writes whatever the task-prefix setting: "record"
+    leads the text; highlight markers become sentence breaks; entities once each, in order)."""
     passage = re.sub(r"([.?!\"'])\n@highlight\n", r"\1 ", ex["passage"])
     passage = re.sub(r"\n@highlight\n", ". ", passage)
     entities = ", ".join(dict.fromkeys(ex["entities"]))
-    return f"query: {ex['query']} entities: {entities} passage: {passage}"
+    return f"record query: {ex['query']} entities: {entities} passage: {passage}"
 
 
 def normalize_answer(text: str) -> str:
@@ -43,17 +46,15 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def f1(preds: list[str | None], answers: list[list[str]]) -> dict[str, float]:
-    """Token F1 against the best-matching gold answer, ×100; ``None`` (an invalid output) scores 0."""
-    scores = [0.0 if p is None else max((token_f1(p, a) for a in gold), default=0.0)
-              for p, gold in zip(preds, answers, strict=True)]
+def f1(preds: list[str], answers: list[list[str]]) -> dict[str, float]:
+    """Token F1 against the best-matching gold answer, ×100 (a query without answers scores 0)."""
+    scores = [max((token_f1(p, a) for a in gold), default=0.0) for p, gold in zip(preds, answers, strict=True)]
     return {"f1": 100.0 * sum(scores) / len(scores)}
 
 
-def em(preds: list[str | None], answers: list[list[str]]) -> dict[str, float]:
-    """Exact match (after normalisation) with any gold answer, ×100; ``None`` scores 0."""
-    hits = [p is not None and normalize_answer(p) in {normalize_answer(a) for a in gold}
-            for p, gold in zip(preds, answers, strict=True)]
+def em(preds: list[str], answers: list[list[str]]) -> dict[str, float]:
+    """Exact match (after normalisation) with any gold answer, ×100."""
+    hits = [normalize_answer(p) in {normalize_answer(a) for a in gold} for p, gold in zip(preds, answers, strict=True)]
     return {"em": 100.0 * sum(hits) / len(hits)}
 
 
@@ -67,25 +68,21 @@ class RecordTask(Task):
     def max_target_length(self) -> int:
         return self.target_length
 
-    def target(self, example: dict) -> str:
+    def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
+        """The first gold answer, in every format (it is text, not a label)."""
         return example["answers"][0] if example["answers"] else ""
 
     def training_examples(self, rows: list[dict]) -> list[dict]:
         """One example per distinct gold answer; a query without an answer teaches nothing."""
         return [{**r, "answers": [a]} for r in rows for a in dict.fromkeys(r["answers"])]
 
-    def parse(self, prediction: str, example: dict) -> str | None:
-        """The prediction if it names one of the passage's entities, else ``None`` (invalid)."""
-        entities = {normalize_answer(e) for e in example["entities"]}
-        return prediction.strip() if normalize_answer(prediction) in entities else None
-
-    def evaluate(self, predictions: list[str], examples: list[dict]) -> dict[str, float]:
+    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         if not examples:
             raise ValueError("a metric of an empty split")
-        preds = [self.parse(p, ex) for p, ex in zip(predictions, examples, strict=True)]
         answers = [ex["answers"] for ex in examples]
         out: dict[str, float] = {}
         for metric in self.metrics:
-            out.update(metric(preds, answers))
-        out["invalid"] = sum(p is None for p in preds)
+            out.update(metric(predictions, answers))
+        out["invalid"] = sum(not normalize_answer(p) for p in predictions)
+        out["examples"] = len(predictions)
         return out

@@ -1,12 +1,16 @@
-"""SuperGLUE tasks in the Compacter paper's text-to-text format (its source prefixes; targets are
-the hub's label names; ReCoRD's target is an answer entity)."""
+"""SuperGLUE tasks in the Compacter paper's text-to-text format: its source fields; targets the
+hub's label names or, in the original code's format, label digits (COPA "0"/"1", not "choice1");
+ReCoRD's target is an answer entity in both. The task prefix (``TextFormat(prefix=True)``) is the
+original code's task name, ``superglue-<name>``."""
 
 from __future__ import annotations
+
+import re
 
 from tasks import record
 from tasks.base import ClassificationTask
 from tasks.glue import SMALL_EPOCHS, fields
-from tasks.metrics import accuracy, em, f1a, macro_f1
+from tasks.metrics import accuracy, em, f1a, macro_f1_over
 
 SUPERGLUE_HUB = "aps/super_glue"
 SUPERGLUE_REVISION = "3de24cf8022e94f4ee4b9d55a6f539891524d646"
@@ -18,10 +22,24 @@ def question_of(example: dict) -> tuple[int, int]:
     return example["idx"]["paragraph"], example["idx"]["question"]
 
 
+def remove_markup(text: str) -> str:
+    """MultiRC's HTML: ``<br>`` becomes a space, ``<b>`` and ``</b>`` go (as T5 and the original code do)."""
+    return re.sub(r"</?b>", "", text.replace("<br>", " "))
+
+
+_multirc_fields = fields("question", "answer", "paragraph")
+
+
+def multirc_source(ex: dict) -> str:
+    """{"question": "Who <b>won</b>?", "answer": "Ada", "paragraph": "Ada won.<br>Bo lost.", ...}
+    -> "question: Who won? answer: Ada paragraph: Ada won. Bo lost." (markup removed from all three)."""
+    return _multirc_fields({k: remove_markup(ex[k]) for k in ("question", "answer", "paragraph")})
+
+
 def superglue(name: str, cls=ClassificationTask, **spec):
     return cls(
         name=name, version="1.0.0", hub_path=SUPERGLUE_HUB, hub_config=name, revision=SUPERGLUE_REVISION,
-        **{"max_source_length": 256, **spec},
+        prefix=f"superglue-{name}", **{"max_source_length": 256, **spec},
     )
 
 
@@ -29,10 +47,10 @@ TASKS = [
     superglue("boolq", formatter=fields("question", "passage"), label_texts=FALSE_TRUE, metrics=(accuracy,),
               epochs=SMALL_EPOCHS),
     superglue("cb", formatter=fields("premise", "hypothesis"), label_texts=("entailment", "contradiction", "neutral"),
-              metrics=(macro_f1, accuracy), epochs=SMALL_EPOCHS),
+              metrics=(macro_f1_over(3), accuracy), epochs=SMALL_EPOCHS),
     superglue("copa", formatter=fields("premise", "choice1", "choice2"), label_texts=("choice1", "choice2"),
               metrics=(accuracy,), epochs=SMALL_EPOCHS),
-    superglue("multirc", formatter=fields("question", "answer", "paragraph"), label_texts=FALSE_TRUE,
+    superglue("multirc", formatter=multirc_source, label_texts=FALSE_TRUE,
               metrics=(f1a,), group_metrics=(em,), unit=question_of),
     superglue("record", cls=record.RecordTask, formatter=record.record_source, metrics=(record.f1, record.em),
               max_source_length=512),

@@ -27,7 +27,7 @@ def test_adapter_trains_only_adapters_and_layer_norms(tmp_path, tiny_trial_kwarg
     record = run_trial(cfg, tmp_path)
     assert record["status"] == "ok", record["error"]
     assert 0 < record["trainable_params"] < record["total_params"]
-    assert record["best_epoch"] == 1 and set(record["test_metrics"]) == {"accuracy", "invalid"}
+    assert record["best_epoch"] == 1 and set(record["test_metrics"]) == {"accuracy", "invalid", "examples"}
 
 
 def test_a_failing_trial_is_recorded_with_its_reason(tmp_path, tiny_trial_kwargs):

@@ -104,3 +104,13 @@ def test_said_builds_on_the_meta_device():
         model = T5ForConditionalGeneration(tiny_t5_config())
         _, count = apply_method(model, "intrinsic-said", {"said_dim": 1000})
     assert count.trainable == 1000 and model.intrinsic_said.theta.is_meta
+
+
+@pytest.mark.parametrize("n", [8, 256])
+def test_walsh_hadamard_gradient_is_exact_not_scaled(n):
+    # The original code's backward multiplies by 1/√L (a bug, methods/FIDELITY.md); here the
+    # gradient of ⟨g, H x⟩ is Hᵀ g = H g exactly.
+    x = torch.randn(n, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(n, dtype=torch.float64)
+    (fwht(x) * g).sum().backward()
+    torch.testing.assert_close(x.grad, dense_hadamard(n).T @ g)

@@ -35,6 +35,6 @@ def test_tasks_show_prints_source_target_pairs(capsys):
 def test_tasks_show_json_and_errors(capsys):
     assert main(["tasks", "show", "record", "--json", "-n", "1"]) == 0
     [row] = json.loads(capsys.readouterr().out)
-    assert row["source"].startswith("query: ") and " entities: " in row["source"] and row["target"]
+    assert row["source"].startswith("record query: ") and " entities: " in row["source"] and row["target"]
     assert main(["tasks", "show", "nope"]) == 2
     assert "unknown task 'nope'" in capsys.readouterr().err

@@ -1,10 +1,14 @@
-"""The paper's split rule on synthetic datasets either side of 10k, low-resource subsampling, and
-ReCoRD's one training example per answer."""
+"""The paper's split rule on synthetic datasets either side of 10k, the original code's permutation
+(torch.randperm, seed 42) deciding which rows land where, low-resource subsampling, and ReCoRD's
+one training example per answer."""
 
 import copy
 import json
+import subprocess
+import sys
 
 import pytest
+import torch
 
 from tasks import get_task, paper_splits, subsample, task_names
 
@@ -80,11 +84,67 @@ def test_multirc_counts_questions_and_keeps_each_question_in_one_split():
     assert seen[0].isdisjoint(seen[1]) and len(fixture["validation"]) % 3 == 0  # whole questions of 3 options
 
 
+def original_permutation(n: int) -> list[int]:
+    """The original code's ``shuffled_indices``, written out here independently of tasks/."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(42)).tolist()
+
+
 def test_the_split_is_the_same_every_run():
-    # A fixed shuffle (seed 42): this literal catches any change to the rule or its randomness.
+    # torch.randperm(80) seeded 42 starts 22, 21, 60, 50, 6, 40 (the RTE fixture's idx is its row
+    # number). Changed deliberately from random.Random(42).shuffle's 49, 63, 23, 50, 30, 55.
     split = get_task("rte").load("fixtures")
-    assert [r["idx"] for r in split["validation"][:6]] == [49, 63, 23, 50, 30, 55]  # as the skeleton split it
+    assert [r["idx"] for r in split["validation"][:6]] == [22, 21, 60, 50, 6, 40]
     assert split == get_task("rte").load("fixtures")
+
+
+@pytest.mark.parametrize("name", ["cb", "rte", "copa", "record"])
+def test_small_sets_halve_the_permuted_validation_set_as_the_original_code(name):
+    task = get_task(name)
+    raw = task.load_fixtures()
+    perm = original_permutation(len(raw["validation"]))
+    half = len(perm) // 2
+    split = task.split(raw)
+    assert split["validation"] == [raw["validation"][i] for i in perm[:half]]  # same rows, same order
+    assert split["test"] == [raw["validation"][i] for i in perm[half:]]
+    assert split["train"] == raw["train"]  # the training set keeps its order
+
+
+def test_large_sets_take_validation_from_the_permuted_training_set_as_the_original_code():
+    rows, hub_validation = [{"idx": i} for i in range(12_345)], [{"idx": -i} for i in range(1, 8)]
+    perm = original_permutation(len(rows))
+    split = paper_splits(rows, hub_validation)
+    assert split["validation"] == [rows[i] for i in perm[:1_000]]
+    assert split["train"] == [rows[i] for i in perm[1_000:]]  # the rest, in permuted order
+    assert split["test"] == hub_validation
+
+
+def test_multirc_permutes_whole_questions():
+    # The original code permutes answer rows; peftbench permutes questions (units, in order of first
+    # appearance), so the rows of one question stay together, in their order, in one split.
+    task = get_task("multirc")
+    raw = task.load_fixtures()
+    questions = list(dict.fromkeys(task.unit(r) for r in raw["validation"]))
+    perm = original_permutation(len(questions))
+    half = len(questions) // 2
+
+    def rows_of(qs):
+        return [r for q in qs for r in raw["validation"] if task.unit(r) == q]
+
+    split = task.split(raw)
+    assert split["validation"] == rows_of([questions[i] for i in perm[:half]])
+    assert split["test"] == rows_of([questions[i] for i in perm[half:]])
+
+
+def test_split_sizes_agree_with_the_split_without_importing_torch():
+    for name in task_names():
+        task = get_task(name)
+        raw = task.load_fixtures()
+        split = task.split(raw)
+        assert task.split_sizes(raw) == {k: len(units(name, rows)) for k, rows in split.items()}, name
+    code = ("import sys; from tasks import catalog; catalog.list_tasks(); "
+            "print(sorted({'torch', 'sklearn', 'scipy', 'datasets'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # ``peftbench tasks`` lists without the heavy imports
 
 
 def test_paper_splits_on_plain_rows():
