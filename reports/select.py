@@ -229,6 +229,17 @@ def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def efficiency_by_setting(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """``efficiency`` of each setting (model, data kind) against that setting's own baseline, stacked."""
+    parts = [efficiency(own, baseline).assign(model=model, data=data)
+             for (model, data), own in settings(cells)]
+    columns = [*SETTING, "method"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    return out[[*columns, *(c for c in out.columns if c not in columns)]]
+
+
 def efficiency_figures(cells: pd.DataFrame) -> dict:
     """One method's Table 3 figures over ``cells`` (its selected cells on some tasks)."""
     return {

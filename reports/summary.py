@@ -113,12 +113,14 @@ def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
     paths = [file or folder / "summary.csv", folder / "efficiency.csv", folder / "failures.csv"]
     rep.summary.drop(columns="test_scores").to_csv(paths[0], index=False)
     cells = select.at_train_size(rep.summary, select.main_train_size(rep.summary))
-    select.efficiency(cells, rep.baseline).to_csv(paths[1], index=False)
-    failed = pd.DataFrame([{**{k: r[k] for k in ("trial_id", "method", "task", "learning_rate", "seed", "error")},
+    select.efficiency_by_setting(cells, rep.baseline).to_csv(paths[1], index=False)
+    failed = pd.DataFrame([{**{k: r[k] for k in ("trial_id", "model", "method", "task", "learning_rate", "seed",
+                                                  "error")},
+                            "data_source": r.get("data_source") or select.UNKNOWN,
                             "method_options": r["method_options"], "train_size": r.get("train_size")}
                            for r in rep.failed],
-                          columns=["trial_id", "method", "method_options", "task", "learning_rate", "seed",
-                                   "train_size", "error"])
+                          columns=["trial_id", "model", "data_source", "method", "method_options", "task",
+                                   "learning_rate", "seed", "train_size", "error"])
     failed.to_csv(paths[2], index=False)
     return paths
 

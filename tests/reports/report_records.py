@@ -66,3 +66,26 @@ def two_method_sweep() -> list[dict]:
                metrics={"accuracy": 80.0, "f1": 70.0, "invalid": 0}),
         record("adapter", "rte", 3e-3, 2, val=None, test=None, status="failed"),
     ]
+
+
+# The paper's twelve methods and four more, with (trainable %, score, peak MB) of the paper's order of
+# magnitude (made up, not its values): several sit close together (the adapter variants, the two
+# prompt tunings), which is what crowds Figure 2.
+PAPER_METHODS = {
+    "full": (100.0, 86.5, 9000), "adapter": (0.83, 85.8, 5800), "pfeiffer-adapter": (0.41, 86.3, 5700),
+    "adapterdrop": (0.52, 85.5, 5500), "adapter-lowrank": (0.073, 85.6, 5600), "phm-adapter": (0.18, 86.1, 5800),
+    "compacter": (0.073, 86.6, 5900), "compacter++": (0.047, 86.2, 5500), "bitfit": (0.13, 85.1, 6300),
+    "prompt-tuning-r": (0.03, 75.0, 7400), "prompt-tuning-t": (0.03, 74.4, 7400), "intrinsic-said": (0.009, 81.9, 7900),
+    "lora": (0.24, 86.0, 5900), "ia3": (0.02, 84.9, 5400), "prefix-tuning": (0.35, 84.2, 6100),
+    "adapter-fusion": (0.9, 85.9, 6000),
+}
+
+
+def many_methods_sweep(n: int = 16, *, tasks=("sst2", "rte"), seeds_=3) -> list[dict]:
+    """The first ``n`` of PAPER_METHODS on ``tasks``, ``seeds_`` seeds each (scores spread ±1 by seed)."""
+    out = []
+    for method, (pct, score, memory) in list(PAPER_METHODS.items())[:n]:
+        for k, task in enumerate(tasks):
+            tests = [score + k + d for d in (-1, 0, 1)][:seeds_]
+            out += seeds(method, task, 1e-3, tests, tests, pct=pct, memory_mb=memory, time_s=memory / 500)
+    return out
