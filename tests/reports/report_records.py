@@ -11,6 +11,13 @@ PROVENANCE = {"versions": {"torch": "2.13.0", "pandas": "3.1.1"}, "git_commit": 
               "python": "3.11.7", "device": "NVIDIA H100", "host": "node-1"}
 
 
+def trial_id(method: str, task: str, lr: float, seed: int, extra: dict) -> str:
+    """Unique per record: the model and data kind join the id where a record names them."""
+    tail = [extra["model"]] if "model" in extra else []
+    tail += [extra["data_source"].split(":")[0]] if "data_source" in extra else []
+    return "-".join([f"{method}-{task}-lr{lr:g}-s{seed}-n{extra.get('train_size')}", *tail])
+
+
 def record(method: str, task: str, lr: float, seed: int, *, val: float | None, test: float | None,
            status: str = "ok", options: dict | None = None, memory_mb: float = 1000.0, time_s: float = 10.0,
            pct: float = 1.0, measured_by: str = CUDA, metrics: dict | None = None, **extra) -> dict:
@@ -18,7 +25,7 @@ def record(method: str, task: str, lr: float, seed: int, *, val: float | None, t
     size = extra.get("train_size")
     ok = status == "ok"
     rec = {
-        "schema": SCHEMA, "trial_id": f"{method}-{task}-lr{lr:g}-s{seed}-n{size}", "status": status,
+        "schema": SCHEMA, "trial_id": trial_id(method, task, lr, seed, extra), "status": status,
         "error": None if ok else "FloatingPointError: non-finite loss nan in epoch 2",
         "model": "t5-base", "method": method, "method_options": options or {}, "task": task,
         "learning_rate": lr, "seed": seed, "batch_size": 32, "epochs": 3,
@@ -37,6 +44,19 @@ def record(method: str, task: str, lr: float, seed: int, *, val: float | None, t
 def seeds(method: str, task: str, lr: float, vals, tests, **kw) -> list[dict]:
     """One record per seed 0, 1, ... with the given validation and test scores."""
     return [record(method, task, lr, s, val=v, test=t, **kw) for s, (v, t) in enumerate(zip(vals, tests, strict=True))]
+
+
+def hub(task: str) -> str:
+    """A hub ``data_source`` as new records write it: path, config and pinned revision."""
+    return f"hub:nyu-mll/glue/{task}@bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
+
+
+def write_bad(folder: Path, name: str, text: str) -> Path:
+    """A file under ``results/`` that is not a record (written as is, not through ``write_record``)."""
+    path = folder / "results" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def write_all(folder: Path, records: list[dict]) -> Path:
