@@ -125,10 +125,7 @@ def text_box(text: Text, renderer) -> Bbox:
     return Text.get_window_extent(text, renderer)
 
 
-def overlapping_texts(fig) -> list[tuple[str, str]]:
-    """Pairs of visible, non-empty texts of ``fig`` whose drawn boxes overlap: what a reader sees
-    overprinted. Used by the tests, and by anyone checking a figure."""
-    renderer = fig.canvas.get_renderer()
-    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+def overlapping_texts(texts: list[Text], renderer) -> list[tuple[str, str]]:
+    """Pairs of ``texts`` whose drawn letters overlap: what a reader would see overprinted."""
     boxes = [(t.get_text(), text_box(t, renderer)) for t in texts]
     return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
