@@ -157,14 +157,14 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     for setting, prefix, method, own in setting_rows(cells, baseline):
         by_task = own.set_index("task")
         avg = select.averages(own).loc[method]
-        average = number(avg["average"])
-        if avg["n_tasks"] < len(tasks):
-            average += f" ({avg['n_tasks']}/{len(tasks)} tasks)"
+        average, n_tasks = number(avg["average"]), int(avg["n_tasks"])
+        if n_tasks < len(tasks):
+            average += f" ({n_tasks}/{len(tasks)} tasks)"
         rows.append([*prefix, names[method], *(task_cell(by_task, t, n_common) for t in tasks), average,
                      number(by_task["trainable_pct"].mean(), 3),
                      megabytes(by_task["peak_memory_bytes"].max(), by_task["memory_estimated"].any()),
                      number(by_task["time_per_epoch_s"].mean())])
-        full = avg["n_tasks"] == len(tasks)  # an average over fewer tasks is not comparable
+        full = n_tasks == len(tasks)  # an average over fewer tasks is not comparable
         values.append([*(None for _ in prefix), None,
                        *(shown(by_task.at[t, "test_score_mean"], 2) if t in by_task.index else None for t in tasks),
                        shown(avg["average"], 2) if full else None, shown(by_task["trainable_pct"].mean(), 3),
