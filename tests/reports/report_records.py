@@ -22,7 +22,6 @@ def record(method: str, task: str, lr: float, seed: int, *, val: float | None, t
            status: str = "ok", options: dict | None = None, memory_mb: float = 1000.0, time_s: float = 10.0,
            pct: float = 1.0, measured_by: str = CUDA, metrics: dict | None = None, **extra) -> dict:
     """A complete record; ``extra`` adds keys (``train_size``, ``budget``) or overrides any."""
-    size = extra.get("train_size")
     ok = status == "ok"
     rec = {
         "schema": SCHEMA, "trial_id": trial_id(method, task, lr, seed, extra), "status": status,
