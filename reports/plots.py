@@ -73,7 +73,6 @@ def score_vs_params(summary: pd.DataFrame, baseline: str | None) -> Figure:
     for ax, setting, _ in panels:
         if len(groups) > 1:
             ax.set_title(f"{setting[0]} on {setting[1]} data", fontsize="medium")
-    fig.draw_without_rendering()
     for ax, _, points in panels:
         placement.place_labels(ax, points, fontsize=8.0 if crowded else 9.0)
     return fig

@@ -31,14 +31,14 @@ def best_cells(values: list[list], directions: list[int], groups: list) -> set[t
     """(row, column) of each column's best value among the rows of each group, ties included.
 
     ``values[i][j]`` is the number cell (i, j) shows, rounded as shown, or None; a column is ranked
-    by its direction (``HIGHER``, ``LOWER``) only where a group has two or more numbers in it.
+    by its direction (``HIGHER``, ``LOWER``) only where a group has two or more different numbers.
     """
     best = set()
     for group in dict.fromkeys(groups):
         rows = [i for i, g in enumerate(groups) if g == group]
         for j, direction in enumerate(directions):
             numbers = {i: values[i][j] for i in rows if values[i][j] is not None and not pd.isna(values[i][j])}
-            if direction == UNRANKED or len(numbers) < 2:
+            if direction == UNRANKED or len(set(numbers.values())) < 2:  # alone, or all tied: none is best
                 continue
             top = max(v * direction for v in numbers.values())
             best |= {(i, j) for i, v in numbers.items() if v * direction == top}

@@ -48,6 +48,9 @@ def test_best_of_each_column_in_bold_in_every_format(tmp_path):
     table = tables.main_table(select.summarize(records), "full")
     # columns: method, rte, average, trainable %, memory, time; rows: full, adapter, bitfit
     assert table.best == {(1, 1), (1, 2), (2, 3), (1, 4), (2, 5)}
+    tied = tables.main_table(select.summarize(seeds("full", "rte", 1e-3, [1, 2], [5, 5])
+                                              + seeds("adapter", "rte", 1e-3, [1, 2], [5, 5])), "full")
+    assert not any(j in (1, 2) for _, j in tied.best)  # all tied: no score is the best
     # the significance mark stays inside the bold
     assert "| adapter | **71.00 ± 1.41\\*** | **71.00** | 0.500 | **900** | 12.00 |" in render.markdown([table], [])
     assert r"\textbf{71.00 $\pm$ 1.41$^{*}$}" in render.latex([table], [])
