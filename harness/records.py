@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -122,6 +123,30 @@ def read_record(path: str | Path) -> dict:
         return validate(json.load(f))
 
 
-def read_records(out_dir: str | Path) -> list[dict]:
-    """Every record under ``out_dir/results``, sorted by trial id."""
-    return [read_record(p) for p in sorted((Path(out_dir) / "results").glob("*.json"))]
+class RecordError(ValueError):
+    """A file under ``results/`` that is not a readable record; the message names the file."""
+
+
+def read_records(out_dir: str | Path, *, on_bad: Callable[[Path, str], None] | None = None) -> list[dict]:
+    """Every record under ``out_dir/results``, sorted by trial id.
+
+    A file that is not a record (truncated JSON, another schema, missing keys) raises
+    ``RecordError`` naming it; with ``on_bad``, ``on_bad(path, reason)`` is called instead and the
+    file is left out, so a report can set it aside and say so.
+    """
+    records = []
+    for path in sorted((Path(out_dir) / "results").glob("*.json")):
+        try:
+            records.append(read_record(path))
+        except json.JSONDecodeError as exc:
+            reason = f"not JSON (line {exc.lineno})"
+        except (ValueError, OSError) as exc:  # a failed validate(), undecodable bytes, unreadable file
+            reason = str(exc)
+        except (AttributeError, TypeError):  # valid JSON, but an array or a scalar
+            reason = "not a JSON object"
+        else:
+            continue
+        if on_bad is None:
+            raise RecordError(f"{path}: {reason}")
+        on_bad(path, reason)
+    return records

@@ -14,8 +14,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from reports import select
-from reports.tables import method_order, task_order
+from reports import placement, select
+from reports.tables import display_names, method_order, task_order
 
 MAX_BUBBLE = 2500  # points² of the largest memory bubble
 DPI = 110
@@ -34,79 +34,128 @@ def new_figure(width: float, height: float, *, ncols: int = 1, panels: int | Non
     return fig, axes[:panels]
 
 
+CROWDED = 8  # more methods than this: a larger Figure 2 with smaller bubbles and labels
+
+
 def colours(methods: list[str]) -> dict[str, tuple]:
+    """A distinct colour per method for up to 20 methods (then they repeat): tab20's ten dark shades,
+    then its ten light ones, so neighbours in the order differ in hue and the two of a hue far apart."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+    cmap = colormaps["tab20"]
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return {m: cmap(order[i % 20]) for i, m in enumerate(methods)}
+
+
+def method_points(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per method of one setting: mean trainable %, largest peak memory, average score over tasks."""
+    per_method = cells.groupby("method").agg(pct=("trainable_pct", "mean"), memory=("peak_memory_bytes", "max"))
+    return per_method.join(select.averages(cells))
 
 
 def score_vs_params(summary: pd.DataFrame, baseline: str | None) -> Figure:
-    """Figure 2: average test score against trainable % (log axis); bubble area ∝ peak memory."""
+    """Figure 2: average test score against trainable % (log axis), one panel per model and data;
+    bubble area ∝ peak memory; the Pareto frontier dashed; every method labelled, no label overprinted."""
     cells = select.at_train_size(summary, select.main_train_size(summary))
-    per_method = cells.groupby("method").agg(pct=("trainable_pct", "mean"), memory=("peak_memory_bytes", "max"))
-    per_method = per_method.join(select.averages(cells))
-    methods = method_order(per_method.index, baseline)
-    colour = colours(methods)
-    largest = per_method["memory"].max()
-    fig, (ax,) = new_figure(6.4, 4.4)
-    for m in methods:
-        row = per_method.loc[m]
-        size = MAX_BUBBLE * row["memory"] / largest if largest and pd.notna(row["memory"]) else 60
-        ax.scatter(row["pct"], row["average"], s=size, color=colour[m], alpha=0.55, edgecolors="black", label=m)
-        radius = math.sqrt(size / math.pi)  # points: the label sits just above the bubble
-        ax.annotate(m, (row["pct"], row["average"]), textcoords="offset points", xytext=(0, radius + 3),
-                    ha="center", va="bottom")
-    ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (% of the model, log scale)")
-    ax.set_ylabel(f"average test score over {cells['task'].nunique()} task(s)")
-    ax.set_title(f"Score vs trainable parameters\n(bubble area ∝ peak memory; largest {largest / 1e6:,.0f} MB)")
-    ax.margins(x=0.3, y=0.25)
-    ax.grid(True, which="both", alpha=0.3)
+    groups = select.settings(cells)
+    methods = method_order(cells["method"], baseline)
+    crowded = len(methods) > CROWDED
+    style = {"colour": colours(methods), "name": display_names(summary),
+             "max_bubble": MAX_BUBBLE / 2 if crowded else MAX_BUBBLE}
+    largest = cells["peak_memory_bytes"].max()
+    ncols = min(len(groups), 2)
+    fig, axes = new_figure(8.4 if crowded else 6.4, 6.0 if crowded else 4.4, ncols=ncols, panels=len(groups))
+    memory = f"largest {largest / 1e6:,.0f} MB" if pd.notna(largest) else "memory not recorded"
+    fig.suptitle(f"Score vs trainable parameters (bubble area ∝ peak memory, {memory}; dashed: Pareto frontier)",
+                 fontsize="medium")
+    panels = [(ax, setting, draw_bubbles(ax, own, baseline, style, largest)) for ax, (setting, own) in
+              zip(axes, groups, strict=True)]
+    for ax, setting, _ in panels:
+        if len(groups) > 1:
+            ax.set_title(f"{setting[0]} on {setting[1]} data", fontsize="medium")
+    for ax, _, points in panels:
+        placement.place_labels(ax, points, fontsize=8.0 if crowded else 9.0)
     return fig
 
 
+def draw_bubbles(ax, cells: pd.DataFrame, baseline, style: dict, largest) -> list[placement.Point]:
+    """One setting's bubbles and Pareto frontier on ``ax``; returns the points to label."""
+    per_method = method_points(cells)
+    points = []
+    for m in method_order(per_method.index, baseline):
+        row = per_method.loc[m]
+        size = style["max_bubble"] * row["memory"] / largest if largest and pd.notna(row["memory"]) else 60
+        ax.scatter(row["pct"], row["average"], s=size, color=style["colour"][m], alpha=0.6, edgecolors="black",
+                   linewidths=0.6, zorder=3)
+        points.append(placement.Point(row["pct"], row["average"], math.sqrt(size / math.pi), style["name"][m]))
+    front = per_method.loc[select.pareto_front(per_method, x="pct", y="average")]
+    ax.plot(front["pct"], front["average"], drawstyle="steps-post", linestyle="--", color="0.3", linewidth=1.0,
+            zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (% of the model, log scale)")
+    ax.set_ylabel(f"average test score over {cells['task'].nunique()} task(s)")
+    ax.margins(x=0.2, y=0.25)
+    ax.grid(True, which="both", alpha=0.3)
+    return points
+
+
+def series_names(summary: pd.DataFrame) -> dict[tuple, str]:
+    """(model, data, method) -> the name a legend or axis shows: the display name, with the setting
+    where the summary holds several."""
+    names = display_names(summary)
+    several = len(select.settings(summary)) > 1
+    return {(m, d, x): f"{names[x]} ({m}, {d})" if several else names[x]
+            for m, d, x in summary[[*select.SETTING, "method"]].drop_duplicates().itertuples(index=False)}
+
+
 def low_resource(summary: pd.DataFrame, baseline: str | None) -> Figure | None:
-    """Figure 4: test score (mean ± std over seeds) against training-set size, per task and method."""
+    """Figure 4: test score (mean ± std over seeds) against training-set size, per task; one line
+    per method and setting."""
     sized = summary[summary["train_size"].notna()]
     if sized.empty:
         return None
     tasks = task_order(sized["task"])
-    methods = method_order(sized["method"], baseline)
-    colour = colours(methods)
+    names = series_names(sized)
+    keys = sorted(names, key=lambda k: (k[:2], k[2] != baseline, k[2]))  # per setting, the baseline first
+    colour = dict(zip(keys, colours(keys).values(), strict=True))
     ncols = min(len(tasks), PANELS_PER_ROW)
-    fig, axes = new_figure(4.2 * ncols + 1.0, 3.8, ncols=ncols, panels=len(tasks))
+    fig, axes = new_figure(4.2 * ncols + 2.2, 3.8, ncols=ncols, panels=len(tasks))
     for ax, task in zip(axes, tasks, strict=True):
-        for m in methods:
-            rows = sized[(sized["task"] == task) & (sized["method"] == m)].sort_values("train_size")
+        for key in keys:
+            rows = sized[(sized["task"] == task) & (sized[[*select.SETTING, "method"]].apply(tuple, axis=1) == key)]
             if rows.empty:
                 continue
             ax.errorbar(rows["train_size"].astype(float), rows["test_score_mean"],
-                        yerr=rows["test_score_std"].fillna(0), marker="o", capsize=3, color=colour[m], label=m)
+                        yerr=rows["test_score_std"].fillna(0), marker="o", capsize=3, color=colour[key],
+                        label=names[key])
         ax.set_xscale("log")
         ax.set_xlabel("training examples (log scale)")
         ax.set_ylabel("test score")
         ax.set_title(task)
         ax.grid(True, which="both", alpha=0.3)
-    axes[-1].legend(loc="best", fontsize="small")
+    handles = {h.get_label(): h for ax in axes for h in ax.get_legend_handles_labels()[0]}
+    fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize="small")
     return fig
 
 
 def efficiency_bars(summary: pd.DataFrame, baseline: str | None) -> Figure | None:
-    """Peak memory and time per epoch of each method, as % change relative to full fine-tuning."""
+    """Peak memory and time per epoch of each method, as % change relative to full fine-tuning of
+    the same model and data."""
     if baseline is None:
         return None
     cells = select.at_train_size(summary, select.main_train_size(summary))
-    eff = select.efficiency(cells, baseline).set_index("method")
-    methods = [m for m in method_order(eff.index, baseline) if m != baseline]
-    if not methods:
+    eff = select.efficiency_by_setting(cells, baseline)
+    eff = eff[eff["method"] != baseline]
+    if eff.empty:
         return None
-    colour = colours(method_order(eff.index, baseline))
-    fig, axes = new_figure(9.0, 0.5 * len(methods) + 1.8, ncols=2)
+    names = series_names(cells)
+    labels = [names[key] for key in eff[[*select.SETTING, "method"]].itertuples(index=False, name=None)]
+    colour = colours(method_order(cells["method"], baseline))
+    fig, axes = new_figure(9.0, 0.5 * len(labels) + 1.8, ncols=2)
     for ax, col, what in zip(axes, ("memory_delta_pct", "time_delta_pct"), ("peak memory", "time per epoch"),
                              strict=True):
-        values = eff.loc[methods, col]
-        ax.barh(methods, values.fillna(0), height=0.6, color=[colour[m] for m in methods])
+        values = eff[col].reset_index(drop=True)
+        ax.barh(labels, values.fillna(0), height=0.6, color=[colour[m] for m in eff["method"]])
         for i, v in enumerate(values):
             ax.annotate("n/a" if pd.isna(v) else f"{v:+.1f}%", (0 if pd.isna(v) else v, i),
                         textcoords="offset points", xytext=(4 if pd.isna(v) or v >= 0 else -4, 0),

@@ -1,8 +1,10 @@
 """Selection and statistics over result records: the learning rate chosen on validation, the test
 score there as mean ± std over seeds, and every comparison against full fine-tuning.
 
-A cell is one (method, task, train size). Records without a ``train_size`` trained on the full
-training set; their train size is ``<NA>``.
+A cell is one (model, data source, method, task, train size): records of different models, or of
+offline fixtures and hub data, are never pooled. Records without a ``train_size`` trained on the full
+training set (train size ``<NA>``); records without a ``data_source`` predate it (``"unknown"``).
+Rows of the tables are per setting: (model, data kind), the kind being fixtures, hub or unknown.
 """
 
 from __future__ import annotations
@@ -15,29 +17,50 @@ from scipy import stats
 
 from methods import method_label
 
-CELL = ["method", "task", "train_size"]
+SETTING = ["model", "data"]
+CELL = ["model", "data_source", "method", "task", "train_size"]
 SUMMARY_COLUMNS = [
-    "method", "task", "learning_rate", "test_score_mean", "test_score_std", "n_seeds",
+    "model", "data", "method", "task", "learning_rate", "test_score_mean", "test_score_std", "n_seeds",
     "trainable_pct", "peak_memory_bytes", "time_per_epoch_s",
 ]
 EXTRA_COLUMNS = [
-    "train_size", "val_score_mean", "n_failed", "memory_measured_by", "memory_estimated",
+    "data_source", "display_name", "train_size", "val_score_mean", "test_invalid", "test_examples",
+    "test_invalid_share", "n_failed", "memory_measured_by", "memory_estimated",
     "delta_vs_baseline", "ci_low", "ci_high", "p_value", "significant",
 ]
 ALPHA = 0.05  # two-sided level of the test against full fine-tuning
 BASELINE = "full"
+NOT_METRICS = ("invalid", "examples")  # counts kept beside a record's metrics, never scored
+UNKNOWN = "unknown"
+
+
+def data_kind(source) -> str:
+    """``fixtures``, ``hub`` or ``unknown``: what a record's ``data_source`` says it trained on."""
+    if not isinstance(source, str) or not source:
+        return UNKNOWN
+    return "hub" if source.startswith("hub:") else source
+
+
+def output_counts(metrics) -> tuple[float, float]:
+    """(invalid outputs, outputs scored) of one metrics dict; NaN where the record does not say."""
+    metrics = metrics or {}
+    return (float(metrics.get("invalid", math.nan)), float(metrics.get("examples", math.nan)))
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per record: the method's label (name with options) and its train size (or <NA>)."""
-    rows = [
-        {**r, "base_method": r["method"], "method": method_label(r["method"], r["method_options"]),
-         "train_size": r.get("train_size")}
-        for r in records
-    ]
+    """One row per record: the method's label (name with options), its display name, data source
+    and kind, train size (or <NA>) and the counts of invalid and scored test outputs."""
+    rows = []
+    for r in records:
+        label = method_label(r["method"], r["method_options"])
+        invalid, examples = output_counts(r.get("test_metrics"))
+        rows.append({**r, "base_method": r["method"], "method": label, "train_size": r.get("train_size"),
+                     "data_source": r.get("data_source") or UNKNOWN, "data": data_kind(r.get("data_source")),
+                     "display_name": r.get("display_name") or label,
+                     "test_invalid": invalid, "test_examples": examples})
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=[*CELL, "status", "learning_rate", "seed", "base_method"])
+        return pd.DataFrame(columns=[*CELL, "data", "status", "learning_rate", "seed", "base_method"])
     df["train_size"] = pd.array(df["train_size"].tolist(), dtype="Int64")
     return df
 
@@ -50,7 +73,9 @@ def is_estimate(measured_by) -> bool:
 def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
     """Aggregates over seeds at each (cell, learning rate) of the ``ok`` records."""
     grouped = ok.groupby([*CELL, "learning_rate"], sort=True, dropna=False)
-    return grouped.agg(
+    out = grouped.agg(
+        data=("data", "first"),  # a function of data_source
+        display_name=("display_name", "first"),
         val_score_mean=("val_score", "mean"),
         test_score_mean=("test_score", "mean"),
         # one seed has no spread to report: NaN, never a made-up 0
@@ -62,7 +87,12 @@ def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
         time_per_epoch_s=("time_per_epoch_s", "mean"),
         memory_measured_by=("memory_measured_by", lambda s: "; ".join(sorted(set(s.dropna())))),
         memory_estimated=("memory_measured_by", lambda s: any(is_estimate(m) for m in s)),
+        test_invalid=("test_invalid", lambda s: s.sum(min_count=1)),
+        # a share needs every seed's count of scored outputs; older records lack it
+        test_examples=("test_examples", lambda s: s.sum() if s.notna().all() else math.nan),
     ).reset_index()
+    out["test_invalid_share"] = out["test_invalid"] / out["test_examples"].where(out["test_examples"] > 0)
+    return out
 
 
 def select_learning_rates(per_lr: pd.DataFrame) -> pd.DataFrame:
@@ -121,16 +151,18 @@ def welch(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, flo
 
 
 def compare_to_baseline(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
-    """Add, per cell, the difference to the baseline's cell of the same task and train size."""
+    """Add, per cell, the difference to the baseline's cell of the same model, data source, task and
+    train size (never another model's, nor fixtures against hub data)."""
+    keys = ["model", "data_source", "task", "train_size"]
     out = summary.copy()
     for col in ("delta_vs_baseline", "ci_low", "ci_high", "p_value"):
         out[col] = math.nan
     out["significant"] = False
     if baseline is None:
         return out
-    base = out[out["method"] == baseline].set_index(["task", "train_size"])
+    base = out[out["method"] == baseline].set_index(keys)
     for i, row in out.iterrows():
-        key = (row["task"], row["train_size"])
+        key = tuple(row[k] for k in keys)
         if row["method"] == baseline or key not in base.index:
             continue
         ref = base.loc[key]
@@ -152,21 +184,36 @@ def at_train_size(summary: pd.DataFrame, size) -> pd.DataFrame:
     return summary[summary["train_size"].isna()] if pd.isna(size) else summary[summary["train_size"] == size]
 
 
+def settings(summary: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """The summary split by setting (model, data kind), in sorted order: what may share a table row."""
+    return [(key, cells) for key, cells in summary.groupby(SETTING, sort=True)]
+
+
+def one_setting(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` unchanged if they share one model and data kind; else a ValueError (no pooling)."""
+    found = cells[SETTING].drop_duplicates()
+    if len(found) > 1:
+        pairs = ", ".join(f"{m} on {d}" for m, d in found.itertuples(index=False))
+        raise ValueError(f"cells of several settings cannot be pooled: {pairs}")
+    return cells
+
+
 def averages(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per method, the mean over tasks of the test score (each task's score already averages its
-    metrics) and how many tasks it covers."""
-    grouped = cells.groupby("method", sort=False)
+    """Per method of one setting, the mean over tasks of the test score (each task's score already
+    averages its metrics) and how many tasks it covers."""
+    grouped = one_setting(cells).groupby("method", sort=False)
     return pd.DataFrame({"average": grouped["test_score_mean"].mean(), "n_tasks": grouped["task"].nunique()})
 
 
 def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
-    """Per method (Table 3), over the tasks the baseline also ran: trainable % and time per epoch
+    """Per method of one setting (Table 3), over the tasks the baseline also ran: trainable % and time per epoch
     (means over those tasks) and peak memory (the largest over them: what running them all needs),
     each but the share with its change in percent relative to the baseline's figure on those tasks.
 
     A Δ% is left NaN where the two memory figures were not obtained the same way (a measurement is
     never compared with an estimate, nor a GPU allocator count with a process RSS).
     """
+    one_setting(cells)
     base = cells[cells["method"] == baseline].set_index("task") if baseline else None
     rows = []
     for method, group in cells.groupby("method", sort=False):
@@ -182,6 +229,17 @@ def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def efficiency_by_setting(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """``efficiency`` of each setting (model, data kind) against that setting's own baseline, stacked."""
+    parts = [efficiency(own, baseline).assign(model=model, data=data)
+             for (model, data), own in settings(cells)]
+    columns = [*SETTING, "method"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    return out[[*columns, *(c for c in out.columns if c not in columns)]]
+
+
 def efficiency_figures(cells: pd.DataFrame) -> dict:
     """One method's Table 3 figures over ``cells`` (its selected cells on some tasks)."""
     return {
@@ -192,6 +250,18 @@ def efficiency_figures(cells: pd.DataFrame) -> dict:
                                                  for m in how.split("; ") if m})),
         "memory_estimated": bool(cells["memory_estimated"].any()),
     }
+
+
+def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> list:
+    """Index labels of the points no other point beats: none has ``x`` as low (or lower) and ``y`` as
+    high (or higher) with one of the two strictly better; sorted by ``x``. NaN points are left out."""
+    points = points[[x, y]].dropna().sort_values([x, y], ascending=[True, False])
+    front, best = [], -math.inf
+    for label, (px, py) in zip(points.index, points.itertuples(index=False), strict=True):
+        if py > best:
+            front.append(label)
+            best = py
+    return front
 
 
 def score_mismatches(records: list[dict]) -> list[str]:
@@ -208,7 +278,8 @@ def score_mismatches(records: list[dict]) -> list[str]:
         if r["status"] != "ok" or not r.get("test_metrics"):
             continue
         try:
-            expected = get_task(r["task"]).score(r["test_metrics"])
+            metrics = {k: v for k, v in r["test_metrics"].items() if k not in NOT_METRICS}
+            expected = get_task(r["task"]).score(metrics)
         except KeyError:
             continue
         if not math.isclose(expected, r["test_score"], rel_tol=1e-9, abs_tol=1e-9):

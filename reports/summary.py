@@ -32,12 +32,15 @@ class Report:
     tables: list[tables.Table]
     footer: list[str]
     source: str
+    banner: list[str]  # what a reader must know before any number: fixtures, failures, skipped files
 
 
 def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
-    records = read_records(out_dir)
+    """Read the records (setting aside, and naming, any file that is not one) and make every table."""
+    skipped = []
+    records = read_records(out_dir, on_bad=lambda path, reason: skipped.append(f"skipped {path}: {reason}"))
     if not records:
-        raise FileNotFoundError(f"no result records under {Path(out_dir) / 'results'}")
+        raise FileNotFoundError(" ".join([f"no result records under {Path(out_dir) / 'results'}", *skipped]))
     summary = summarize(records, baseline=baseline)
     base = select.baseline_label(summary, baseline) if len(summary) else None
     failed = failures(records)
@@ -46,7 +49,26 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     else:
         made = tables.all_tables(summary, failed, base)
     made[0].notes += [f"Score check: {m}" for m in select.score_mismatches(records)]
-    return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir))
+    return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),
+                  [*banner_lines(records, failed), *skipped])
+
+
+def banner_lines(records: list[dict], failed: list[dict]) -> list[str]:
+    """The report's opening lines: trials ok and failed, and where the data was not the benchmark's."""
+    lines = [f"{len(records) - len(failed)} of {len(records)} trials ok, {len(failed)} failed"
+             + (" (listed under Failed trials)." if failed else ".")]
+    kinds = [select.data_kind(r.get("data_source")) for r in records]
+    fixtures, unknown = kinds.count("fixtures"), kinds.count(select.UNKNOWN)
+    if fixtures == len(records):
+        lines.append("Made from offline FIXTURES (a few examples per task, for testing the pipeline), not the "
+                     "benchmark's datasets: these numbers say nothing about the methods.")
+    elif fixtures:
+        lines.append(f"{fixtures} of {len(records)} records trained on offline FIXTURES, not the benchmark's "
+                     "datasets; they are reported in rows of their own (data: fixtures).")
+    if unknown:
+        lines.append(f"{unknown} of {len(records)} records do not say which data they trained on (written before "
+                     "records had a data_source); their data is reported as unknown.")
+    return lines
 
 
 def targets(out_dir: Path, fmt: str, out: str | Path | None) -> tuple[Path, Path | None]:
@@ -73,7 +95,7 @@ def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = Non
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     rep = build(out_dir, baseline=baseline)
     folder, file = targets(Path(out_dir), fmt, out)
-    text = render.markdown(rep.tables, rep.footer)
+    text = render.markdown(rep.tables, rep.footer, banner=rep.banner)
     if fmt == "md" and out is None:
         return text
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,12 +113,14 @@ def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
     paths = [file or folder / "summary.csv", folder / "efficiency.csv", folder / "failures.csv"]
     rep.summary.drop(columns="test_scores").to_csv(paths[0], index=False)
     cells = select.at_train_size(rep.summary, select.main_train_size(rep.summary))
-    select.efficiency(cells, rep.baseline).to_csv(paths[1], index=False)
-    failed = pd.DataFrame([{**{k: r[k] for k in ("trial_id", "method", "task", "learning_rate", "seed", "error")},
+    select.efficiency_by_setting(cells, rep.baseline).to_csv(paths[1], index=False)
+    failed = pd.DataFrame([{**{k: r[k] for k in ("trial_id", "model", "method", "task", "learning_rate", "seed",
+                                                  "error")},
+                            "data_source": r.get("data_source") or select.UNKNOWN,
                             "method_options": r["method_options"], "train_size": r.get("train_size")}
                            for r in rep.failed],
-                          columns=["trial_id", "method", "method_options", "task", "learning_rate", "seed",
-                                   "train_size", "error"])
+                          columns=["trial_id", "model", "data_source", "method", "method_options", "task",
+                                   "learning_rate", "seed", "train_size", "error"])
     failed.to_csv(paths[2], index=False)
     return paths
 
@@ -108,11 +132,12 @@ def write_documents(rep: Report, folder: Path, file: Path | None, fmt: str) -> l
     figures = plots.make_figures(rep.summary, rep.baseline) if len(rep.summary) else {}
     written = plots.save_figures(figures, folder)
     docs = {
-        "md": lambda: render.markdown(rep.tables, rep.footer, figures={s: f"{s}.png" for s in figures}),
-        "latex": lambda: render.latex(rep.tables, rep.footer,
+        "md": lambda: render.markdown(rep.tables, rep.footer, banner=rep.banner,
+                                      figures={s: f"{s}.png" for s in figures}),
+        "latex": lambda: render.latex(rep.tables, rep.footer, banner=rep.banner,
                                       figures={s: (f"{s}.png", caption) for s, (_, caption, _) in figures.items()}),
         "html": lambda: render.html_page(
-            rep.tables, rep.footer, title=f"peftbench report: {rep.source}",
+            rep.tables, rep.footer, title=f"peftbench report: {rep.source}", banner=rep.banner,
             figures={s: (base64.b64encode((folder / f"{s}.png").read_bytes()).decode("ascii"), *rest)
                      for s, (_, *rest) in figures.items()}),
     }

@@ -3,6 +3,7 @@ from the summary of ``select``; ``render`` turns them into markdown, LaTeX, HTML
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -20,6 +21,33 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
+    best: set[tuple[int, int]] = field(default_factory=set)  # (row, column) of cells to show in bold
+
+
+HIGHER, LOWER, UNRANKED = 1, -1, 0  # which value of a column is its best
+
+
+def best_cells(values: list[list], directions: list[int], groups: list) -> set[tuple[int, int]]:
+    """(row, column) of each column's best value among the rows of each group, ties included.
+
+    ``values[i][j]`` is the number cell (i, j) shows, rounded as shown, or None; a column is ranked
+    by its direction (``HIGHER``, ``LOWER``) only where a group has two or more different numbers.
+    """
+    best = set()
+    for group in dict.fromkeys(groups):
+        rows = [i for i, g in enumerate(groups) if g == group]
+        for j, direction in enumerate(directions):
+            numbers = {i: values[i][j] for i in rows if values[i][j] is not None and not pd.isna(values[i][j])}
+            if direction == UNRANKED or len(set(numbers.values())) < 2:  # alone, or all tied: none is best
+                continue
+            top = max(v * direction for v in numbers.values())
+            best |= {(i, j) for i, v in numbers.items() if v * direction == top}
+    return best
+
+
+def shown(value, digits: int):
+    """``value`` rounded as the table prints it (None when there is none), for ranking."""
+    return None if value is None or pd.isna(value) else round(float(value), digits)
 
 
 def task_order(tasks) -> list[str]:
@@ -34,6 +62,36 @@ def method_order(methods, baseline: str | None) -> list[str]:
     return sorted(set(methods), key=lambda m: (m != baseline, m))
 
 
+def display_names(summary: pd.DataFrame) -> dict[str, str]:
+    """Method label -> the name to show: a record's ``display_name`` unless two labels share it."""
+    names = summary.drop_duplicates("method").set_index("method")["display_name"].to_dict()
+    taken = pd.Series(list(names.values())).value_counts()
+    return {m: name if taken[name] == 1 else m for m, name in names.items()}
+
+
+def setting_columns(summary: pd.DataFrame) -> list[str]:
+    """The setting columns (model, data) whose values differ: the ones each row must show."""
+    return [c for c in select.SETTING if summary[c].nunique() > 1]
+
+
+def setting_note(summary: pd.DataFrame) -> list[str]:
+    """One line saying the model and data kind every row shares, if they do."""
+    same = [c for c in select.SETTING if summary[c].nunique() == 1]
+    if not same:
+        return []
+    return ["; ".join(f"{c}: {summary[c].iloc[0]}" for c in same) + " (every row)."]
+
+
+def setting_rows(summary: pd.DataFrame, baseline: str | None) -> Iterator[tuple[tuple, list[str], str, pd.DataFrame]]:
+    """Per table row: (setting, its shown setting cells, method label, the method's cells), each
+    setting's rows together, the baseline first."""
+    columns = setting_columns(summary)
+    for setting, cells in select.settings(summary):
+        values = dict(zip(select.SETTING, setting, strict=True))
+        for method in method_order(cells["method"], baseline):
+            yield setting, [values[c] for c in columns], method, cells[cells["method"] == method]
+
+
 def number(value, digits: int = 2) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
@@ -46,11 +104,22 @@ def megabytes(value, estimated: bool = False) -> str:
     return "—" if pd.isna(value) else f"{ESTIMATE if estimated else ''}{value / 1e6:.0f}"
 
 
+def invalid_text(row) -> str:
+    """``12.5% invalid`` (or ``3 invalid`` from records that do not count their outputs); "" at zero."""
+    share, count = row["test_invalid_share"], row["test_invalid"]
+    if pd.notna(share):
+        return f"{100 * share:.3g}% invalid" if share > 0 else ""
+    return f"{count:.0f} invalid" if pd.notna(count) and count > 0 else ""
+
+
 def score_cell(row, n_common: int) -> str:
-    """``mean ± std``, the seed count where it differs from the table's usual one, and the mark."""
+    """``mean ± std``, the seed count where it differs from the table's usual one, the share of
+    invalid outputs where there are any, and the significance mark."""
     text = f"{row['test_score_mean']:.2f} ± {number(row['test_score_std'])}"
-    if row["n_seeds"] != n_common:
-        text += f" (n={row['n_seeds']})"
+    extra = [f"n={row['n_seeds']}"] if row["n_seeds"] != n_common else []
+    extra += [t for t in [invalid_text(row)] if t]
+    if extra:
+        text += f" ({', '.join(extra)})"
     return text + (SIGNIFICANT if row["significant"] else "")
 
 
@@ -68,51 +137,86 @@ def score_notes(cells: pd.DataFrame, baseline: str | None) -> list[str]:
     if baseline:
         notes.append(f"{SIGNIFICANT} differs from {baseline} on that task at p < {select.ALPHA} (Welch's t-test "
                      "over seeds, two-sided, uncorrected for multiple comparisons).")
+    if any(invalid_text(row) for _, row in cells.iterrows()):
+        notes.append("k% invalid: share of the test outputs, over all seeds, that the task could not read as "
+                     "an answer (each scored as wrong); older records give only the count of invalid outputs.")
+    notes.append("Bold: the best of its column (highest score; lowest trainable %, memory, time).")
     return notes
 
 
 def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
-    """Table 1 / Table 2: methods × tasks, the average over tasks, trainable %, memory, time."""
+    """Table 1 / Table 2: methods × tasks per setting, the average over tasks, trainable %, memory, time."""
     size = select.main_train_size(summary)
     cells = select.at_train_size(summary, size)
     tasks = task_order(cells["task"])
-    avg = select.averages(cells)
     n_common = common_seeds(cells)
-    header = ["method", *tasks, "average", "trainable % per task", "peak memory (MB)", "time/epoch (s)"]
-    rows = []
-    for method in method_order(cells["method"], baseline):
-        by_task = cells[cells["method"] == method].set_index("task")
-        scores = [score_cell(by_task.loc[t], n_common) if t in by_task.index else "—" for t in tasks]
-        average = number(avg.at[method, "average"])
-        if avg.at[method, "n_tasks"] < len(tasks):
-            average += f" ({avg.at[method, 'n_tasks']}/{len(tasks)} tasks)"
-        rows.append([method, *scores, average, number(by_task["trainable_pct"].mean(), 3),
+    names = display_names(summary)
+    header = [*setting_columns(cells), "method", *tasks, "average", "trainable % per task", "peak memory (MB)",
+              "time/epoch (s)"]
+    rows, values, groups = [], [], []
+    for setting, prefix, method, own in setting_rows(cells, baseline):
+        by_task = own.set_index("task")
+        avg = select.averages(own).loc[method]
+        average, n_tasks = number(avg["average"]), int(avg["n_tasks"])
+        if n_tasks < len(tasks):
+            average += f" ({n_tasks}/{len(tasks)} tasks)"
+        rows.append([*prefix, names[method], *(task_cell(by_task, t, n_common) for t in tasks), average,
+                     number(by_task["trainable_pct"].mean(), 3),
                      megabytes(by_task["peak_memory_bytes"].max(), by_task["memory_estimated"].any()),
                      number(by_task["time_per_epoch_s"].mean())])
+        full = n_tasks == len(tasks)  # an average over fewer tasks is not comparable
+        values.append([*(None for _ in prefix), None,
+                       *(shown(by_task.at[t, "test_score_mean"], 2) if t in by_task.index else None for t in tasks),
+                       shown(avg["average"], 2) if full else None, shown(by_task["trainable_pct"].mean(), 3),
+                       shown(by_task["peak_memory_bytes"].max() / 1e6, 0), shown(by_task["time_per_epoch_s"].mean(), 2)])
+        groups.append(setting)
+    memory = LOWER if cells.groupby(select.SETTING)["memory_measured_by"].nunique().max() == 1 else UNRANKED
+    directions = [UNRANKED] * (len(header) - len(tasks) - 4) + [HIGHER] * (len(tasks) + 1) + [LOWER, memory, LOWER]
     title = "Results per task (Table 1 / Table 2 layout)"
     if not pd.isna(size):
         title += f", train size {int(size)}"
-    notes = score_notes(cells, baseline)
+    notes = [*setting_note(cells), *score_notes(cells, baseline)]
     notes.append("Average: mean over tasks of the test score; a task with several metrics counts as their mean.")
-    return Table("main", title, header, rows, notes)
+    return Table("main", title, header, rows, notes, best_cells(values, directions, groups))
+
+
+def task_cell(by_task: pd.DataFrame, task: str, n_common: int) -> str:
+    """The score cell of one method on one task; cells of several hub revisions side by side."""
+    if task not in by_task.index:
+        return "—"
+    found = by_task.loc[[task]]
+    if len(found) == 1:
+        return score_cell(found.iloc[0], n_common)
+    return "; ".join(f"{score_cell(r, n_common)} [{r['data_source']}]" for _, r in found.iterrows())
 
 
 def efficiency_table(summary: pd.DataFrame, baseline: str | None) -> Table:
-    """Table 3: trainable %, peak memory and time per epoch, each with its Δ% against the baseline."""
+    """Table 3 per setting: trainable %, peak memory and time per epoch, each with its Δ% against the
+    baseline of the same setting."""
     cells = select.at_train_size(summary, select.main_train_size(summary))
-    eff = select.efficiency(cells, baseline).set_index("method")
-    header = ["method", "trainable %", "peak memory (MB)", "Δ memory", "time/epoch (s)", "Δ time"]
-    rows = []
-    for m in method_order(eff.index, baseline):
-        e = eff.loc[m]
-        delta = (lambda v: "—") if m == baseline else signed_pct
-        rows.append([m, number(e["trainable_pct"], 3), megabytes(e["peak_memory_bytes"], e["memory_estimated"]),
-                     delta(e["memory_delta_pct"]), number(e["time_per_epoch_s"]), delta(e["time_delta_pct"])])
-    notes = [f"Δ: change relative to {baseline} over the tasks both ran; memory is the largest peak over "
-             "those tasks, time per epoch and trainable % their means."
+    columns, names = setting_columns(cells), display_names(summary)
+    header = [*columns, "method", "trainable %", "peak memory (MB)", "Δ memory", "time/epoch (s)", "Δ time"]
+    rows, values, groups = [], [], []
+    for setting, own in select.settings(cells):
+        eff = select.efficiency(own, baseline).set_index("method")
+        prefix = [dict(zip(select.SETTING, setting, strict=True))[c] for c in columns]
+        for m in method_order(eff.index, baseline):
+            e = eff.loc[m]
+            delta = (lambda v: "—") if m == baseline else signed_pct
+            rows.append([*prefix, names[m], number(e["trainable_pct"], 3),
+                         megabytes(e["peak_memory_bytes"], e["memory_estimated"]), delta(e["memory_delta_pct"]),
+                         number(e["time_per_epoch_s"]), delta(e["time_delta_pct"])])
+            values.append([None] * (len(prefix) + 1) + [shown(e["trainable_pct"], 3),
+                                                         shown(e["peak_memory_bytes"] / 1e6, 0), None,
+                                                         shown(e["time_per_epoch_s"], 2), None])
+            groups.append(setting)
+    memory = LOWER if cells.groupby(select.SETTING)["memory_measured_by"].nunique().max() == 1 else UNRANKED
+    directions = [UNRANKED] * (len(columns) + 1) + [LOWER, memory, UNRANKED, LOWER, UNRANKED]
+    notes = [f"Δ: change relative to {baseline} of the same model and data over the tasks both ran; memory is "
+             "the largest peak over those tasks, time per epoch and trainable % their means."
              if baseline else "No full fine-tuning records: no Δ column can be computed."]
-    notes += memory_notes(summary)
-    return Table("efficiency", "Efficiency (Table 3 layout)", header, rows, notes)
+    notes += [*setting_note(cells), *memory_notes(summary), "Bold: the lowest of its column."]
+    return Table("efficiency", "Efficiency (Table 3 layout)", header, rows, notes, best_cells(values, directions, groups))
 
 
 def memory_notes(summary: pd.DataFrame) -> list[str]:
@@ -123,65 +227,76 @@ def memory_notes(summary: pd.DataFrame) -> list[str]:
         notes.append(f"Peak memory {kind} by {how or 'unknown'}: {', '.join(sorted(set(group['method'])))}.")
     if summary["memory_estimated"].any():
         notes.append(f"{ESTIMATE} marks an estimated memory figure.")
-    notes.append("A memory Δ is shown only where both figures were obtained the same way.")
+    notes.append("A memory Δ is shown (and a lowest memory marked) only where the figures were obtained the same way.")
     return notes
 
 
 def comparison_table(summary: pd.DataFrame, baseline: str | None) -> Table | None:
-    """Per method, task and train size: difference to the baseline with a 95% CI and Welch's p."""
+    """Per setting, method, task and train size: difference to the baseline with a 95% CI and Welch's p."""
     if baseline is None:
         return None
-    rows = []
+    columns, names = setting_columns(summary), display_names(summary)
     cells = summary[summary["method"] != baseline]
     order = {m: i for i, m in enumerate(method_order(cells["method"], baseline))}
     tasks = task_order(summary["task"])
     cells = cells.assign(_m=cells["method"].map(order), _t=cells["task"].map(tasks.index),
-                         _s=cells["train_size"].fillna(-1)).sort_values(["_m", "_t", "_s"])
+                         _s=cells["train_size"].fillna(-1)).sort_values([*select.SETTING, "_m", "_t", "_s"])
+    rows = []
     for _, row in cells.iterrows():
         if pd.isna(row["delta_vs_baseline"]):
             continue
         ci = "—" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
         p = "—" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}"
-        rows.append([row["method"], row["task"], size_name(row["train_size"]), f"{row['delta_vs_baseline']:+.2f}",
-                     ci, p, SIGNIFICANT if row["significant"] else ""])
-    notes = [(f"Δ: mean test score minus {baseline}'s, each at its own selected learning rate. CI and p: "
-             "Welch's t-test over seeds; — where a side has under two seeds or neither side varies.")]
-    return Table("vs_full", f"Against {baseline}, per task", ["method", "task", "train size", "Δ score",
-                                                               "95% CI", "p", "sig."], rows, notes)
+        rows.append([*(row[c] for c in columns), names[row["method"]], row["task"], size_name(row["train_size"]),
+                     f"{row['delta_vs_baseline']:+.2f}", ci, p, SIGNIFICANT if row["significant"] else ""])
+    notes = [(f"Δ: mean test score minus {baseline}'s of the same model and data, each at its own selected "
+              "learning rate. CI and p: Welch's t-test over seeds; — where a side has under two seeds or "
+              "neither side varies."), *setting_note(summary)]
+    return Table("vs_full", f"Against {baseline}, per task",
+                 [*columns, "method", "task", "train size", "Δ score", "95% CI", "p", "sig."], rows, notes)
 
 
 def learning_rate_table(summary: pd.DataFrame, baseline: str | None) -> Table:
-    """Table 5: the selected learning rate per method and task (and train size where several)."""
+    """Table 5: the selected learning rate per setting, method and task (and train size where several)."""
     sizes = summary["train_size"].drop_duplicates().sort_values(na_position="last").tolist()
     tasks = task_order(summary["task"])
     columns = [(t, s) for t in tasks for s in sizes]
     label = (lambda t, s: t) if len(sizes) == 1 else (lambda t, s: f"{t} ({size_name(s)})")
-    rows = []
-    for method in method_order(summary["method"], baseline):
-        own = summary[summary["method"] == method]
-        lookup = {(r["task"], size_name(r["train_size"])): f"{r['learning_rate']:g}" for _, r in own.iterrows()}
-        rows.append([method, *(lookup.get((t, size_name(s)), "—") for t, s in columns)])
-    notes = ["The learning rate with the best mean validation score over seeds (ties: the smallest)."]
+    names, rows = display_names(summary), []
+    for _, prefix, method, own in setting_rows(summary, baseline):
+        lookup = {}
+        for _, r in own.iterrows():  # several hub revisions of one task: each one's rate
+            key = (r["task"], size_name(r["train_size"]))
+            lookup[key] = "; ".join([*filter(None, [lookup.get(key)]), f"{r['learning_rate']:g}"])
+        rows.append([*prefix, names[method], *(lookup.get((t, size_name(s)), "—") for t, s in columns)])
+    notes = ["The learning rate with the best mean validation score over seeds (ties: the smallest).",
+             *setting_note(summary)]
     return Table("learning_rates", "Selected learning rates (Table 5 layout)",
-                 ["method", *(label(t, s) for t, s in columns)], rows, notes)
+                 [*setting_columns(summary), "method", *(label(t, s) for t, s in columns)], rows, notes)
 
 
 def low_resource_tables(summary: pd.DataFrame, baseline: str | None) -> list[Table]:
-    """Per task: score per method per train size; only when some records carry a train size."""
+    """Per task: score per setting and method per train size; only when some records carry a train size."""
     if summary["train_size"].notna().sum() == 0:
         return []
     sizes = summary["train_size"].drop_duplicates().sort_values(na_position="last").tolist()
-    tables = []
+    names, tables = display_names(summary), []
     for task in task_order(summary["task"]):
         cells = summary[summary["task"] == task]
         n_common = common_seeds(cells)
-        rows = []
-        for method in method_order(cells["method"], baseline):
-            own = {size_name(r["train_size"]): r for _, r in cells[cells["method"] == method].iterrows()}
-            rows.append([method, *(score_cell(own[size_name(s)], n_common) if size_name(s) in own else "—"
-                                   for s in sizes)])
+        rows, values, groups = [], [], []
+        for setting, prefix, method, own in setting_rows(cells, baseline):
+            by_size = own.set_index(own["train_size"].map(size_name))
+            rows.append([*prefix, names[method], *(task_cell(by_size.assign(task=by_size.index), size_name(s), n_common)
+                                                   for s in sizes)])
+            values.append([*(None for _ in prefix), None,
+                           *(shown(by_size.at[size_name(s), "test_score_mean"], 2)
+                             if size_name(s) in by_size.index and by_size.index.is_unique else None for s in sizes)])
+            groups.append(setting)
         tables.append(Table(f"low_resource_{task}", f"Low-resource: {task} by training-set size",
-                            ["method", *(size_name(s) for s in sizes)], rows, score_notes(cells, baseline)))
+                            [*setting_columns(cells), "method", *(size_name(s) for s in sizes)], rows,
+                            [*setting_note(cells), *score_notes(cells, baseline)],
+                            best_cells(values, [UNRANKED] * (len(rows[0]) - len(sizes)) + [HIGHER] * len(sizes), groups)))
     return tables
 
 

@@ -131,3 +131,83 @@ def test_train_size_absent_and_none_are_the_same_cell():
     full_data = summary[summary["train_size"].isna()].iloc[0]
     assert (full_data["test_score_mean"], full_data["n_seeds"]) == (pytest.approx(15.0), 2)
     assert summary[summary["train_size"] == 100].iloc[0]["test_score_mean"] == pytest.approx(40.0)
+
+
+# Each test below pins one guard of reports/select.py; each fails when its guard is removed.
+
+
+def test_no_spread_on_either_side_is_untestable_not_significant():
+    # [40, 40] vs [50, 50]: both standard deviations 0, so t = −10/0; Welch without its guard says p = 0
+    summary = select.summarize([*seeds("full", "rte", 1e-3, [1, 2], [50, 50]),
+                                *seeds("adapter", "rte", 1e-3, [1, 2], [40, 40])]).set_index("method")
+    assert summary.at["adapter", "delta_vs_baseline"] == pytest.approx(-10.0)
+    assert math.isnan(summary.at["adapter", "p_value"]) and not summary.at["adapter", "significant"]
+    assert math.isnan(summary.at["adapter", "ci_low"])
+    row = next(r for r in tables.comparison_table(summary.reset_index(), "full").rows if r[0] == "adapter")
+    assert row[4:] == ["—", "—", ""]
+
+
+def test_one_seed_is_untestable_not_significant():
+    summary = select.summarize([*seeds("full", "rte", 1e-3, [1, 2, 3], [50, 51, 52]),
+                                record("adapter", "rte", 1e-3, 0, val=1, test=90)]).set_index("method")
+    assert math.isnan(summary.at["adapter", "p_value"]) and not summary.at["adapter", "significant"]
+    assert math.isnan(summary.at["adapter", "test_score_std"])  # and no std made up either
+
+
+def test_peak_memory_of_a_cell_is_the_largest_over_seeds():
+    records = [record("adapter", "rte", 1e-3, s, val=1, test=1, memory_mb=mb) for s, mb in enumerate([700, 900, 500])]
+    summary = select.summarize(records)
+    assert summary.loc[0, "peak_memory_bytes"] == 900e6  # not the min (500) nor the mean (700)
+    assert tables.efficiency_table(summary, None).rows[0][2] == "900"
+
+
+def test_baseline_only_and_method_only_tasks_are_never_compared():
+    records = [*seeds("full", "rte", 1e-3, [1, 2], [60, 70], memory_mb=1000, time_s=10),
+               *seeds("full", "sst2", 1e-3, [1, 2], [80, 90], memory_mb=4000, time_s=40),  # baseline only
+               *seeds("adapter", "rte", 1e-3, [1, 2], [70, 80], memory_mb=500, time_s=5),
+               *seeds("adapter", "cb", 1e-3, [1, 2], [10, 20], memory_mb=9000, time_s=90)]  # adapter only
+    summary = select.summarize(records)
+    delta = summary.set_index(["method", "task"])["delta_vs_baseline"]
+    assert delta["adapter", "rte"] == pytest.approx(10.0)
+    assert math.isnan(delta["adapter", "cb"])  # no baseline on cb
+    assert delta[["full"]].isna().all()  # the baseline is not compared with itself
+    eff = select.efficiency(summary, "full").set_index("method")
+    # over rte only, the one task both ran: 500 MB vs 1000 MB and 5 s vs 10 s (not sst2's 4000 MB, 40 s)
+    assert eff.at["adapter", "memory_delta_pct"] == pytest.approx(-50.0)
+    assert eff.at["adapter", "time_delta_pct"] == pytest.approx(-50.0)
+    rows = {r[0]: r for r in tables.main_table(summary, "full").rows}
+    assert rows["adapter"][4] == "45.00 (2/3 tasks)" and rows["full"][4] == "75.00 (2/3 tasks)"
+
+
+def test_a_method_without_common_tasks_gets_no_delta():
+    records = [*seeds("full", "sst2", 1e-3, [1, 2], [80, 90], memory_mb=4000),
+               *seeds("adapter", "cb", 1e-3, [1, 2], [10, 20], memory_mb=500)]
+    eff = select.efficiency(select.summarize(records), "full").set_index("method")
+    assert eff.at["adapter", "peak_memory_bytes"] == 500e6
+    assert math.isnan(eff.at["adapter", "memory_delta_pct"]) and math.isnan(eff.at["adapter", "time_delta_pct"])
+
+
+def test_main_tables_use_the_full_training_set_over_the_largest_subset():
+    records = [*seeds("full", "rte", 1e-3, [1, 2], [10, 20], train_size=1000),
+               *seeds("full", "rte", 1e-3, [1, 2], [70, 80])]
+    table = tables.main_table(select.summarize(records), "full")
+    assert table.rows[0][1] == "75.00 ± 7.07" and "train size" not in table.title
+
+
+def test_invalid_share_needs_every_seeds_output_count():
+    records = [record("adapter", "rte", 1e-3, 0, val=1, test=50, metrics={"accuracy": 50.0, "invalid": 4,
+                                                                            "examples": 40}),
+               record("adapter", "rte", 1e-3, 1, val=1, test=50, metrics={"accuracy": 50.0, "invalid": 4})]
+    row = select.summarize(records).iloc[0]
+    # the old record does not say how many outputs it scored: a share would be 8 of 40, i.e. wrong
+    assert math.isnan(row["test_invalid_share"]) and row["test_invalid"] == 8
+    assert tables.invalid_text(row) == "8 invalid"
+
+
+def test_memory_measured_differently_is_never_ranked():
+    records = [*seeds("full", "rte", 1e-3, [1, 2], [1, 2], memory_mb=1000),
+               *seeds("adapter", "rte", 1e-3, [1, 2], [1, 2], memory_mb=500,
+                      measured_by="estimated: budgets.estimate (weights + Adam states)")]
+    table = tables.main_table(select.summarize(records), "full")
+    memory = table.header.index("peak memory (MB)")
+    assert not any(j == memory for _, j in table.best)
