@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 
-from harness.config import DATA_SOURCES, ConfigError, TrialConfig
+from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig
 
 
 def fail(message: str) -> int:
@@ -161,7 +161,8 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per ``TrialConfig`` field, its default and help read from the field; a flag not given
     leaves the field at its default."""
     special = {"method_options": {"action": "append", "metavar": "KEY=VALUE", "dest": "option"},
-               "data": {"choices": DATA_SOURCES}}
+               "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
+               "labels": {"choices": LABEL_FORMATS}}
     for f in dataclasses.fields(TrialConfig):
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,

@@ -8,6 +8,7 @@ and step time do not depend on the weights' values, so budgets and benchmarks do
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
@@ -67,16 +68,23 @@ def model_config(name: str) -> T5Config:
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 
-def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, object]:
-    """The model and its tokenizer; ``tiny-t5`` is initialised from ``seed`` deterministically."""
+def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, object, str]:
+    """The model, its tokenizer, and where the weights came from (for the record).
+
+    ``tiny-t5`` is initialised from ``seed`` deterministically: ``config:tiny-t5``; a hub model
+    names the commit it resolved to, ``hub:<id>@<commit>``; a local folder ``path:<folder>``.
+    """
     if name == TINY_T5:
         torch.manual_seed(seed)
-        return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer()
+        return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer(), f"config:{TINY_T5}"
     repo, revision = _split_revision(name)
     # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
     # is the checkpoint's own, "auto")
     model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)
-    return model, AutoTokenizer.from_pretrained(repo, revision=revision)
+    tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
+    if Path(repo).is_dir():
+        return model, tokenizer, f"path:{Path(repo).resolve()}"
+    return model, tokenizer, f"hub:{repo}@{getattr(model.config, '_commit_hash', None) or revision or 'unknown'}"
 
 
 def build_model(name: str, method: str, options: dict | None = None, *, device: str | torch.device = "cpu",

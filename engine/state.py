@@ -39,7 +39,7 @@ def save_checkpoint(directory: Path, engine: Engine, loop: dict, *, rank: int) -
         extra = {"trainable": trainable_state(engine.module), "engine": engine.state_dict()}
     if rank == 0:
         tmp = directory / f".{LOOP_STATE}.tmp"
-        torch.save({**loop, **extra, "torch_rng": torch.get_rng_state()}, tmp)
+        torch.save({**loop, **extra, "micro_steps": engine.micro_steps, "torch_rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, directory / LOOP_STATE)
 
 
@@ -55,5 +55,6 @@ def load_checkpoint(directory: Path, engine: Engine) -> dict:
     else:
         load_trainable_state(engine.module, saved.pop("trainable"))
         engine.load_state_dict(saved.pop("engine"))
+    engine.micro_steps = saved.pop("micro_steps")
     torch.set_rng_state(saved.pop("torch_rng"))
     return saved

@@ -84,6 +84,14 @@ class Engine:
             self.scheduler.step()
         self.zero_grad()
 
+    @property
+    def optimizer_steps(self) -> int:
+        return self.micro_steps // self.opt.accumulation
+
+    def at_boundary(self) -> bool:
+        """Whether the last micro-batch ended an optimizer step."""
+        return self.micro_steps % self.opt.accumulation == 0
+
     def micro_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         loss = self.forward_backward(batch)
         self.boundary()
@@ -104,12 +112,11 @@ class Engine:
 
     def state_dict(self) -> dict:
         """Optimizer and schedule state of the plain-torch engine (DeepSpeed saves its own)."""
-        return {"optimizer": self.optimizer.state_dict(), "micro_steps": self.micro_steps,
+        return {"optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self.micro_steps = state["micro_steps"]
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
 
 DATA_SOURCES = ("auto", "hub", "fixtures")
+PREFIX_SETTINGS = ("auto", "always", "never")  # methods/registry.py resolve_prefix
+LABEL_FORMATS = ("digits", "names")  # tasks.TextFormat
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
 
 
@@ -48,6 +50,11 @@ class TrialConfig:
         "clip gradients to this global norm (the authors': 1.0); null: no clipping"))
     max_source_length: int | None = field(default=None, metadata=_help("source tokens kept (default: the task's)"))
     data: str = field(default="auto", metadata=_help("auto (the hub, else the offline fixtures), hub or fixtures"))
+    task_prefix: str = field(default="auto", metadata=_help(
+        "the task's name before each input: auto (as the authors, by method), always or never"))
+    labels: str = field(default="digits", metadata=_help("targets as label digits (the authors') or names (T5's)"))
+    eval_every_steps: int | None = field(default=None, metadata=_help(
+        "validate every N optimizer steps instead of every epoch (the paper's low-resource runs: 250)"))
     train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (per seed)"))
 
     def __post_init__(self):
@@ -103,6 +110,9 @@ def _check(cfg: TrialConfig) -> None:
         "max_source_length": (_positive_int(cfg.max_source_length, allow_none=True), "a positive integer or null"),
         "train_size": (_positive_int(cfg.train_size, allow_none=True), "a positive integer or null"),
         "data": (cfg.data in DATA_SOURCES, f"one of {', '.join(DATA_SOURCES)}"),
+        "task_prefix": (cfg.task_prefix in PREFIX_SETTINGS, f"one of {', '.join(PREFIX_SETTINGS)}"),
+        "labels": (cfg.labels in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
+        "eval_every_steps": (_positive_int(cfg.eval_every_steps, allow_none=True), "a positive integer or null"),
         "model": (isinstance(cfg.model, str) and cfg.model != "", "a model name, hub id or path"),
         "method_options": (isinstance(cfg.method_options, dict), "a mapping of option to value"),
     }

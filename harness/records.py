@@ -38,7 +38,10 @@ class Record:
     seed: int | None = None
     train_size: int | None = None
     budget: str | None = None
-    # what ran
+    # what ran, on what
+    data_source: str | None = None  # "fixtures" or "hub:<path>/<config>@<revision>"
+    model_source: str | None = None  # "config:tiny-t5", "hub:<id>@<commit>" or "path:<folder>"
+    text_format: dict | None = None  # the inputs' task prefix and the targets' label form
     epochs: int | None = None
     batch_size: int | None = None  # examples per optimizer step, over all workers
     micro_batch_size: int | None = None
@@ -46,8 +49,10 @@ class Record:
     batch_chosen_by: str | None = None  # fixed | measured | estimated
     workers: int | None = None
     # results
-    val_metrics: list = field(default_factory=list)  # one dict per epoch
+    val_metrics: list = field(default_factory=list)  # one dict per validation (every epoch, or N steps)
+    evaluated_at: list = field(default_factory=list)  # {"epoch", "step"} of each validation
     best_epoch: int | None = None
+    best_step: int | None = None  # optimizer steps done at the best validation
     val_score: float | None = None
     test_metrics: dict | None = None
     test_score: float | None = None
@@ -56,6 +61,7 @@ class Record:
     trainable_pct: float | None = None
     peak_memory_bytes: int | None = None
     memory_measured_by: str | None = None
+    peak_rss_bytes: int | None = None  # the process's peak resident size (CPU), secondary
     time_per_epoch_s: float | None = None
     wall_time_s: float | None = None
     finished_at: float | None = None

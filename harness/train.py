@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import math
 import random
-import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -22,20 +21,22 @@ from engine.models import load_model
 from engine.state import has_checkpoint, load_checkpoint, load_trainable_state, save_checkpoint, trainable_state
 from engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from harness.config import TrialConfig
-from methods import ParamCount, apply_method
-from tasks import Task, get_task
+from methods import ParamCount, apply_method, resolve_prefix
+from tasks import Task, TextFormat, get_task
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
           checkpoint_dir: Path | None = None, log=print) -> dict:
     """Run one trial at ``plan``'s batch; return the result fields (metrics, counts, memory, time).
 
-    With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
-    already there (a killed trial, rerun), continues from the epoch after it.
+    Validation runs after every epoch, or every ``cfg.eval_every_steps`` optimizer steps; the best
+    validation score's weights are kept and tested. With ``checkpoint_dir``, the loop saves its state
+    after every epoch and, when a checkpoint is already there (a killed trial, rerun), continues
+    from the epoch after it.
     """
     run = setup(cfg, plan)
-    state = {"epoch": 0, "val_metrics": [], "epoch_times": [], "best": None, "best_state": None,
-             "order": random.Random(cfg.seed).getstate()}
+    state = {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
+             "best_state": None, "order": random.Random(cfg.seed).getstate()}
     if has_checkpoint(checkpoint_dir):
         state = load_checkpoint(checkpoint_dir, run.engine)
         log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
@@ -48,22 +49,35 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
             loss = run.engine.micro_step(run.shard(batch))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
+            if run.validates_at_step():
+                validate(run, state, epoch, report)
         state["epoch_times"].append(time.perf_counter() - start)
-        state["val_metrics"].append(run.evaluate("validation"))
-        score = run.task.score(state["val_metrics"][-1])
-        if state["best"] is None or score > run.task.score(state["val_metrics"][state["best"]]):
-            state["best"], state["best_state"] = epoch, trainable_state(run.engine.module, device="cpu")
+        if not cfg.eval_every_steps or (epoch + 1 == run.epochs and not state["val_metrics"]):
+            validate(run, state, epoch, report)
         state["epoch"], state["order"] = epoch + 1, order.getstate()
         if checkpoint_dir:
             save_checkpoint(checkpoint_dir, run.engine, state, rank=run.rank)
-        log(f"[{cfg.trial_id}] epoch {epoch + 1}/{run.epochs} loss {loss.item():.4f} val {score:.2f} "
+        log(f"[{cfg.trial_id}] epoch {epoch + 1}/{run.epochs} loss {loss.item():.4f} "
+            f"val {run.task.score(state['val_metrics'][-1]) if state['val_metrics'] else float('nan'):.2f} "
             f"({state['epoch_times'][-1]:.1f}s)")
-        if report:
-            report({"epoch": epoch + 1, "val_score": score, "loss": loss.item()})
     load_trainable_state(run.engine.module, state["best_state"])
     test_metrics = run.evaluate("test")
     run.engine.close()
     return run.results(state, test_metrics, plan)
+
+
+def validate(run: Run, state: dict, epoch: int, report) -> None:
+    """Score the validation split now; keep the weights if the score is the best so far."""
+    run.engine.module.eval()
+    state["val_metrics"].append(run.evaluate("validation"))
+    state["evaluated_at"].append({"epoch": epoch + 1, "step": run.engine.optimizer_steps})
+    score = run.task.score(state["val_metrics"][-1])
+    if state["best"] is None or score > run.task.score(state["val_metrics"][state["best"]]):
+        state["best"] = len(state["val_metrics"]) - 1
+        state["best_state"] = trainable_state(run.engine.module, device="cpu")
+    run.engine.train()
+    if report:
+        report({**state["evaluated_at"][-1], "val_score": score})
 
 
 @dataclass
@@ -72,7 +86,10 @@ class Run:
 
     cfg: TrialConfig
     task: Task
+    fmt: TextFormat
     data: dict[str, list[dict]]
+    data_source: str
+    model_source: str
     tokenizer: object
     engine: Engine
     count: ParamCount
@@ -89,23 +106,31 @@ class Run:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
 
+    def validates_at_step(self) -> bool:
+        """Whether the micro-batch just run ended an optimizer step on which validation is due."""
+        every, engine = self.cfg.eval_every_steps, self.engine
+        return bool(every) and engine.at_boundary() and engine.optimizer_steps % every == 0
+
     def shard(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """This worker's rows of a step's batch (all of them with one worker), on its device."""
         return {k: v[self.rank :: self.world].contiguous().to(self.device) for k, v in batch.items()}
 
     def evaluate(self, split: str) -> dict[str, float]:
-        return evaluate(self.engine.module, self.tokenizer, self.task, self.data[split], self.micro_batch,
-                        self.device)
+        return evaluate(self.engine.module, self.tokenizer, self.task, self.fmt, self.data[split],
+                        self.micro_batch, self.device)
 
     def results(self, state: dict, test_metrics: dict, plan: BatchPlan) -> dict:
         best = state["best"]
-        peak, measured_by = peak_memory(self.device)
+        peak, measured_by = peak_memory(self, plan)
         return {
-            "epochs": self.epochs, "val_metrics": state["val_metrics"], "best_epoch": best + 1,
+            "data_source": self.data_source, "model_source": self.model_source, "text_format": asdict(self.fmt),
+            "epochs": self.epochs, "val_metrics": state["val_metrics"], "evaluated_at": state["evaluated_at"],
+            "best_epoch": state["evaluated_at"][best]["epoch"], "best_step": state["evaluated_at"][best]["step"],
             "val_score": self.task.score(state["val_metrics"][best]),
             "test_metrics": test_metrics, "test_score": self.task.score(test_metrics),
             "trainable_params": self.count.trainable, "total_params": self.count.total,
             "trainable_pct": self.count.pct, "peak_memory_bytes": peak, "memory_measured_by": measured_by,
+            "peak_rss_bytes": peak_rss(),
             "time_per_epoch_s": sum(state["epoch_times"]) / len(state["epoch_times"]),
             "batch_size": plan.batch_size * self.world, "micro_batch_size": plan.micro_batch,
             "accumulation_steps": plan.accumulation, "workers": self.world, "batch_chosen_by": plan.chosen_by,
@@ -119,11 +144,12 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
     task = get_task(cfg.task)
-    splits = task.load(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
-    model, tokenizer = load_model(cfg.model, seed=cfg.seed)
+    fmt = TextFormat(prefix=resolve_prefix(cfg.task_prefix, cfg.method), labels=cfg.labels)
+    splits, data_source = task.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
+    model, tokenizer, model_source = load_model(cfg.model, seed=cfg.seed)
     _, count = apply_method(model, cfg.method, cfg.method_options)
     max_source = cfg.max_source_length or task.max_source_length
-    data = {split: encode_split(task, tokenizer, splits[split], max_source) for split in splits}
+    data = {split: encode_split(task, fmt, tokenizer, splits[split], max_source) for split in splits}
     epochs = cfg.epochs or task.epochs
     # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them (as
     # DeepSpeed's engine does); a partial group left at the very end is not applied.
@@ -138,21 +164,22 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    return Run(cfg, task, data, tokenizer, engine, count, device, plan.micro_batch, rank, world)
+    return Run(cfg, task, fmt, data, data_source, model_source, tokenizer, engine, count, device, plan.micro_batch,
+               rank, world)
 
 
-def encode_split(task: Task, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
+def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
     """Token ids of each example's source and target (unpadded), with the example kept for scoring."""
     out = []
     for ex in examples:
-        source = tokenizer(task.source(ex), truncation=True, max_length=max_source).input_ids
-        target = tokenizer(task.target(ex), truncation=True, max_length=task.max_target_length).input_ids
+        source = tokenizer(task.source(ex, fmt), truncation=True, max_length=max_source).input_ids
+        target = tokenizer(task.target(ex, fmt), truncation=True, max_length=task.max_target_length).input_ids
         out.append({"input_ids": source, "labels": target, "example": ex})
     return out
 
 
 @torch.no_grad()
-def evaluate(model, tokenizer, task: Task, rows: list[dict], batch_size: int, device) -> dict[str, float]:
+def evaluate(model, tokenizer, task: Task, fmt: TextFormat, rows: list[dict], batch_size: int, device) -> dict[str, float]:
     """Greedy generation on ``rows``, scored by the task's metrics."""
     model.eval()
     predictions = []
@@ -165,7 +192,7 @@ def evaluate(model, tokenizer, task: Task, rows: list[dict], batch_size: int, de
             num_beams=1,
         )
         predictions += tokenizer.batch_decode(generated, skip_special_tokens=True)
-    return task.evaluate(predictions, [r["example"] for r in rows])
+    return task.evaluate(predictions, [r["example"] for r in rows], fmt)
 
 
 def reset_cpu_peak_memory() -> None:
@@ -178,14 +205,31 @@ def reset_cpu_peak_memory() -> None:
         pass
 
 
-def peak_memory(device: torch.device) -> tuple[int, str]:
-    """Peak memory of this trial and how it was measured (never an estimate)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+def peak_memory(run: Run, plan: BatchPlan) -> tuple[int, str]:
+    """Peak memory of the trial's tensors and how it was measured (never an estimate).
+
+    On a GPU, the allocator's peak over the whole trial. On a CPU, the process's resident size is
+    mostly the interpreter and its libraries, so the trial's own tensors are measured instead:
+    MemTracker over one real training step of the same model and method (plain AdamW) at the
+    trial's micro-batch, every row as long as the longest source and target of its training split.
+    """
+    if run.device.type == "cuda":
+        return torch.cuda.max_memory_allocated(run.device), "torch.cuda.max_memory_allocated"
+    from budgets.estimate import estimate_fit
+    from budgets.workload import Workload
+
+    rows = run.data["train"]
+    workload = Workload(run.cfg.model, run.cfg.method, run.cfg.method_options,
+                        source_len=max(len(r["input_ids"]) for r in rows), target_len=max(len(r["labels"]) for r in rows))
+    fit = estimate_fit(workload, capacity=2**62, batch_size=plan.micro_batch, accounting="cpu", fake=False)
+    return fit.peak_bytes, (f"MemTracker on real CPU tensors: one training step (plain AdamW) at micro-batch "
+                            f"{plan.micro_batch} × {workload.source_len} source + {workload.target_len} target tokens")
+
+
+def peak_rss() -> int | None:
+    """The process's peak resident size since the trial began (Linux), a secondary figure on CPU."""
     try:
         with open("/proc/self/status") as f:
-            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-        return kib * 1024, "VmHWM (process peak RSS since the trial began, CPU)"
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
     except (OSError, StopIteration):
-        # ru_maxrss is in KiB on Linux: the process's peak over its whole life, an upper bound.
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "ru_maxrss (process peak RSS, CPU)"
+        return None

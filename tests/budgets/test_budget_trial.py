@@ -32,9 +32,9 @@ def events(monkeypatch):
     load_model = harness.train.load_model
 
     def counting_load_model(name, *, seed):
-        model, tokenizer = load_model(name, seed=seed)
+        model, tokenizer, source = load_model(name, seed=seed)
         model.register_forward_pre_hook(lambda module, args: seen.append("m") if module.training else None)
-        return model, tokenizer
+        return model, tokenizer, source
 
     monkeypatch.setattr(harness.train, "load_model", counting_load_model)
     handle = register_optimizer_step_post_hook(lambda *a: seen.append("S"))

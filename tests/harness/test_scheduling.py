@@ -35,15 +35,15 @@ def test_trials_take_cpus_and_a_gpu_share_on_a_gpu_cluster():
     s = spec(gpu_memory="80GB")
     resources = trial_resources(s, {"CPU": 32, "GPU": 4})
     point = {"method": "adapter", "task": "sst2", "learning_rate": 1e-3, "seed": 0, "train_size": None}
-    assert resources(point).bundles == [{"CPU": 2, "GPU": 0.3333}]
+    assert resources({"point": point}).bundles == [{"CPU": 2, "GPU": 0.3333}]
     distributed = {**point, "method": "full[workers=4]"}
-    assert resources(distributed).bundles == [{"memory": 1}]  # its four Ray Train workers ask for GPUs
+    assert resources({"point": distributed}).bundles == [{"memory": 1}]  # its four Ray Train workers ask for GPUs
 
 
 def test_cpu_only_clusters_give_trials_cpus_only():
     resources = trial_resources(spec(), {"CPU": 2})
     point = {"method": "adapter", "task": "sst2", "learning_rate": 1e-3, "seed": 0, "train_size": None}
-    assert resources(point).bundles == [{"CPU": 2}]
+    assert resources({"point": point}).bundles == [{"CPU": 2}]
 
 
 def test_gpu_memory_must_be_a_size():
