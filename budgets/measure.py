@@ -23,6 +23,7 @@ from budgets.fit import Fit
 from budgets.parse import BudgetError, format_bytes
 from budgets.search import largest_batch
 from budgets.workload import Workload
+from engine import devices
 
 log = logging.getLogger(__name__)
 METHOD = "measured: torch.cuda.max_memory_allocated"
@@ -95,9 +96,10 @@ def build(new_trainer: Callable[[], Trainer]) -> Trainer:
         raise BudgetError("the model and its optimizer state alone do not fit the budget") from None
 
 
-def cap_process_memory(budget_bytes: int, device: str | torch.device = "cuda") -> None:  # GPU only
-    """Let this process allocate at most ``budget_bytes`` of the device, whoever else uses it."""
-    device = torch.device(device)
+def cap_process_memory(budget_bytes: int, device: torch.device | None = None) -> None:  # GPU only
+    """Let this process allocate at most ``budget_bytes`` of the device (default: its own), whoever else
+    uses it. The cap covers the caching allocator only: the CUDA context and NCCL's buffers come on top."""
+    device = device or devices.accelerator()
     total = torch.cuda.get_device_properties(device).total_memory
     if budget_bytes > total:
         log.warning("budget %s exceeds the device's %s", format_bytes(budget_bytes), format_bytes(total))
@@ -107,8 +109,8 @@ def cap_process_memory(budget_bytes: int, device: str | torch.device = "cuda") -
 class CudaMemory:  # GPU only
     """The CUDA caching allocator of one device, this process capped at ``budget_bytes`` of it."""
 
-    def __init__(self, budget_bytes: int, device: str | torch.device = "cuda"):
-        self.device = torch.device(device)
+    def __init__(self, budget_bytes: int, device: torch.device | None = None):
+        self.device = device or devices.accelerator()
         cap_process_memory(budget_bytes, self.device)
 
     def reset_peak(self) -> None:
@@ -132,9 +134,10 @@ class ProbeTrainer:
     through the second one's forward and backward, as under gradient accumulation.
     """
 
-    def __init__(self, workload: Workload, *, accumulate: bool = False, device: str = "cuda"):
-        self.workload, self.device, self.micro_batches = workload, device, 2 if accumulate else 1
-        self.model = workload.build(device)
+    def __init__(self, workload: Workload, *, accumulate: bool = False, device: torch.device | str | None = None):
+        self.workload, self.micro_batches = workload, 2 if accumulate else 1
+        self.device = device or devices.placement()
+        self.model = workload.build(self.device)
         self.engine = workload.engine(self.model, accumulation=self.micro_batches)
         self.step(1)  # optimizer state exists from here on, as in every step after a trial's first
 
