@@ -83,10 +83,21 @@ def measure_fit(*, capacity: int, memory: Memory, new_trainer: Callable[[], Trai
             raise BudgetError(f"a batch of {batch_size} runs out of memory under the budget")
     if not live:
         live.append(build(new_trainer))
-    categories = live[0].categories(batch_size)  # MemTracker on the real tensors, one more step
-    live.pop().close()
+    categories = attribute(live.pop(), batch_size)
     return Fit.at_peak(batch_size, categories, peak_bytes=peak, peaks=peaks, estimated=False, how=METHOD,
                        probes=len(peaks))
+
+
+def attribute(trainer: Trainer, batch_size: int) -> dict[str, int]:
+    """The peak's categories (MemTracker on the real tensors, one more step); empty when that step
+    runs out of memory: they only attribute the peak, which was measured either way."""
+    try:
+        return trainer.categories(batch_size)
+    except torch.OutOfMemoryError:
+        log.warning("no categories: attributing the peak at batch %d ran out of memory", batch_size)
+    finally:
+        trainer.close()
+    return {}
 
 
 def build(new_trainer: Callable[[], Trainer]) -> Trainer:
@@ -134,11 +145,12 @@ class ProbeTrainer:
     through the second one's forward and backward, as under gradient accumulation.
     """
 
-    def __init__(self, workload: Workload, *, accumulate: bool = False, device: torch.device | str | None = None):
+    def __init__(self, workload: Workload, *, accumulate: bool = False, device: torch.device | str | None = None,
+                 plain: bool = False):
         self.workload, self.micro_batches = workload, 2 if accumulate else 1
         self.device = device or devices.placement()
         self.model = workload.build(self.device)
-        self.engine = workload.engine(self.model, accumulation=self.micro_batches)
+        self.engine = workload.engine(self.model, accumulation=self.micro_batches, plain=plain)
         self.step(1)  # optimizer state exists from here on, as in every step after a trial's first
 
     def step(self, batch: int) -> None:
@@ -152,14 +164,20 @@ class ProbeTrainer:
         """A step's peak by category, as MemTracker attributes the tensors it can see.
 
         MemTracker follows one forward per tracker, so the last micro-batch's forward and backward
-        and the optimizer step are tracked apart and the larger taken.
+        and the optimizer step are tracked apart and the larger taken. A DeepSpeed engine is
+        swapped for plain AdamW first: MemTracker cannot follow DeepSpeed's optimizer, and a
+        DeepSpeed forward run under MemTracker is never freed, even once the engine is destroyed
+        (a 2 GB ZeRO bucket and the model kept through the trial that follows).
         """
-        engine = self.engine
-        # a DeepSpeed optimizer is no torch optimizer MemTracker can follow
-        tracked = (self.model,) if engine.deepspeed is not None else (self.model, engine.optimizer)
+        if self.engine.deepspeed is not None:
+            self.engine.close()
+            gc.collect()  # the engine's cycles hold its gradients and optimizer state
+            self.engine = self.workload.engine(self.model, accumulation=self.micro_batches, plain=True)
+            self.step(1)  # optimizer state, as in the probes
+        engine, batch_of = self.engine, self.workload.batch
         for _ in range(self.micro_batches - 1):
-            engine.micro_step(self.workload.batch(self.model, batch, device=self.device))
-        batch_of = self.workload.batch
+            engine.micro_step(batch_of(self.model, batch, device=self.device))
+        tracked = (self.model, engine.optimizer)
         phases = [tracked_peak(lambda: engine.forward_backward(batch_of(self.model, batch, device=self.device)),
                                *tracked, block=CUDA_BLOCK),
                   tracked_peak(engine.boundary, *tracked, block=CUDA_BLOCK)]

@@ -21,8 +21,9 @@ from budgets.cache import BudgetCache
 from budgets.estimate import estimate_fit
 from budgets.fit import Fit
 from budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
-from budgets.parse import MARGIN, capacity, format_bytes
+from budgets.parse import MARGIN, BudgetError, capacity, format_bytes
 from budgets.workload import Workload
+from engine.step import rank_and_world
 from methods import get_method
 
 VERSIONED = ("peftbench", "torch", "transformers", "deepspeed")
@@ -41,24 +42,26 @@ class BatchPlan:
 
 
 def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = None, accumulate: bool = False,
-             batch_size: int | None = None, margin: float = MARGIN, cache: BudgetCache | None = None) -> tuple[Fit, bool]:
+             batch_size: int | None = None, margin: float = MARGIN, cache: BudgetCache | None = None,
+             plain: bool = False) -> tuple[Fit, bool]:
     """The largest batch of ``workload`` under the budget (or its peak at ``batch_size``); True if cached.
 
     ``measure``: on this machine's GPU (the default where there is one) or estimated for a CUDA device.
+    ``plain``: probes train in plain torch even for a DeepSpeed method (no collectives).
     """
     measure = torch.cuda.is_available() if measure is None else measure
     usable = capacity(budget_bytes, margin)
     if measure:
         def compute() -> Fit:
             return measure_fit(capacity=usable, memory=CudaMemory(budget_bytes), batch_size=batch_size,
-                               new_trainer=lambda: ProbeTrainer(workload, accumulate=accumulate))
+                               new_trainer=lambda: ProbeTrainer(workload, accumulate=accumulate, plain=plain))
     else:
         def compute() -> Fit:
             return estimate_fit(workload, capacity=usable, accumulate=accumulate, batch_size=batch_size)
     if cache is None or batch_size is not None:
         return compute(), False
     key = {**workload.describe(), "budget_bytes": budget_bytes, "margin": margin, "accumulate": accumulate,
-           "device": torch.cuda.get_device_name() if measure else "cuda (estimated)", "versions": versions(),
+           "plain": plain, "device": torch.cuda.get_device_name() if measure else "cuda (estimated)", "versions": versions(),
            "method_source": method_source(workload.method)}
     return cache.get_or_compute(key, compute)
 
@@ -84,17 +87,42 @@ def versions() -> dict[str, str | None]:
 
 def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int, budget_bytes: int,
                cache_path: str | Path | None = None, log=print) -> BatchPlan:
-    """The trial's micro-batch and accumulation steps; on a GPU the process is capped at the budget."""
+    """The trial's micro-batch and accumulation steps; on a GPU the process is capped at the budget.
+
+    Under torch.distributed (k Ray Train workers) rank 0 plans alone and the others take its plan:
+    probes through DeepSpeed would enter collectives the others never join while they wait on the
+    cache's lock. Its probes train in plain torch, one worker's whole optimizer state: ZeRO shards
+    that across the workers, so each needs no more (its communication buckets aside).
+    """
     if torch.cuda.is_available():
         cap_process_memory(budget_bytes)
     if batch is None:
         return BatchPlan(fixed_batch, 1, "fixed")
+    rank, world = rank_and_world()
+    if world == 1:
+        return choose_plan(workload, batch=batch, budget_bytes=budget_bytes, cache_path=cache_path, log=log)
+    answer: list = [None]
+    if rank == 0:
+        try:
+            answer[0] = choose_plan(workload, batch=batch, budget_bytes=budget_bytes, cache_path=cache_path,
+                                    log=log, plain=True)
+        except Exception as exc:  # noqa: BLE001  the others must hear of it, or wait forever
+            answer[0] = f"{type(exc).__name__}: {exc}"
+    torch.distributed.broadcast_object_list(answer, src=0)
+    if isinstance(answer[0], str):
+        raise BudgetError(f"rank 0 could not plan the batch: {answer[0]}")
+    return answer[0]
+
+
+def choose_plan(workload: Workload, *, batch: int | str, budget_bytes: int, cache_path: str | Path | None,
+                log, plain: bool = False) -> BatchPlan:
+    """``batch: max`` or an effective batch of ``batch``, from the fit under the budget."""
     cache = BudgetCache(cache_path) if cache_path else None
-    fit, cached = find_fit(workload, budget_bytes=budget_bytes, cache=cache)
+    fit, cached = find_fit(workload, budget_bytes=budget_bytes, cache=cache, plain=plain)
     if batch == "max" or fit.batch_size >= batch:
         micro = fit.batch_size if batch == "max" else batch
     else:  # gradients of earlier micro-batches stay alive: a smaller micro-batch may be needed
-        fit, cached = find_fit(workload, budget_bytes=budget_bytes, accumulate=True, cache=cache)
+        fit, cached = find_fit(workload, budget_bytes=budget_bytes, accumulate=True, cache=cache, plain=plain)
         micro = max(d for d in range(1, fit.batch_size + 1) if batch % d == 0)  # every step sees `batch`
     plan = BatchPlan(micro, 1 if batch == "max" else batch // micro, "estimated" if fit.estimated else "measured")
     log(f"[budget] {workload.method} under {format_bytes(budget_bytes)}: micro-batch {plan.micro_batch} × {plan.accumulation} "

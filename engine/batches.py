@@ -12,12 +12,16 @@ def pad(seqs: list[list[int]], value: int) -> torch.Tensor:
     return torch.tensor([s + [value] * (width - len(s)) for s in seqs])
 
 
-def batches(rows: list[dict], size: int, pad_id: int, *, shuffle: random.Random | None = None):
-    """Padded tensor batches of encoded rows; label padding is -100 so the loss ignores it."""
+def batches(rows: list[dict], size: int, pad_id: int, *, shuffle: random.Random | None = None, min_rows: int = 1):
+    """Padded tensor batches of encoded rows; label padding is -100 so the loss ignores it.
+
+    ``min_rows``: a last batch with fewer rows is left out (k workers each need a row: a worker
+    with none would average an empty loss to NaN, or skip a collective the others wait in).
+    """
     idx = list(range(len(rows)))
     if shuffle:
         shuffle.shuffle(idx)
-    for i in range(0, len(idx), size):
+    for i in range(0, len(idx) - min_rows + 1, size):
         chunk = [rows[j] for j in idx[i : i + size]]
         input_ids = pad([r["input_ids"] for r in chunk], pad_id)
         labels = pad([r["labels"] for r in chunk], -100)

@@ -49,11 +49,12 @@ class Engine:
     """A model and what trains it. ``module`` is the model itself (unwrapped from DeepSpeed).
 
     ``deepspeed``: the method's DeepSpeed settings (``deepspeed_config_of``); None trains in plain torch.
+    ``precision``: ``bf16`` runs the forward pass under bfloat16 autocast (engine/devices.py).
     """
 
     def __init__(self, model: torch.nn.Module, opt: Optimization, *, deepspeed: dict | None = None,
-                 micro_batch: int = 1, foreach: bool | None = None):
-        self.opt, self.micro_steps, self.module = opt, 0, model
+                 micro_batch: int = 1, foreach: bool | None = None, precision: str = "fp32"):
+        self.opt, self.micro_steps, self.module, self.precision = opt, 0, model, precision
         self.optimizer = make_optimizer(model, opt, foreach=foreach)
         self.scheduler = (None if opt.total_steps is None
                           else get_linear_schedule_with_warmup(self.optimizer, opt.warmup_steps, opt.total_steps))
@@ -61,11 +62,12 @@ class Engine:
 
     def forward_backward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One micro-batch's loss and its gradients (scaled for accumulation); returns the loss."""
+        device = batch["input_ids"].device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            loss = (self.deepspeed or self.module)(**batch).loss
         if self.deepspeed is not None:
-            loss = self.deepspeed(**batch).loss
             self.deepspeed.backward(loss)  # scaled by 1/accumulation, averaged over workers
             return loss
-        loss = self.module(**batch).loss
         (loss / self.opt.accumulation).backward()
         return loss
 

@@ -56,6 +56,12 @@ class TrialConfig:
     eval_every_steps: int | None = field(default=None, metadata=_help(
         "validate every N optimizer steps instead of every epoch (the paper's low-resource runs: 250)"))
     train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (per seed)"))
+    precision: str = field(default="fp32", metadata=_help(
+        "fp32 (the authors') or bf16: the forward pass autocast to bfloat16, weights and AdamW state in fp32"))
+    tf32: bool = field(default=False, metadata=_help(
+        "let fp32 matmuls round their inputs to TF32 on Ampere and later GPUs (faster; not the authors' fp32)"))
+    exclusive_gpu: bool = field(default=False, metadata=_help(
+        "a whole GPU per trial, none shared: for times per epoch (Table 3), at the cost of packing"))
 
     def __post_init__(self):
         _check(self)
@@ -93,6 +99,12 @@ def _finite(value, *, least: float, strict: bool) -> bool:
     return value > least if strict else value >= least
 
 
+def precisions() -> tuple[str, ...]:
+    from engine.devices import PRECISIONS  # torch loads only once a trial is configured
+
+    return PRECISIONS
+
+
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
     checks = {
@@ -115,6 +127,9 @@ def _check(cfg: TrialConfig) -> None:
         "eval_every_steps": (_positive_int(cfg.eval_every_steps, allow_none=True), "a positive integer or null"),
         "model": (isinstance(cfg.model, str) and cfg.model != "", "a model name, hub id or path"),
         "method_options": (isinstance(cfg.method_options, dict), "a mapping of option to value"),
+        "precision": (cfg.precision in precisions(), f"one of {', '.join(precisions())}"),
+        "tf32": (isinstance(cfg.tf32, bool), "true or false"),
+        "exclusive_gpu": (isinstance(cfg.exclusive_gpu, bool), "true or false"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:

@@ -31,14 +31,22 @@ def _worker_loop(config: dict) -> None:
     ray.train.report({"record": record})
 
 
+def scaling(workers: int):
+    """``workers`` Ray Train workers, each with a GPU when the cluster has any. Decided from the
+    cluster, not this process: a Tune trial that only coordinates holds no GPU of its own."""
+    import ray
+    from ray.train import ScalingConfig
+
+    return ScalingConfig(num_workers=workers, use_gpu=ray.cluster_resources().get("GPU", 0) > 0)
+
+
 def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int, storage: str | None = None,
                           in_tune: bool = False) -> dict:
     """Run ``cfg`` on ``workers`` Ray Train workers (GPUs when the cluster has them); return the record.
 
     Needs a running Ray (``ray.init``); ``in_tune``: inside a Ray Tune trial, whose epochs it reports.
     """
-    import torch
-    from ray.train import RunConfig, ScalingConfig
+    from ray.train import RunConfig
     from ray.train.torch import TorchTrainer
 
     out_dir = Path(out_dir).resolve()
@@ -50,7 +58,7 @@ def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir)},
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=torch.cuda.is_available()),
+        scaling_config=scaling(workers),
         run_config=RunConfig(name=cfg.trial_id, storage_path=storage or str(out_dir / "ray-train"),
                              callbacks=callbacks),
     )

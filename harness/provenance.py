@@ -46,9 +46,19 @@ def ray_node() -> str | None:
     return ray.get_runtime_context().get_node_id()
 
 
+def gpu_share() -> float | None:
+    """The share of a GPU Ray gave this trial (below 1: other trials may have shared its card, and its
+    times ran under their load), or None outside Ray or without a GPU."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_assigned_resources().get("GPU")
+
+
 def provenance() -> dict:
     return {
         "ray_node": ray_node(),
+        "gpu_share": gpu_share(),
         "versions": {p: _version(p) for p in PACKAGES},
         "git_commit": git_commit(),
         "python": platform.python_version(),

@@ -48,6 +48,7 @@ class Record:
     accumulation_steps: int | None = None
     batch_chosen_by: str | None = None  # fixed | measured | estimated
     workers: int | None = None
+    precision: dict | None = None  # the arithmetic: fp32 or bf16, and torch's fp32 matmul setting (TF32 or not)
     # results
     val_metrics: list = field(default_factory=list)  # one dict per validation (every epoch, or N steps)
     evaluated_at: list = field(default_factory=list)  # {"epoch", "step"} of each validation

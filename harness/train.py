@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 
 from budgets.plan import BatchPlan
+from engine import devices
 from engine.batches import batches
+from engine.devices import set_precision
 from engine.models import load_model
 from engine.state import has_checkpoint, load_checkpoint, load_trainable_state, save_checkpoint, trainable_state
 from engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
@@ -35,6 +37,15 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     from the epoch after it.
     """
     run = setup(cfg, plan)
+    try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
+        return loop(run, plan, report=report, checkpoint_dir=checkpoint_dir, log=log)
+    finally:
+        run.engine.close()
+
+
+def loop(run: Run, plan: BatchPlan, *, report, checkpoint_dir: Path | None, log) -> dict:
+    """The epochs of ``train``: steps, validation, checkpoints; then test at the best validation."""
+    cfg = run.cfg
     state = {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
              "best_state": None, "order": random.Random(cfg.seed).getstate()}
     if has_checkpoint(checkpoint_dir):
@@ -45,7 +56,8 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     for epoch in range(state["epoch"], run.epochs):
         run.engine.train()
         start = time.perf_counter()
-        for batch in batches(run.data["train"], plan.micro_batch * run.world, run.pad_id, shuffle=order):
+        for batch in batches(run.data["train"], plan.micro_batch * run.world, run.pad_id, shuffle=order,
+                             min_rows=run.world):
             loss = run.engine.micro_step(run.shard(batch))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
@@ -62,7 +74,6 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
             f"({state['epoch_times'][-1]:.1f}s)")
     load_trainable_state(run.engine.module, state["best_state"])
     test_metrics = run.evaluate("test")
-    run.engine.close()
     return run.results(state, test_metrics, plan)
 
 
@@ -95,6 +106,7 @@ class Run:
     count: ParamCount
     device: torch.device
     micro_batch: int
+    precision: dict
     rank: int = 0
     world: int = 1
 
@@ -134,6 +146,7 @@ class Run:
             "time_per_epoch_s": sum(state["epoch_times"]) / len(state["epoch_times"]),
             "batch_size": plan.batch_size * self.world, "micro_batch_size": plan.micro_batch,
             "accumulation_steps": plan.accumulation, "workers": self.world, "batch_chosen_by": plan.chosen_by,
+            "precision": self.precision,
         }
 
 
@@ -141,6 +154,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     """Seeds, data, the model with its method applied, and the engine that trains it at ``plan``."""
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    precision = set_precision(cfg.precision, tf32=cfg.tf32)
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
     task = get_task(cfg.task)
@@ -159,13 +173,13 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
                        total_steps=micro_steps // plan.accumulation, accumulation=plan.accumulation)
     deepspeed = deepspeed_config_of(cfg.method, cfg.method_options)
     if deepspeed is None:
-        model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch)
+        model.to(devices.placement())
+    engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch, precision=cfg.precision)
     device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    if devices.accelerator() is not None:
+        torch.cuda.reset_peak_memory_stats(devices.accelerator())
     return Run(cfg, task, fmt, data, data_source, model_source, tokenizer, engine, count, device, plan.micro_batch,
-               rank, world)
+               precision, rank, world)
 
 
 def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
@@ -213,8 +227,8 @@ def peak_memory(run: Run, plan: BatchPlan) -> tuple[int, str]:
     MemTracker over one real training step of the same model and method (plain AdamW) at the
     trial's micro-batch, every row as long as the longest source and target of its training split.
     """
-    if run.device.type == "cuda":
-        return torch.cuda.max_memory_allocated(run.device), "torch.cuda.max_memory_allocated"
+    if devices.accelerator() is not None:
+        return torch.cuda.max_memory_allocated(devices.accelerator()), "torch.cuda.max_memory_allocated"
     from budgets.estimate import estimate_fit
     from budgets.workload import Workload
 

@@ -1,5 +1,6 @@
 """The measured budget path on a simulated CUDA device (tests/cudasim.py): the cap, the search, leaks."""
 
+import functools
 import json
 import weakref
 
@@ -10,7 +11,7 @@ from budgets.measure import CudaMemory, ProbeTrainer, measure_fit
 from budgets.parse import capacity
 from budgets.plan import find_fit, plan_batch
 from budgets.workload import Workload
-from cudasim import collected, simulated_cuda
+from cudasim import collected, run_gloo_workers, simulated_cuda
 
 SMALL = {"source_len": 16, "target_len": 4}
 
@@ -49,3 +50,62 @@ def test_budget_measure_runs_end_to_end_on_the_simulated_device(monkeypatch, cap
     assert code == 0 and not row["estimated"] and row["how"].startswith("measured")
     assert 1 < row["batch_size"] and row["peak_bytes"] <= capacity(budget) < row["peak_bytes"] * 1.5
     assert left < 10**5
+
+
+def test_a_probe_trainer_closed_after_a_deepspeed_step_leaves_nothing_alive():
+    # DeepSpeed's hooks keep engine, model and ZeRO state alive after `del` (issue 19, bug 3)
+    trainer = ProbeTrainer(Workload("tiny-t5", "full", **SMALL), device="cpu")
+    trainer.step(2)
+    refs = [weakref.ref(trainer.model), weakref.ref(trainer.engine.deepspeed)]
+    trainer.close()
+    del trainer
+    assert collected(refs)
+
+
+def test_out_of_memory_probes_of_full_fine_tuning_free_their_engines(monkeypatch):
+    built = []
+    build = Workload.build
+
+    def tracked_build(self, device="cpu"):
+        model = build(self, device)
+        built.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(Workload, "build", tracked_build)
+    # ZeRO-2 would add a 2 GB gradient bucket (5e8 fp32 elements) to every step: stage 0 keeps it small
+    workload = Workload("tiny-t5", "full", {"zero_stage": 0}, **SMALL)
+    BUDGET = 20 * 10**6
+    with simulated_cuda(monkeypatch) as memory:
+        fit, _ = find_fit(workload, budget_bytes=BUDGET, measure=True)
+        assert collected(built)  # every probe's engine went with it
+    assert len(built) >= 2  # a trainer is built again only after a probe ran out of memory
+    assert fit.batch_size >= 1 and fit.peak_bytes <= capacity(BUDGET)
+
+
+@pytest.mark.parametrize("method", ["full", "adapter"])  # a DeepSpeed engine, and plain torch
+def test_a_probe_trainer_is_freed_after_its_categories(method):
+    trainer = ProbeTrainer(Workload("tiny-t5", method, **SMALL), device="cpu")
+    categories = trainer.categories(2)
+    refs = [weakref.ref(trainer.model)]
+    trainer.close()
+    del trainer
+    assert collected(refs)
+    assert categories["optimizer_state"] > 0 and categories["activations"] > 0
+
+
+def _plan_on_a_worker(rank: int, *, cache: str):
+    """One Ray Train worker's batch plan, on a simulated GPU of its own."""
+    monkeypatch = pytest.MonkeyPatch()
+    with simulated_cuda(monkeypatch):
+        plan = plan_batch(Workload("tiny-t5", "full", **SMALL), batch="max", fixed_batch=1,
+                          budget_bytes=20 * 10**6, cache_path=cache)
+    monkeypatch.undo()
+    return plan
+
+
+def test_two_workers_plan_a_measured_batch_without_deadlock(tmp_path):
+    # each worker probed; one held the cache lock inside deepspeed.initialize's broadcast while the
+    # other waited on the lock (issue 19, bug 4)
+    plans = run_gloo_workers(functools.partial(_plan_on_a_worker, cache=str(tmp_path / "budget-cache.json")),
+                             world=2, timeout=150)
+    assert plans[0] == plans[1] and plans[0].chosen_by == "measured" and plans[0].micro_batch > 1
