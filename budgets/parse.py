@@ -12,6 +12,10 @@ DEFAULT_BUDGET = "24GB"  # the paper's GPU (§5.5)
 # Share of the budget no batch may use: allocator fragmentation and cached blocks, which
 # max_memory_allocated does not count but the capped allocator does.
 MARGIN = 0.05
+# Every process on a card holds a CUDA context (kernels, cuBLAS workspaces) outside its allocator and
+# so outside its capped budget: about 0.5 GB with CUDA's lazy module loading, an assumption until
+# scripts/gpu-check prints the machine's own. NCCL's buffers for k workers come on top of it.
+CUDA_CONTEXT_BYTES = 5 * 10**8
 DTYPE_NAMES = ("float32", "bfloat16", "float16")  # engine/models.py DTYPES, named without torch
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from budgets.parse import format_bytes, parse_budget
+from budgets.parse import CUDA_CONTEXT_BYTES, format_bytes, parse_budget
 from harness.records import read_records
 from harness.spec import SweepSpec
 from harness.trial import run_trial
@@ -108,8 +108,8 @@ def trial_resources(spec: SweepSpec, cluster: dict):
         if workers_of(cfg) > 1:
             return tune.PlacementGroupFactory([{"memory": 1}])
         bundle = {"CPU": spec.cpus_per_trial}
-        if gpu_memory:
-            bundle["GPU"] = gpu_share(cfg.budget_bytes, gpu_memory)
+        if gpu_memory:  # an exclusive trial's times are its own, no co-tenant's load in them
+            bundle["GPU"] = 1 if cfg.exclusive_gpu else gpu_share(cfg.budget_bytes, gpu_memory)
         return tune.PlacementGroupFactory([bundle])
 
     return resources
@@ -118,8 +118,9 @@ def trial_resources(spec: SweepSpec, cluster: dict):
 def gpu_share(budget_bytes: int, gpu_memory_bytes: int) -> float:
     """The fraction of one GPU a trial takes: as many trials share a card as budgets fit in it
     (24 GB on an 80 GB card: three trials, 1/3 each). Each trial is also capped at its budget
-    on the card (budgets/measure.py), so packed trials cannot crowd each other out."""
-    per_card = gpu_memory_bytes // budget_bytes
+    on the card (budgets/measure.py), so packed trials cannot crowd each other out; each process's
+    CUDA context lies outside its cap, so it is counted here."""
+    per_card = gpu_memory_bytes // (budget_bytes + CUDA_CONTEXT_BYTES)
     if per_card < 1:
         raise SweepError(f"a budget of {format_bytes(budget_bytes)} does not fit on a GPU of "
                          f"{format_bytes(gpu_memory_bytes)}")

@@ -6,12 +6,12 @@ import weakref
 
 import pytest
 import torch
+from cudasim import collected, run_gloo_workers, simulated_cuda
 
-from budgets.measure import CudaMemory, ProbeTrainer, measure_fit
+from budgets.measure import ProbeTrainer
 from budgets.parse import capacity
 from budgets.plan import find_fit, plan_batch
 from budgets.workload import Workload
-from cudasim import collected, run_gloo_workers, simulated_cuda
 
 SMALL = {"source_len": 16, "target_len": 4}
 
@@ -77,7 +77,7 @@ def test_out_of_memory_probes_of_full_fine_tuning_free_their_engines(monkeypatch
     BUDGET = 20 * 10**6
     with simulated_cuda(monkeypatch) as memory:
         fit, _ = find_fit(workload, budget_bytes=BUDGET, measure=True)
-        assert collected(built)  # every probe's engine went with it
+        assert collected(built) and memory.cap == BUDGET  # every probe's engine went with it
     assert len(built) >= 2  # a trainer is built again only after a probe ran out of memory
     assert fit.batch_size >= 1 and fit.peak_bytes <= capacity(BUDGET)
 

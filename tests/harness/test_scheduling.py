@@ -17,9 +17,11 @@ def spec(**changes):
     (24e9, 80e9, 0.3333),  # three 24 GB trials on an 80 GB card
     (24 * 2**30, 80e9, 0.3333),  # 24 GiB is 25.8 GB: three still fit
     (30 * 2**30, 80e9, 0.5),  # 30 GiB is 32.2 GB: two fit
-    (40e9, 80e9, 0.5),
-    (80e9, 80e9, 1.0),
-    (10e9, 80e9, 0.125),
+    (39.5e9, 80e9, 0.5),
+    (40e9, 80e9, 1.0),  # two halves of the card leave no room for their CUDA contexts
+    (79.5e9, 80e9, 1.0),  # a whole card, less one CUDA context
+    (26.5e9, 80e9, 0.5),  # three budgets fit, but not with a CUDA context each
+    (9.5e9, 80e9, 0.125),
 ])
 def test_gpu_share_packs_as_many_budgets_as_fit(budget, card, share):
     assert gpu_share(int(budget), int(card)) == share
@@ -38,6 +40,12 @@ def test_trials_take_cpus_and_a_gpu_share_on_a_gpu_cluster():
     assert resources({"point": point}).bundles == [{"CPU": 2, "GPU": 0.3333}]
     distributed = {**point, "method": "full[workers=4]"}
     assert resources({"point": distributed}).bundles == [{"memory": 1}]  # its four Ray Train workers ask for GPUs
+
+
+def test_an_exclusive_trial_takes_a_whole_gpu():
+    resources = trial_resources(spec(gpu_memory="80GB", exclusive_gpu=True), {"CPU": 32, "GPU": 4})
+    point = {"method": "adapter", "task": "sst2", "learning_rate": 1e-3, "seed": 0, "train_size": None}
+    assert resources({"point": point}).bundles == [{"CPU": 2, "GPU": 1}]
 
 
 def test_cpu_only_clusters_give_trials_cpus_only():

@@ -3,8 +3,8 @@
 import weakref
 
 import pytest
-
 from cudasim import NAME, collected, simulated_cuda
+
 from harness.config import TrialConfig
 from harness.trial import run_trial
 
