@@ -146,7 +146,7 @@ def cmd_bench_step(args) -> int:
     try:
         rows = bench_step(args.model, args.methods.split(","), batch_size=args.batch_size, seq_len=args.seq_len,
                           target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats,
-                          log=lambda line: print(line, file=sys.stderr, flush=True))
+                          precision=args.precision, tf32=args.tf32, log=lambda line: print(line, file=sys.stderr, flush=True))
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
     if args.json:
@@ -154,6 +154,7 @@ def cmd_bench_step(args) -> int:
     else:
         for r in rows:
             print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f} (paired median)")
+        print(f"precision: {json.dumps(rows[0]['precision'])}")
     return 0
 
 
@@ -180,6 +181,8 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
 def _flag_type(annotation: str):
     """The parser of a field's flag, from its annotation: ``float | None`` takes a number or none."""
     kinds = [k.strip() for k in annotation.split("|")]
+    if kinds == ["bool"]:  # true or false; anything else reaches TrialConfig's check, which names it
+        return lambda text: {"true": True, "false": False}.get(text.lower(), text)
     parse = {"int": int, "float": float}.get(kinds[0], str) if "str" not in kinds else str
     if "None" not in kinds or parse is str:
         return parse
@@ -237,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-len", type=int, default=None, help="label length (default: --seq-len)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--precision", default="fp32", help="fp32 (default) or bf16 autocast (harness/config.py)")
+    p.add_argument("--tf32", action="store_true", help="let fp32 matmuls use TF32 (Ampere and later GPUs)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_step)
 

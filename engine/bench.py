@@ -16,15 +16,17 @@ from collections.abc import Callable
 
 import torch
 
+from engine import devices
 from engine.batches import random_batch
+from engine.devices import set_precision
 from engine.models import build_model, model_config
 from engine.step import Engine, Optimization
 from methods import check_options_used, options_for
 
 
-def training_step(model: torch.nn.Module, batch: dict) -> Callable[[], None]:
+def training_step(model: torch.nn.Module, batch: dict, *, precision: str = "fp32") -> Callable[[], None]:
     """A closure running one step of the training loop's plain-torch engine on ``batch``."""
-    engine = Engine(model, Optimization(learning_rate=1e-5))
+    engine = Engine(model, Optimization(learning_rate=1e-5), precision=precision)
 
     def step():
         engine.micro_step(batch)
@@ -54,14 +56,16 @@ def interleaved_times(steps: dict[str, Callable[[], None]], *, repeats: int, war
 
 
 def bench_step(model: str, methods: list[str], *, batch_size: int, seq_len: int, target_len: int | None = None,
-               options: dict | None = None, repeats: int = 5, warmup: int = 1, seed: int = 0,
-               log: Callable[[str], None] | None = None) -> list[dict]:
-    """Median step time of each method on ``model`` (random weights) and its ratio to the first method."""
+               options: dict | None = None, repeats: int = 5, warmup: int = 1, seed: int = 0, precision: str = "fp32",
+               tf32: bool = False, log: Callable[[str], None] | None = None) -> list[dict]:
+    """Median step time of each method on ``model`` (random weights) and its ratio to the first method,
+    each row with the arithmetic it ran in (engine/devices.py)."""
     if len(set(methods)) != len(methods) or not methods:
         raise ValueError(f"methods must be distinct and at least one, got {methods}")
     options = options or {}
     check_options_used(methods, options)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    arithmetic = set_precision(precision, tf32=tf32)
+    device = devices.placement()
     config = model_config(model)
     batch = random_batch(config.vocab_size, batch_size=batch_size, source_len=seq_len, target_len=target_len or seq_len,
                          generator=torch.Generator().manual_seed(seed), device=device)
@@ -70,8 +74,9 @@ def bench_step(model: str, methods: list[str], *, batch_size: int, seq_len: int,
         torch.manual_seed(seed)  # the same backbone weights under every method
         own = options_for(method, options)
         built = build_model(model, method, own, device=device)
-        steps[method] = training_step(built, batch)
-    return summarize(interleaved_times(steps, repeats=repeats, warmup=warmup, log=log))
+        steps[method] = training_step(built, batch, precision=precision)
+    return [{**row, "precision": arithmetic}
+            for row in summarize(interleaved_times(steps, repeats=repeats, warmup=warmup, log=log))]
 
 
 def summarize(times: dict[str, list[float]]) -> list[dict]:
