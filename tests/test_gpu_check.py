@@ -4,8 +4,9 @@ import importlib.machinery
 import importlib.util
 from pathlib import Path
 
-from budgets.parse import parse_budget
 from cudasim import simulated_cuda
+
+from budgets.parse import parse_budget
 from harness.spec import parse_spec
 from harness.sweep import gpu_share
 
