@@ -25,6 +25,7 @@ class SpecError(ValueError):
 class MethodSpec:
     name: str
     options: dict = field(default_factory=dict)
+    display: str | None = None  # the name tables and figures show (default: the label)
 
     @property
     def label(self) -> str:
@@ -258,8 +259,10 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
         key = f"methods[{i}]"
         if isinstance(entry, str):
             entry = {"name": entry}
-        if not isinstance(entry, dict) or set(entry) - {"name", "options"} or "name" not in entry:
-            fail(key, f"expected a method name or {{name: ..., options: {{...}}}}, got {entry!r}")
+        if not isinstance(entry, dict) or set(entry) - {"name", "options", "display"} or "name" not in entry:
+            fail(key, f"expected a method name or {{name: ..., options: {{...}}, display: ...}}, got {entry!r}")
+        if not isinstance(entry.get("display", ""), str):
+            fail(f"{key}.display", f"expected a string, got {entry['display']!r}")
         options = entry.get("options") or {}
         if not isinstance(options, dict):
             fail(f"{key}.options", f"expected a mapping, got {options!r}")
@@ -267,5 +270,5 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
             get_method(entry["name"]).make_config(options)
         except (KeyError, TypeError, ValueError) as exc:
             fail(f"{key}.name" if isinstance(exc, KeyError) else f"{key}.options", str(exc).strip("'\""))
-        out.append(MethodSpec(entry["name"], options))
+        out.append(MethodSpec(entry["name"], options, entry.get("display")))
     return tuple(out)

@@ -38,6 +38,7 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
         record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True)
     else:
         record = run_trial(cfg, out_dir, report=tune.report, write=False)
+    record["display_name"] = spec.method(config["point"]["method"]).display
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
 
