@@ -21,7 +21,7 @@ class FullConfig:
             raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
 
     def deepspeed_config(self) -> dict:
-        """The ZeRO part of the DeepSpeed config; the loop adds batch sizes and clipping."""
+        """The ZeRO part of the DeepSpeed config; the engine (engine/step.py) adds batch sizes and clipping."""
         return {"zero_optimization": {"stage": self.zero_stage}, "zero_allow_untested_optimizer": True}
 
 
