@@ -52,11 +52,14 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
             if run.validates_at_step():
                 validate(run, state, epoch, report)
         state["epoch_times"].append(time.perf_counter() - start)
-        if not cfg.eval_every_steps or (epoch + 1 == run.epochs and not state["val_metrics"]):
-            validate(run, state, epoch, report)
+        at_epoch_end = not cfg.eval_every_steps or (epoch + 1 == run.epochs and not state["val_metrics"])
+        if at_epoch_end:
+            validate(run, state, epoch, None)
         state["epoch"], state["order"] = epoch + 1, order.getstate()
         if checkpoint_dir:
             save_checkpoint(checkpoint_dir, run.engine, state, rank=run.rank)
+        if at_epoch_end and report:  # after the checkpoint: a trial stopped at its report keeps this epoch
+            report(last_validation(run, state))
         log(f"[{cfg.trial_id}] epoch {epoch + 1}/{run.epochs} loss {loss.item():.4f} "
             f"val {run.task.score(state['val_metrics'][-1]) if state['val_metrics'] else float('nan'):.2f} "
             f"({state['epoch_times'][-1]:.1f}s)")
@@ -77,7 +80,12 @@ def validate(run: Run, state: dict, epoch: int, report) -> None:
         state["best_state"] = trainable_state(run.engine.module, device="cpu")
     run.engine.train()
     if report:
-        report({**state["evaluated_at"][-1], "val_score": score})
+        report(last_validation(run, state))
+
+
+def last_validation(run: Run, state: dict) -> dict:
+    """What a validation reports: when it ran (epoch, optimizer step) and its score."""
+    return {**state["evaluated_at"][-1], "val_score": run.task.score(state["val_metrics"][-1])}
 
 
 @dataclass
