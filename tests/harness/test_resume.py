@@ -67,11 +67,10 @@ def final_state(folder: Path) -> dict:
 
 
 def assert_identical(a, b, where: str = "state") -> None:
-    """Equal, tensors bit for bit (NaN where NaN), through nested dicts, lists and tuples."""
+    """Equal, tensors bit for bit, through nested dicts, lists and tuples."""
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor) and a.shape == b.shape, f"{where}: shapes differ"
-        assert torch.equal(a, b) or torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num()), \
-            f"{where} differs (largest difference {(a.double() - b.double()).abs().max().item():.3g})"
+        assert torch.equal(a, b), f"{where} differs (largest difference {(a.double() - b.double()).abs().max().item():.3g})"
     elif isinstance(a, dict):
         assert set(a) == set(b), f"{where}: keys differ: {sorted(map(str, set(a) ^ set(b)))}"
         for key in a:
