@@ -84,7 +84,16 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
     if Path(repo).is_dir():
         return model, tokenizer, f"path:{Path(repo).resolve()}"
-    return model, tokenizer, f"hub:{repo}@{getattr(model.config, '_commit_hash', None) or revision or 'unknown'}"
+    return model, tokenizer, f"hub:{repo}@{resolved_commit(repo, revision)}"
+
+
+def resolved_commit(repo: str, revision: str | None) -> str:
+    """The commit a hub id (and branch, tag or commit) resolved to: the cache snapshot its files came
+    from (transformers 5 no longer keeps it on the config)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo, "config.json", revision=revision)
+    return Path(path).parent.name if isinstance(path, str) else revision or "unknown"
 
 
 def build_model(name: str, method: str, options: dict | None = None, *, device: str | torch.device = "cpu",

@@ -28,6 +28,13 @@ def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
             p.copy_(state[name])
 
 
+def pending_gradients(model) -> dict[str, torch.Tensor]:
+    """Gradients accumulated towards an optimizer step not yet taken (an epoch whose micro-batches
+    are not a multiple of the accumulation ends mid-step); empty at a step's boundary."""
+    return {n: p.grad.detach().to("cpu", copy=True) for n, p in model.named_parameters()
+            if p.requires_grad and p.grad is not None}
+
+
 def save_checkpoint(directory: Path, engine: Engine, loop: dict, *, rank: int) -> None:
     """Everything needed to continue after this epoch; the loop state is written last, atomically,
     so a checkpoint that has it is complete."""
@@ -36,7 +43,8 @@ def save_checkpoint(directory: Path, engine: Engine, loop: dict, *, rank: int) -
         engine.deepspeed.save_checkpoint(str(directory), tag="last")
         extra = {}
     else:
-        extra = {"trainable": trainable_state(engine.module), "engine": engine.state_dict()}
+        extra = {"trainable": trainable_state(engine.module), "engine": engine.state_dict(),
+                 "gradients": pending_gradients(engine.module)}
     if rank == 0:
         tmp = directory / f".{LOOP_STATE}.tmp"
         torch.save({**loop, **extra, "micro_steps": engine.micro_steps, "torch_rng": torch.get_rng_state()}, tmp)
@@ -55,6 +63,9 @@ def load_checkpoint(directory: Path, engine: Engine) -> dict:
     else:
         load_trainable_state(engine.module, saved.pop("trainable"))
         engine.load_state_dict(saved.pop("engine"))
+        params = dict(engine.module.named_parameters())
+        for name, grad in saved.pop("gradients", {}).items():  # absent in checkpoints written before
+            params[name].grad = grad.to(params[name].device)
     engine.micro_steps = saved.pop("micro_steps")
     torch.set_rng_state(saved.pop("torch_rng"))
     return saved
