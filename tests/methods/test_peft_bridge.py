@@ -73,12 +73,12 @@ def mean_loss(run) -> float:
 
 @pytest.mark.parametrize(("method", "lr"), [("lora", 3e-2), ("ia3", 1e-1)])
 def test_lora_and_ia3_train_on_the_sst2_fixture(method, lr, tiny_trial_kwargs):
-    cfg = TrialConfig(method=method, task="sst2", learning_rate=lr, seed=0,
-                      **{**tiny_trial_kwargs, "epochs": 4, "warmup_steps": 0})
+    cfg = TrialConfig(method=method, task="sst2", learning_rate=lr, seed=0, train_size=32,
+                      **{**tiny_trial_kwargs, "epochs": 5, "warmup_steps": 0})
     run = setup(cfg, BatchPlan(micro_batch=16, accumulation=1, chosen_by="fixed"))
     before = mean_loss(run)
     run.engine.train()
-    for _ in range(4):
+    for _ in range(5):
         for batch in batches(run.data["train"], 16, run.pad_id, shuffle=None):
             run.engine.micro_step(run.shard(batch))
     after = mean_loss(run)
