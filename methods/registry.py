@@ -16,9 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
-# The method families, imported (and so registered) on the first look-up: naming a method, or
-# listing them, needs no torch. Registration order is the listing order: the paper's Table 1.
-FAMILIES = ("full", "adapter", "prompt", "said", "bitfit", "compacter", "peft_bridge")
+# The method families and the names each registers (``register`` holds them to it). A family is
+# imported, and so registered, on the first look-up of one of its methods: checking a name, or
+# listing the names, needs no torch. The order is the listing order: the paper's Table 1, then peft's.
+FAMILIES = {
+    "full": ("full",),
+    "adapter": ("adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank"),
+    "prompt": ("prompt-tuning-r", "prompt-tuning-t"),
+    "said": ("intrinsic-said",),
+    "bitfit": ("bitfit",),
+    "compacter": ("phm-adapter", "compacter", "compacter++"),
+    "peft_bridge": ("peft", "lora", "ia3"),
+}
 
 
 @dataclass(frozen=True)
@@ -104,24 +113,26 @@ def register(name: str, config_cls: type, apply: Callable, *, task_prefix: bool,
         raise ValueError(f"method {name!r}: unknown engine {engine!r}")
     if not isinstance(task_prefix, bool):
         raise TypeError(f"method {name!r}: task_prefix must be True or False, got {task_prefix!r}")
+    if name not in method_names():
+        raise ValueError(f"method {name!r} is not listed under its family in methods/registry.py FAMILIES")
     _REGISTRY[name] = Method(name, config_cls, apply, task_prefix, engine)
 
 
-def _registry() -> dict[str, Method]:
-    for family in FAMILIES:
-        importlib.import_module(f"methods.{family}")  # a no-op once imported
-    return _REGISTRY
+def check_method_name(name: str) -> None:
+    """Reject an unknown method by name alone (no import, no torch): ``KeyError``, one line."""
+    if name not in method_names():
+        raise KeyError(f"unknown method {name!r} (known: {', '.join(method_names())})")
 
 
 def get_method(name: str) -> Method:
-    try:
-        return _registry()[name]
-    except KeyError:
-        raise KeyError(f"unknown method {name!r} (known: {', '.join(method_names())})") from None
+    check_method_name(name)
+    family = next(f for f, names in FAMILIES.items() if name in names)
+    importlib.import_module(f"methods.{family}")  # registers the family's methods; a no-op once imported
+    return _REGISTRY[name]
 
 
 def method_names() -> list[str]:
-    return list(_registry())
+    return [name for names in FAMILIES.values() for name in names]
 
 
 PREFIX_SETTINGS = ("auto", "always", "never")

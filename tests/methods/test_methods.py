@@ -147,3 +147,16 @@ def test_bad_options_are_rejected_before_any_change(name, options):
     with pytest.raises(ValueError):
         apply_method(model, name, options)
     assert all(p.requires_grad for p in model.parameters())
+
+
+
+
+def test_the_names_listed_per_family_are_the_names_registered():
+    import importlib
+
+    from methods.registry import _REGISTRY, FAMILIES
+
+    for family, names in FAMILIES.items():
+        importlib.import_module(f"methods.{family}")
+        assert set(names) <= set(_REGISTRY), family
+    assert set(_REGISTRY) == set(method_names())
