@@ -29,7 +29,7 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[
 
 def load_yaml(text: str):
     """A YAML document (a spec, or a ``--option`` value) with YAML 1.2's numbers."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506  a SafeLoader with one resolver more
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader with one resolver more
 
 
 class SpecError(ValueError):

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from budgets.parse import format_bytes, parse_budget
-from harness.records import read_records
 from harness.loggers import logger_callbacks
+from harness.records import read_records
 from harness.spec import Narrowing, SweepSpec
 from harness.trial import run_trial
 
