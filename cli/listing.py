@@ -1,8 +1,7 @@
-"""``peftbench methods`` and ``peftbench compare``: what can be compared, and sweeps side by side."""
+"""``peftbench methods`` and ``peftbench compare``: their parsers and the method listing."""
 
 from __future__ import annotations
 
-import json
 import re
 
 
@@ -26,42 +25,14 @@ def method_rows(names: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def cmd_methods(args) -> int:
-    from cli.main import fail
-
-    try:
-        rows = method_rows(args.name)
-    except (KeyError, ValueError) as exc:
-        return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
-        return 0
-    for row in rows:
-        print(f"{row['method']:<18} {row['help']}")
-        for o in row["options"]:
-            print(f"    {o['name']:<24} {o['default']!s:<12} {o['help']}")
-    return 0
-
-
-def cmd_compare(args) -> int:
-    from cli.main import fail
-    from reports.compare import compare
-
-    try:
-        print(compare(args.dirs, args.format), end="")
-    except (FileNotFoundError, ValueError) as exc:
-        return fail(exc)
-    return 0
-
-
-def add_parsers(sub) -> None:
-    """The ``methods`` and ``compare`` commands."""
+def add_parsers(sub, *, methods, compare) -> None:
+    """The ``methods`` and ``compare`` commands, run by the given functions."""
     p = sub.add_parser("methods", help="the methods, with their options, defaults and help")
     p.add_argument("name", nargs="*", help="only these methods (default: all)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_methods)
+    p.set_defaults(func=methods)
 
     p = sub.add_parser("compare", help="several sweep folders side by side, one column group per folder")
     p.add_argument("dirs", nargs="+", metavar="DIR")
     p.add_argument("--format", choices=("md", "csv"), default="md")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=compare)

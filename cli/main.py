@@ -187,6 +187,33 @@ def cmd_bench_step(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    from cli.listing import method_rows
+
+    try:
+        rows = method_rows(args.name)
+    except (KeyError, ValueError) as exc:
+        return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['method']:<18} {row['help']}")
+        for o in row["options"]:
+            print(f"    {o['name']:<24} {o['default']!s:<12} {o['help']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from reports.compare import compare
+
+    try:
+        print(compare(args.dirs, args.format), end="")
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(exc)
+    return 0
+
+
 def add_trial_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per ``TrialConfig`` field, its default and help read from the field; a flag not given
     leaves the field at its default."""
@@ -286,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cli.listing import add_parsers
 
-    add_parsers(sub)
+    add_parsers(sub, methods=cmd_methods, compare=cmd_compare)
     return parser
 
 
