@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 
-from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig
+from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig, check_known
 
 
 def fail(message: str) -> int:
@@ -23,14 +23,14 @@ def fail(message: str) -> int:
 
 def parse_options(pairs: list[str]) -> dict:
     """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}`` (values parsed as YAML)."""
-    import yaml
+    from harness.spec import load_yaml
 
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"peftbench: --option expects KEY=VALUE, got {pair!r}")
-        out[key] = yaml.safe_load(value)
+        out[key] = load_yaml(value)
     return out
 
 
@@ -47,23 +47,50 @@ def cmd_sweep(args) -> int:
     from harness.spec import SpecError, load_spec
 
     try:
-        spec = load_spec(args.spec)
-    except SpecError as exc:
+        spec, narrow = load_spec(args.spec), narrowing(args)
+        spec = with_loggers(spec, args.logger or [])
+        selected = len(narrow.points(spec))
+    except (SpecError, ValueError) as exc:
         return fail(exc)
     if args.dry_run:
-        print(spec.describe())
+        total = len(spec.points())
+        print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
         return 0
     from harness.sweep import SweepError, run_sweep
     from reports.summary import report
 
     try:
-        records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume)
+        records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
+                            narrow=narrow)
     except SweepError as exc:
         return fail(exc)
     failed = [r for r in records if r["status"] != "ok"]
     print(f"{len(records) - len(failed)} ok, {len(failed)} failed; records in {args.out}/results\n")
     print(report(args.out))
     return 0 if records and not failed else 1
+
+
+def narrowing(args):
+    """The part of the grid the sweep flags pick (``--methods a,b --tasks x --seeds 0``)."""
+    import re
+
+    from harness.spec import Narrowing
+
+    def items(text: str | None) -> tuple[str, ...]:  # commas inside a label's [options] do not split
+        return tuple(s.strip() for s in re.split(r",(?![^\[]*\])", text) if s.strip()) if text else ()
+
+    seeds = items(args.seeds)
+    if not all(s.isdigit() for s in seeds):
+        raise ValueError(f"--seeds expects comma-separated non-negative integers, got {args.seeds!r}")
+    return Narrowing(methods=items(args.methods), tasks=items(args.tasks), seeds=tuple(map(int, seeds)))
+
+
+def with_loggers(spec, names: list[str]):
+    """The spec with the ``--logger`` names added to its own."""
+    from harness.loggers import check_loggers
+
+    check_loggers(names)
+    return dataclasses.replace(spec, loggers=tuple(dict.fromkeys([*spec.loggers, *names])))
 
 
 def cmd_trial(args) -> int:
@@ -73,8 +100,11 @@ def cmd_trial(args) -> int:
         settings["batch"] = parse_batch(settings["batch"])
     try:
         cfg = TrialConfig(**settings)
+        check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
-        return fail(f"--{exc.key.replace('_', '-')}: {exc.message}")
+        flag = next(f.metadata.get("flag", f"--{f.name.replace('_', '-')}")
+                    for f in dataclasses.fields(TrialConfig) if f.name == exc.key)
+        return fail(f"{flag}: {exc.message}")
     from harness.trial import run_trial
 
     record = run_trial(cfg, args.out)
@@ -157,6 +187,33 @@ def cmd_bench_step(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    from cli.listing import method_rows
+
+    try:
+        rows = method_rows(args.name)
+    except (KeyError, ValueError) as exc:
+        return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['method']:<18} {row['help']}")
+        for o in row["options"]:
+            print(f"    {o['name']:<24} {o['default']!s:<12} {o['help']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from reports.compare import compare
+
+    try:
+        print(compare(args.dirs, args.format), end="")
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(exc)
+    return 0
+
+
 def add_trial_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per ``TrialConfig`` field, its default and help read from the field; a flag not given
     leaves the field at its default."""
@@ -200,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue a killed sweep in OUT: finished trials are kept, the rest run")
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
+    p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
+                   "keeps the whole sweep, so another run fills in the rest")
+    p.add_argument("--tasks", help="run only these tasks (comma-separated)")
+    p.add_argument("--seeds", help="run only these seeds (comma-separated)")
+    p.add_argument("--logger", action="append", metavar="NAME",
+                   help="send results to a tracker too: tensorboard, wandb or mlflow (repeatable; adds to the spec's loggers)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("trial", help="run one trial in this process, without Ray (e.g. to measure on one GPU)")
@@ -247,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder, or a file with the format's suffix")
     p.add_argument("--baseline", default="full", help="the method every other is compared with")
     p.set_defaults(func=cmd_report)
+
+    from cli.listing import add_parsers
+
+    add_parsers(sub, methods=cmd_methods, compare=cmd_compare)
     return parser
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
 
@@ -75,6 +76,28 @@ class TrialConfig:
         return asdict(self)
 
 
+def check_known(cfg: TrialConfig) -> None:
+    """Every name the trial uses (method, its options, task) known, before anything loads: one line
+    (``ConfigError``). An unknown method is caught by name alone, without importing torch."""
+    from methods import check_method_name, get_method
+    from tasks import get_task
+
+    checks = (("method", lambda: check_method_name(cfg.method)), ("task", lambda: get_task(cfg.task)),
+              ("method_options", lambda: get_method(cfg.method).make_config(cfg.method_options)))
+    for key, check in checks:
+        try:
+            check()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(key, exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
+
+
+def _model_exists(name) -> bool:
+    """A name written as a path (``./m``, ``/m``, ``~/m``) must be a folder; other names are hub ids."""
+    if not isinstance(name, str) or not name:
+        return False
+    return not name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().is_dir()
+
+
 def setting_names() -> tuple[str, ...]:
     """The fields a sweep spec may set for all its trials (the grid sets the others)."""
     grid = {"method", "task", "learning_rate", "seed", "method_options", "epochs", "batch_size", "train_size"}
@@ -113,7 +136,7 @@ def _check(cfg: TrialConfig) -> None:
         "task_prefix": (cfg.task_prefix in PREFIX_SETTINGS, f"one of {', '.join(PREFIX_SETTINGS)}"),
         "labels": (cfg.labels in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
         "eval_every_steps": (_positive_int(cfg.eval_every_steps, allow_none=True), "a positive integer or null"),
-        "model": (isinstance(cfg.model, str) and cfg.model != "", "a model name, hub id or path"),
+        "model": (_model_exists(cfg.model), "tiny-t5, a hub id or an existing local folder"),
         "method_options": (isinstance(cfg.method_options, dict), "a mapping of option to value"),
     }
     for key, (ok, expected) in checks.items():

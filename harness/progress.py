@@ -21,11 +21,17 @@ def point_label(config: dict) -> str:
     return f"{config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}{size}"
 
 
+def show(line: str) -> None:
+    """Print, looked up when called: Ray replaces ``builtins.print`` in a process that ran a sweep, and
+    a callback holding the old one no longer pickles for the next sweep."""
+    print(line)
+
+
 class SweepProgress(Callback):
-    def __init__(self, total: int, out_dir: str | Path, *, print_fn=print):
+    def __init__(self, total: int, out_dir: str | Path, *, print_fn=None):
         self.total = total
         self.out_dir = Path(out_dir)
-        self.print = print_fn
+        self.print = print_fn or show
         self.start = time.monotonic()
         self.running: set[str] = set()
         self.done = 0

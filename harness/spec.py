@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,20 @@ import yaml
 from budgets.parse import BudgetError, parse_budget
 from harness.config import ConfigError, TrialConfig, setting_names
 from methods import method_label
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML that reads ``1e-3`` as a number: PyYAML follows YAML 1.1, whose floats need a dot and a
+    signed exponent (``1.0e-3``), and reads ``1e-3`` as a string; YAML 1.2 and Python read a number."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                              list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    """A YAML document (a spec, or a ``--option`` value) with YAML 1.2's numbers."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader with one resolver more
 
 
 class SpecError(ValueError):
@@ -55,6 +70,11 @@ class SweepSpec:
     gpu_memory: str | None = None  # one GPU's memory, when the driver cannot see the cluster's GPUs
     cpus_per_trial: int = 1
     max_failures: int = 2  # Ray retries of a trial whose worker or node died
+    loggers: tuple[str, ...] = ()  # experiment trackers (harness/loggers.py); not part of the sweep's identity
+
+    def identity(self) -> dict:
+        """What makes two specs the same sweep (a folder holds one): all but where results are also sent."""
+        return {k: v for k, v in asdict(self).items() if k != "loggers"}
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
@@ -130,7 +150,7 @@ _REQUIRED = ("model", "methods", "tasks", "learning_rates", "seeds")
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: cannot read the spec: {str(exc).splitlines()[0]}") from None
     return parse_spec(raw, source=str(path), default_name=path.stem)
@@ -171,6 +191,8 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     for key in ("epochs", "batch_size"):
         if key in raw:
             values[key] = _per_point(raw[key], key, fail, tasks=values["tasks"], sizes=values.get("train_size", ()))
+    if "loggers" in raw:
+        values["loggers"] = _loggers(raw["loggers"], fail)
     _batching(raw, fail)
     spec = SweepSpec(**values)
     _check_trials(spec, fail)
@@ -240,6 +262,16 @@ def _numbers(value, key, kind, fail) -> tuple:
     return tuple(out)
 
 
+def _loggers(value, fail) -> tuple[str, ...]:
+    from harness.loggers import check_loggers
+
+    try:
+        check_loggers(_list(value, "loggers", fail))
+    except ValueError as exc:
+        fail("loggers", str(exc))
+    return tuple(value)
+
+
 def _tasks(value, fail) -> tuple[str, ...]:
     from tasks import get_task
 
@@ -272,3 +304,34 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
             fail(f"{key}.name" if isinstance(exc, KeyError) else f"{key}.options", str(exc).strip("'\""))
         out.append(MethodSpec(entry["name"], options, entry.get("display")))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """A part of a sweep's grid picked on the command line (``--methods a,b --tasks x --seeds 0``).
+
+    The folder still holds the whole sweep (its spec, unchanged), so a narrowed run resumes like any
+    other and a later run, narrowed otherwise or not at all, fills in the rest. A method is picked
+    by name (all its option sets) or by label (``compacter[phm_dim=8]``).
+    """
+
+    methods: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+
+    def points(self, spec: SweepSpec) -> list[dict]:
+        """The spec's grid points this narrowing keeps (all of them when it names nothing)."""
+        self.check(spec)
+        return [p for p in spec.points()
+                if (not self.methods or {p["method"], spec.method(p["method"]).name} & set(self.methods))
+                and (not self.tasks or p["task"] in self.tasks) and (not self.seeds or p["seed"] in self.seeds)]
+
+    def check(self, spec: SweepSpec) -> None:
+        """Every name picked is in the spec, or a one-line ``SpecError``."""
+        axes = (("--methods", self.methods, [m.label for m in spec.methods] + [m.name for m in spec.methods]),
+                ("--tasks", self.tasks, spec.tasks), ("--seeds", self.seeds, spec.seeds))
+        for flag, picked, present in axes:
+            missing = [p for p in picked if p not in present]
+            if missing:
+                shown = ", ".join(dict.fromkeys(map(str, present)))
+                raise SpecError(f"{flag}: {missing[0]!r} is not in sweep {spec.name!r} (it has: {shown})")

@@ -12,12 +12,12 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from budgets.parse import format_bytes, parse_budget
+from harness.loggers import logger_callbacks
 from harness.records import read_records
-from harness.spec import SweepSpec
+from harness.spec import Narrowing, SweepSpec
 from harness.trial import run_trial
 
 
@@ -44,21 +44,24 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = None,
-              storage: str | None = None, resume: bool = False) -> list[dict]:
-    """Run every trial of ``spec`` not yet ``ok`` under Ray Tune; return the records of this sweep's grid."""
+              storage: str | None = None, resume: bool = False, narrow: Narrowing | None = None) -> list[dict]:
+    """Run every trial of ``spec`` (or of its ``narrow`` part) not yet ``ok`` under Ray Tune; return
+    the records of those grid points."""
     out_dir = Path(out_dir).resolve()
     storage = storage or str(out_dir / "ray")
     check_out_dir(spec, out_dir, resume=resume)
     # Ray folds identical log lines of different workers into one; per-trial epoch lines differ
     # only by trial, so keep them all. Ray reads this when it is imported.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # trackers only when the spec names them
     import ray
     from ray import tune
 
     from harness.progress import SweepProgress
 
     done = {r["trial_id"] for r in read_records(out_dir) if r["status"] == "ok"}
-    points = [p for p in spec.points() if spec.trial_at(p).trial_id not in done]
+    selected = (narrow or Narrowing()).points(spec)
+    points = [p for p in selected if spec.trial_at(p).trial_id not in done]
     if done:
         print(f"{len(done)} trials already ok in {out_dir}; {len(points)} to run")
     start = time.perf_counter()
@@ -77,17 +80,20 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
             run_config = tune.RunConfig(
                 name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=storage, verbose=0,
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                callbacks=[SweepProgress(len(points), out_dir)],
+                callbacks=[SweepProgress(len(points), out_dir),
+                           *logger_callbacks(spec.loggers, experiment=spec.name, out_dir=out_dir)],
             )
             # A trial's worker process runs the next trial: imports and start-up are paid once per
             # worker, not per trial (memory is reset per trial).
             tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
                                tune_config=tune.TuneConfig(reuse_actors=True))
             tuner.fit()
+            if "tensorboard" in spec.loggers:
+                print(f"TensorBoard: tensorboard --logdir {storage.rstrip('/')}/{run_config.name}")
         finally:
             ray.shutdown()
     wall = time.perf_counter() - start
-    wanted = {cfg.trial_id for cfg in spec.trials()}
+    wanted = {spec.trial_at(p).trial_id for p in selected}
     records = [r for r in read_records(out_dir) if r["trial_id"] in wanted]
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     return records
@@ -142,7 +148,7 @@ def spec_gpu_memory(spec: SweepSpec) -> int:
 def check_out_dir(spec: SweepSpec, out_dir: Path, *, resume: bool) -> None:
     """Refuse to mix sweeps: a folder holds one spec, continued only with ``--resume``."""
     saved = out_dir / "spec.json"
-    current = json.dumps(asdict(spec), sort_keys=True, indent=2)
+    current = json.dumps(spec.identity(), sort_keys=True, indent=2)
     if saved.exists():
         if not resume:
             raise SweepError(f"{out_dir} already holds sweep {spec.name!r}: add --resume to continue it, "

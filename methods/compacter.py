@@ -14,7 +14,7 @@ W is never built. With x split into n rows, X ∈ R^{n×(d/n)}, the row-major id
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -83,8 +83,10 @@ class PHMLinear(nn.Module):
 
 @dataclass(frozen=True)
 class PHMAdapterConfig(AdapterConfig):
-    phm_dim: int = 12
-    rule_init_std: float = 0.01
+    """PHM-Adapter: adapters whose projections are sums of Kronecker products, a rule per layer."""
+
+    phm_dim: int = field(default=12, metadata={"help": "n: Kronecker products per layer (divides d_model)"})
+    rule_init_std: float = field(default=0.01, metadata={"help": "std of the rules' normal init"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -100,9 +102,11 @@ class PHMAdapterConfig(AdapterConfig):
 
 @dataclass(frozen=True)
 class CompacterConfig(PHMAdapterConfig):
-    phm_dim: int = 4
-    phm_rank: int = 1
-    rule_init_std: float = 1e-4
+    """Compacter: PHM adapters with rank-r factors and one rule shared by the whole model."""
+
+    phm_dim: int = field(default=4, metadata={"help": "n: Kronecker products per layer (divides d_model)"})
+    phm_rank: int = field(default=1, metadata={"help": "rank r of each factor B = s tᵀ"})
+    rule_init_std: float = field(default=1e-4, metadata={"help": "std of the shared rule's normal init"})
 
     def _int_bounds(self):
         return {**super()._int_bounds(), "phm_rank": 1}
@@ -114,6 +118,8 @@ class CompacterConfig(PHMAdapterConfig):
 
 @dataclass(frozen=True)
 class CompacterPlusPlusConfig(CompacterConfig):
+    """Compacter++: Compacter adapters after the feed-forward sublayer only."""
+
     sublayers: ClassVar[tuple[str, ...]] = ("feed_forward",)
 
 
