@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 
 from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig
 
@@ -53,17 +54,22 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         print(spec.describe())
         return 0
+    from harness.folder import FolderError
     from harness.sweep import SweepError, run_sweep
     from reports.summary import report
 
     try:
-        records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume)
-    except SweepError as exc:
+        outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
+                            retry_failed=not args.no_retry_failed)
+    except (SweepError, FolderError) as exc:
         return fail(exc)
-    failed = [r for r in records if r["status"] != "ok"]
-    print(f"{len(records) - len(failed)} ok, {len(failed)} failed; records in {args.out}/results\n")
-    print(report(args.out))
-    return 0 if records and not failed else 1
+    failed = sum(r["status"] != "ok" for r in outcome.records)
+    print(f"{len(outcome.records) - failed} ok, {failed} failed, {len(outcome.missing)} missing of "
+          f"{len(outcome.records) + len(outcome.missing)} grid points; records in {args.out}/results\n")
+    if outcome.records:
+        print(report(args.out))
+    # success means every point of the grid ended ok
+    return 0 if not failed and not outcome.missing else 1
 
 
 def cmd_trial(args) -> int:
@@ -74,7 +80,16 @@ def cmd_trial(args) -> int:
     try:
         cfg = TrialConfig(**settings)
     except ConfigError as exc:
-        return fail(f"--{exc.key.replace('_', '-')}: {exc.message}")
+        return fail(f"{flag_of(exc.key)}: {exc.message}")
+    from engine.models import model_problem
+    from harness.folder import FolderError, check_writable
+
+    if problem := model_problem(cfg.model):
+        return fail(f"--model: {problem}")
+    try:
+        check_writable(Path(args.out).resolve())
+    except FolderError as exc:
+        return fail(exc)
     from harness.trial import run_trial
 
     record = run_trial(cfg, args.out)
@@ -112,6 +127,8 @@ def cmd_report(args) -> int:
         print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
     except FileNotFoundError as exc:
         return fail(exc)
+    except OSError as exc:  # an --out that is a file, or read-only
+        return fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
     return 0
 
 
@@ -164,7 +181,7 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
                "labels": {"choices": LABEL_FORMATS}}
     for f in dataclasses.fields(TrialConfig):
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        flag = flag_of(f.name)
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,
                   "type": _flag_type(f.type), **special.get(f.name, {})}
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -175,6 +192,12 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
             del kwargs["type"]
         p.add_argument(flag, **kwargs)
     p.add_argument("--out", default="runs/trial", help="output folder (the record in OUT/results)")
+
+
+def flag_of(name: str) -> str:
+    """The ``peftbench trial`` flag of a ``TrialConfig`` field."""
+    field = next((f for f in dataclasses.fields(TrialConfig) if f.name == name), None)
+    return field.metadata.get("flag", "--" + name.replace("_", "-")) if field else "--" + name.replace("_", "-")
 
 
 def _flag_type(annotation: str):
@@ -198,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="where Ray keeps the experiment (a shared path or URI on multi-node clusters; default OUT/ray)")
     p.add_argument("--resume", action="store_true",
-                   help="continue a killed sweep in OUT: finished trials are kept, the rest run")
+                   help="continue a killed sweep in OUT: ok trials are kept, failed and missing ones run")
+    p.add_argument("--no-retry-failed", action="store_true",
+                   help="with --resume, keep failed trials' records instead of running them again")
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
     p.set_defaults(func=cmd_sweep)
 
