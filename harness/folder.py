@@ -57,6 +57,16 @@ def write_sweep_files(out_dir: Path, spec_json: str, trial_ids: list[str]) -> No
     (out_dir / GRID_FILE).write_text(json.dumps({"trial_ids": trial_ids}, indent=1) + "\n")
 
 
+def grid_trial_ids(out_dir: Path) -> list[str] | None:
+    """The trial ids of the grid the sweep in ``out_dir`` runs; None when unknown (no sweep wrote
+    the folder, or the file is not ours)."""
+    try:
+        ids = json.loads((out_dir / GRID_FILE).read_text())["trial_ids"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return ids if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else None
+
+
 def set_aside(path: Path) -> Path:
     """Move a file that is not a record out of the way (``results/set-aside/``), so its grid point
     runs again and the file stays for a person to look at."""

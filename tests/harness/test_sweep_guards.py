@@ -170,3 +170,18 @@ def test_a_trial_runs_over_a_file_that_is_not_a_record(tmp_path, tiny_trial_kwar
     assert ok_record(path) is None
     write_record(tmp_path, new_record(cfg, status="ok"))
     assert ok_record(path) == read_record(path)
+
+
+def test_the_report_counts_grid_points_without_a_record(tmp_path):
+    from harness.folder import write_sweep_files
+    from reports.summary import report
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml"))
+    first, second = spec.trials()
+    out = tmp_path / "out"
+    write_record(out, new_record(first, status="failed", error="worker lost, Ray's retries spent (0 allowed): …"))
+    write_sweep_files(out, "{}", [first.trial_id, second.trial_id])
+    text = report(out)
+    assert text.splitlines()[0] == "**0 of 1 trials ok, 1 failed (listed under Failed trials).**"
+    assert f"**1 of 2 grid points have no record (never ran, were lost or set aside), e.g. {second.trial_id}: " \
+           f"peftbench sweep SPEC --out {out} --resume runs them.**" in text.splitlines()
