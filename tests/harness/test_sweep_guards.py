@@ -139,8 +139,8 @@ def test_a_resume_while_another_sweep_holds_the_folder_is_one_line(tmp_path, cap
         line = refusal(capsys, "sweep", str(spec), "--out", str(out), "--resume")
     finally:
         lock.release()
-    assert line == f"peftbench: {out}: another sweep (pid {os.getpid()}) is running in this folder; wait for it, " \
-                   "or stop it first"
+    assert line == (f"peftbench: {out}: another sweep (pid {os.getpid()}) is running in this folder; wait for it, "
+                    "or stop it first")
 
 
 def test_resume_reruns_failed_missing_and_unreadable_points(tmp_path, capsys):
@@ -183,5 +183,6 @@ def test_the_report_counts_grid_points_without_a_record(tmp_path):
     write_sweep_files(out, "{}", [first.trial_id, second.trial_id])
     text = report(out)
     assert text.splitlines()[0] == "**0 of 1 trials ok, 1 failed (listed under Failed trials).**"
-    assert f"**1 of 2 grid points have no record (never ran, were lost or set aside), e.g. {second.trial_id}: " \
-           f"peftbench sweep SPEC --out {out} --resume runs them.**" in text.splitlines()
+    line = (f"**1 of 2 grid points have no record (never ran, were lost or set aside), e.g. {second.trial_id}: "
+            f"peftbench sweep SPEC --out {out} --resume runs them.**")
+    assert line in text.splitlines()
