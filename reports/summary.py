@@ -79,8 +79,8 @@ def missing_lines(out_dir: str | Path, records: list[dict]) -> list[str]:
     missing = sorted(set(wanted or ()) - {r["trial_id"] for r in records})
     if not missing:
         return []
-    return [f"{len(missing)} of {len(wanted)} grid points have no record (never ran, were lost or set aside), "
-            f"e.g. {missing[0]}: peftbench sweep SPEC --out {out_dir} --resume runs them."]
+    return [(f"{len(missing)} of {len(wanted)} grid points have no record (never ran, were lost or set aside), "
+             f"e.g. {missing[0]}: peftbench sweep SPEC --out {out_dir} --resume runs them.")]
 
 
 def targets(out_dir: Path, fmt: str, out: str | Path | None) -> tuple[Path, Path | None]:
