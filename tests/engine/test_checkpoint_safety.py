@@ -1,8 +1,6 @@
 """A checkpoint planted in the output folder runs no code: plain-torch and DeepSpeed checkpoints are
 read as tensors and plain data only, and a trial whose checkpoint cannot be read starts afresh."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -15,31 +13,18 @@ from harness.train import resume
 from methods import apply_method
 
 
-class Payload:
-    """Unpickling this writes ``marker``: what a planted checkpoint would do."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
-
-
-def plant(path: Path, marker: Path) -> None:
-    torch.save({"epoch": 1, "payload": Payload(marker)}, path)
-
-
-def test_the_payload_is_live_when_unpickled(tmp_path):
-    plant(tmp_path / "evil.pt", tmp_path / "ran")
+def test_the_payload_is_live_when_unpickled(tmp_path, plant_pickle):
+    plant_pickle(tmp_path / "evil.pt", tmp_path / "ran")
     torch.load(tmp_path / "evil.pt", weights_only=False)  # what the checkpoints must never do
     assert (tmp_path / "ran").read_text() == "code ran"
 
 
-def test_a_planted_loop_checkpoint_runs_nothing_and_the_trial_starts_afresh(tmp_path, tiny_trial_kwargs):
+def test_a_planted_loop_checkpoint_runs_nothing_and_the_trial_starts_afresh(tmp_path, tiny_trial_kwargs,
+                                                                             plant_pickle):
     cfg = TrialConfig(method="bitfit", task="sst2", learning_rate=1e-3, **tiny_trial_kwargs)
     checkpoint = tmp_path / "checkpoints" / cfg.trial_id
     checkpoint.mkdir(parents=True)
-    plant(checkpoint / LOOP_STATE, tmp_path / "ran")
+    plant_pickle(checkpoint / LOOP_STATE, tmp_path / "ran")
     lines = []
     run, state = resume(cfg, BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed"), checkpoint, lines.append)
     assert state is None and run.engine.micro_steps == 0
@@ -55,7 +40,7 @@ def deepspeed_engine(seed: int) -> Engine:
     return Engine(model, opt, deepspeed=deepspeed_config_of("full", options), micro_batch=2)
 
 
-def test_a_deepspeed_checkpoint_loads_weights_only_and_a_planted_one_runs_nothing(tmp_path):
+def test_a_deepspeed_checkpoint_loads_weights_only_and_a_planted_one_runs_nothing(tmp_path, plant_pickle):
     pytest.importorskip("deepspeed")
     engine = deepspeed_engine(seed=0)
     batch = {"input_ids": torch.randint(2, 300, (2, 8)), "labels": torch.randint(2, 300, (2, 4))}
@@ -70,7 +55,7 @@ def test_a_deepspeed_checkpoint_loads_weights_only_and_a_planted_one_runs_nothin
     assert fresh.micro_steps == 1
 
     (optim,) = tmp_path.glob("last/*optim_states.pt")
-    plant(optim, tmp_path / "ran")
+    plant_pickle(optim, tmp_path / "ran")
     with pytest.raises(Exception, match="Weights only load failed"):
         load_checkpoint(tmp_path, fresh)
     fresh.close()

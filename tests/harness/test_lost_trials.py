@@ -8,18 +8,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-import torch
 from test_resilience import records_in, sweep, write_spec
 
 from harness.spec import load_spec
-
-
-class Payload:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
 
 
 def descends_from(pid: int, ancestor: int) -> bool:
@@ -34,7 +25,7 @@ def descends_from(pid: int, ancestor: int) -> bool:
     return False
 
 
-def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path):
+def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path, plant_pickle):
     spec = write_spec(tmp_path / "lost.yaml", learning_rates=[1e-2], seeds=[0], epochs=6, train_size=64,
                       max_failures=0)
     (trial,) = load_spec(spec).trials()
@@ -64,7 +55,7 @@ def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path
     checkpoint = out / "checkpoints" / trial.trial_id / "loop.pt"
     assert checkpoint.exists()  # epoch 1's; it would be continued from
     for path in [checkpoint, out / "ray" / "tuner.pkl", *[run / "tuner.pkl" for run in (out / "ray").glob("run-*")]]:
-        torch.save({"epoch": 1, "payload": Payload(marker)}, path)
+        plant_pickle(path, marker)
 
     resumed = sweep(spec, out, "--resume")
     output, _ = resumed.communicate(timeout=600)
