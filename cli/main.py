@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 
 from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig, check_known
 
@@ -56,18 +57,22 @@ def cmd_sweep(args) -> int:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
         return 0
+    from harness.folder import FolderError
     from harness.sweep import SweepError, run_sweep
     from reports.summary import report
 
     try:
-        records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
-                            narrow=narrow)
-    except SweepError as exc:
+        outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
+                            retry_failed=not args.no_retry_failed, narrow=narrow)
+    except (SweepError, FolderError) as exc:
         return fail(exc)
-    failed = [r for r in records if r["status"] != "ok"]
-    print(f"{len(records) - len(failed)} ok, {len(failed)} failed; records in {args.out}/results\n")
-    print(report(args.out))
-    return 0 if records and not failed else 1
+    failed = sum(r["status"] != "ok" for r in outcome.records)
+    print(f"{len(outcome.records) - failed} ok, {failed} failed, {len(outcome.missing)} missing of "
+          f"{len(outcome.records) + len(outcome.missing)} grid points; records in {args.out}/results\n")
+    if outcome.records:
+        print(report(args.out))
+    # success means every point of the grid ended ok
+    return 0 if not failed and not outcome.missing else 1
 
 
 def narrowing(args):
@@ -102,9 +107,16 @@ def cmd_trial(args) -> int:
         cfg = TrialConfig(**settings)
         check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
-        flag = next(f.metadata.get("flag", f"--{f.name.replace('_', '-')}")
-                    for f in dataclasses.fields(TrialConfig) if f.name == exc.key)
-        return fail(f"{flag}: {exc.message}")
+        return fail(f"{flag_of(exc.key)}: {exc.message}")
+    from engine.models import model_problem
+    from harness.folder import FolderError, check_writable
+
+    if problem := model_problem(cfg.model):
+        return fail(f"--model: {problem}")
+    try:
+        check_writable(Path(args.out).resolve())
+    except FolderError as exc:
+        return fail(exc)
     from harness.trial import run_trial
 
     record = run_trial(cfg, args.out)
@@ -142,6 +154,8 @@ def cmd_report(args) -> int:
         print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
     except FileNotFoundError as exc:
         return fail(exc)
+    except OSError as exc:  # an --out that is a file, or read-only
+        return fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
     return 0
 
 
@@ -221,7 +235,7 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
                "labels": {"choices": LABEL_FORMATS}}
     for f in dataclasses.fields(TrialConfig):
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        flag = flag_of(f.name)
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,
                   "type": _flag_type(f.type), **special.get(f.name, {})}
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -232,6 +246,12 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
             del kwargs["type"]
         p.add_argument(flag, **kwargs)
     p.add_argument("--out", default="runs/trial", help="output folder (the record in OUT/results)")
+
+
+def flag_of(name: str) -> str:
+    """The ``peftbench trial`` flag of a ``TrialConfig`` field."""
+    field = next((f for f in dataclasses.fields(TrialConfig) if f.name == name), None)
+    return field.metadata.get("flag", "--" + name.replace("_", "-")) if field else "--" + name.replace("_", "-")
 
 
 def _flag_type(annotation: str):
@@ -255,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="where Ray keeps the experiment (a shared path or URI on multi-node clusters; default OUT/ray)")
     p.add_argument("--resume", action="store_true",
-                   help="continue a killed sweep in OUT: finished trials are kept, the rest run")
+                   help="continue a killed sweep in OUT: ok trials are kept, failed and missing ones run")
+    p.add_argument("--no-retry-failed", action="store_true",
+                   help="with --resume, keep failed trials' records instead of running them again")
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
     p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
                    "keeps the whole sweep, so another run fills in the rest")

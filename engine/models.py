@@ -68,6 +68,29 @@ def model_config(name: str) -> T5Config:
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 
+def model_problem(name: str) -> str | None:
+    """Why ``name`` cannot be loaded, checked before anything starts (None: it can be, as far as
+    this machine can tell). Known names (tiny-t5, the original T5 sizes) pass; a local folder needs
+    its ``config.json``; offline, a hub id must be in the local cache; online, a well-formed hub id
+    is trusted (checking it would need the network)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    repo, revision = _split_revision(name)
+    if name == TINY_T5 or known_t5_config(repo):
+        return None
+    path = Path(repo).expanduser()
+    if path.exists():
+        return None if (path / "config.json").is_file() else f"{path} has no config.json (not a model folder)"
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        return f"{repo} is neither a folder nor a hub id"
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
+        return f"{name} is not in the local hub cache, and the hub is offline (HF_HUB_OFFLINE)"
+    return None
+
+
 def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, object, str]:
     """The model, its tokenizer, and where the weights came from (for the record).
 

@@ -2,7 +2,8 @@
 
 It also makes the driver the keeper of records: a trial's final result carries its record, and the
 driver writes it under OUT/results (the only place a sweep writes one), so records arrive even when
-workers share no filesystem.
+workers share no filesystem. A trial that ends without one (its worker died and Ray's retries are
+spent) gets a ``failed`` record here, with the reason Ray gave.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import time
 from pathlib import Path
 
 from ray.tune import Callback
+from ray.tune.experiment import Trial
 
-from harness.records import write_record
+from harness.records import new_record, write_record
+from harness.spec import SweepSpec
 
 
 def point_label(config: dict) -> str:
@@ -27,10 +30,24 @@ def show(line: str) -> None:
     print(line)
 
 
+def ray_reason(trial, max_failures: int) -> str:
+    """Why Ray gave up on a trial, in one line: the first line of its last failure in the trial's
+    error text (Ray's error.txt; its pickled twin is never read here)."""
+    try:
+        text = Path(trial.error_file).read_text(errors="replace")
+    except (OSError, TypeError):  # no error file (TypeError: no path at all)
+        text = ""
+    lines = [line.strip() for line in text.rsplit("Failure #", 1)[-1].splitlines()[1:] if line.strip()]
+    said = lines[0][:300] if lines else "no error text"
+    return f"worker lost, Ray's retries spent ({max_failures} allowed): {said}"
+
+
 class SweepProgress(Callback):
-    def __init__(self, total: int, out_dir: str | Path, *, print_fn=None):
+    def __init__(self, total: int, out_dir: str | Path, *, spec: SweepSpec, print_fn=None):
         self.total = total
         self.out_dir = Path(out_dir)
+        self.spec = spec
+        self.recorded: set[str] = set()  # Ray trial ids whose record is written
         self.print = print_fn or show
         self.start = time.monotonic()
         self.running: set[str] = set()
@@ -48,10 +65,12 @@ class SweepProgress(Callback):
         record = result.get("record")
         if record:
             write_record(self.out_dir, record)
-        ok = result.get("status") == "ok"
+            self.recorded.add(trial.trial_id)
+        error = result.get("error") if record else self._fail(trial, "the trial ended without a record")
+        ok = record is not None and result.get("status") == "ok"
         self.done += 1
         self.failed += not ok
-        detail = f"test {result.get('test_score'):.2f}" if ok else f"failed: {result.get('error')}"
+        detail = f"test {result.get('test_score'):.2f}" if ok else f"failed: {error}"
         self.print(f"{'✓' if ok else '✗'} finished  {point_label(trial.config)}  {detail}")
         self._overall()
 
@@ -59,8 +78,24 @@ class SweepProgress(Callback):
         self.running.discard(trial.trial_id)
         self.done += 1
         self.failed += 1
-        self.print(f"✗ error     {point_label(trial.config)}  (Ray gave up on it: {trial.error_file})")
+        reason = self._fail(trial, ray_reason(trial, self.spec.max_failures))
+        self.print(f"✗ error     {point_label(trial.config)}  {reason}")
         self._overall()
+
+    def on_experiment_end(self, trials, **info):
+        """Every trial that ended is recorded; one still pending or running (an interrupted sweep)
+        stays missing, to run on ``--resume``."""
+        for trial in trials:
+            if trial.trial_id not in self.recorded and trial.status in (Trial.ERROR, Trial.TERMINATED):
+                self._fail(trial, "the trial ended without a record")
+
+    def _fail(self, trial, reason: str) -> str:
+        """The driver's ``failed`` record of a trial that left none of its own."""
+        record = new_record(self.spec.trial_at(trial.config["point"]), status="failed", error=reason,
+                            finished_at=time.time())
+        write_record(self.out_dir, record)
+        self.recorded.add(trial.trial_id)
+        return reason
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self.print(f"↻ retrying  {point_label(trial.config)}  (worker or node lost)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,12 +35,9 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     after every epoch and, when a checkpoint is already there (a killed trial, rerun), continues
     from the epoch after it.
     """
-    run = setup(cfg, plan)
-    state = {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
-             "best_state": None, "order": random.Random(cfg.seed).getstate()}
-    if has_checkpoint(checkpoint_dir):
-        state = load_checkpoint(checkpoint_dir, run.engine)
-        log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
+    run, state = resume(cfg, plan, checkpoint_dir, log)
+    state = state or {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
+                      "best_state": None, "order": random.Random(cfg.seed).getstate()}
     order = random.Random()
     order.setstate(state["order"])
     for epoch in range(state["epoch"], run.epochs):
@@ -70,6 +68,26 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     test_metrics = run.evaluate("test")
     run.engine.close()
     return run.results(state, test_metrics, plan)
+
+
+def resume(cfg: TrialConfig, plan: BatchPlan, checkpoint_dir: Path | None, log) -> tuple[Run, dict | None]:
+    """The trial set up, with the loop state of its checkpoint when one is there; a checkpoint that
+    cannot be read (truncated, foreign, not tensors and plain data) is deleted and the trial starts
+    afresh on a newly set-up run, as loading may have touched the engine."""
+    run = setup(cfg, plan)
+    if not has_checkpoint(checkpoint_dir):
+        return run, None
+    try:
+        state = load_checkpoint(checkpoint_dir, run.engine)
+    except Exception as exc:  # noqa: BLE001  whatever is wrong with the file, the trial can still run
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        log(f"[{cfg.trial_id}] checkpoint in {checkpoint_dir} unreadable ({type(exc).__name__}: {reason[:200]}); "
+            "starting afresh")
+        run.engine.close()
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return setup(cfg, plan), None
+    log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
+    return run, state
 
 
 def validate(run: Run, state: dict, epoch: int) -> None:

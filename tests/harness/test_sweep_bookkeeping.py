@@ -11,21 +11,23 @@ from harness.config import TrialConfig
 from harness.progress import SweepProgress
 from harness.records import new_record, read_records
 from harness.spec import parse_spec
-from harness.sweep import SweepError, check_out_dir, timing_summary
+from harness.folder import FolderError, check_spec_file, write_sweep_files
+from harness.sweep import spec_text, timing_summary
 
 SPEC = {"name": "s", "model": "tiny-t5", "data": "fixtures", "methods": ["adapter"], "tasks": ["sst2"],
         "learning_rates": [1e-3], "seeds": [0], "epochs": 1}
 
 
 def test_a_folder_continues_only_the_spec_it_started_with(tmp_path):
-    out = tmp_path / "out"
-    check_out_dir(parse_spec(SPEC), out, resume=False)
-    check_out_dir(parse_spec(SPEC), out, resume=True)  # the same spec resumes
+    out, spec = tmp_path, parse_spec(SPEC)
+    check_spec_file(out, spec_text(spec), name="s", resume=False)  # an empty folder takes any spec
+    write_sweep_files(out, spec_text(spec), [cfg.trial_id for cfg in spec.trials()])
+    check_spec_file(out, spec_text(parse_spec(SPEC)), name="s", resume=True)  # the same spec resumes
     other = parse_spec({**SPEC, "learning_rates": [1e-3, 3e-3]})
-    with pytest.raises(SweepError, match="different spec"):
-        check_out_dir(other, out, resume=True)
-    with pytest.raises(SweepError, match="--resume"):
-        check_out_dir(parse_spec(SPEC), out, resume=False)
+    with pytest.raises(FolderError, match="different spec"):
+        check_spec_file(out, spec_text(other), name="s", resume=True)
+    with pytest.raises(FolderError, match="--resume"):
+        check_spec_file(out, spec_text(spec), name="s", resume=False)
 
 
 def test_overhead_is_the_share_of_slot_seconds_not_spent_in_trials():
