@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from harness.config import TrialConfig
+from harness.folder import FolderError, check_spec_file, write_sweep_files
 from harness.progress import SweepProgress
 from harness.records import new_record, read_records
 from harness.spec import parse_spec
-from harness.folder import FolderError, check_spec_file, write_sweep_files
 from harness.sweep import spec_text, timing_summary
 
 SPEC = {"name": "s", "model": "tiny-t5", "data": "fixtures", "methods": ["adapter"], "tasks": ["sst2"],
