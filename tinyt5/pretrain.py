@@ -1,10 +1,11 @@
 """Pretrains the tiny T5 on tinyt5/corpus.py and writes it where ``tinyt5.pretrained_path()`` looks.
 
-    python -m tinyt5.pretrain                 # rebuild the committed weights (about 10 min, 2 cores)
+    python -m tinyt5.pretrain                 # rebuild the committed weights (about 6 min of CPU)
     python -m tinyt5.pretrain --steps 20 --out /tmp/t5   # a quick look
 
 Deterministic: one seed draws the initial weights and the corpus, the batches come in a fixed order,
-and torch runs on a fixed number of threads with deterministic algorithms, so the same command on
+and torch runs deterministic algorithms on one thread (a fixed count, so the machine's cores do not
+change the sums; and on a busy 2-core machine a second thread mostly waits), so the same command on
 the same torch build writes the same bytes.
 """
 
@@ -35,8 +36,8 @@ def tiny_config() -> T5Config:
     The shape of the random ``tiny-t5`` (d_model 128, 2 blocks per stack), so the smoke's
     scaled-down method options stay valid (adapter bottleneck d_model/32 = 4, PHM n = 4 divides
     it, AdapterDrop drops 1 of 2 blocks) and a smoke trial costs about what it did.
-    Gated-GELU feed-forward and untied dropout-free training follow T5 v1.1 / ByT5, except the
-    input and output embeddings stay tied: the byte vocabulary is small and tying halves it.
+    The gated-GELU feed-forward follows T5 v1.1 / ByT5; no dropout, as ``tiny-t5``; input and
+    output embeddings tied, as ``tiny-t5``: with 384 ids untying would buy little.
     """
     return T5Config(
         vocab_size=384, d_model=128, d_ff=256, d_kv=32, num_heads=4, num_layers=2, num_decoder_layers=2,
