@@ -8,11 +8,13 @@ and step time do not depend on the weights' values, so budgets and benchmarks do
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
+import tinyt5
 from methods import apply_method
 
 TINY_T5 = "tiny-t5"
@@ -53,8 +55,15 @@ def known_t5_config(name: str) -> T5Config | None:
     )
 
 
+# Models that ship inside peftbench, by name: loaded from their folder like any local checkpoint.
+PACKAGED = {tinyt5.PRETRAINED: tinyt5.pretrained_path}
+
+
 def _split_revision(name: str) -> tuple[str, str | None]:
+    """(hub id or folder, revision); a packaged model's name stands for its folder."""
     repo, _, revision = name.partition("@")
+    if repo in PACKAGED:
+        return str(PACKAGED[repo]()), None
     return repo, revision or None
 
 
@@ -95,7 +104,8 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
     """The model, its tokenizer, and where the weights came from (for the record).
 
     ``tiny-t5`` is initialised from ``seed`` deterministically: ``config:tiny-t5``; a hub model
-    names the commit it resolved to, ``hub:<id>@<commit>``; a local folder ``path:<folder>``.
+    names the commit it resolved to, ``hub:<id>@<commit>``; a local folder ``path:<folder>``; a
+    packaged one (``tiny-t5-pretrained``) ``package:<name>@sha256:<digest of its weights>``.
     """
     if name == TINY_T5:
         torch.manual_seed(seed)
@@ -105,6 +115,9 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
     # is the checkpoint's own, "auto")
     model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
+    if name in PACKAGED:  # which weights: the digest of the file, as the package may be rebuilt
+        digest = hashlib.sha256((Path(repo) / "model.safetensors").read_bytes()).hexdigest()[:12]
+        return model, tokenizer, f"package:{name}@sha256:{digest}"
     if Path(repo).is_dir():
         return model, tokenizer, f"path:{Path(repo).resolve()}"
     return model, tokenizer, f"hub:{repo}@{resolved_commit(repo, revision)}"
