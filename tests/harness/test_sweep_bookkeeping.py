@@ -47,7 +47,7 @@ def test_the_driver_writes_the_record_a_trial_hands_it(tmp_path):
                                                              "learning_rate": 1e-3, "seed": 0}},
                             last_result={"status": "ok", "test_score": 61.5, "record": record})
     lines = []
-    progress = SweepProgress(1, tmp_path, print_fn=lines.append)
+    progress = SweepProgress(1, tmp_path, spec=parse_spec(SPEC), print_fn=lines.append)
     progress.on_trial_start(0, [], trial)
     progress.on_trial_complete(0, [], trial)
     (written,) = read_records(tmp_path)
