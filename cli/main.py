@@ -146,7 +146,7 @@ def cmd_bench_step(args) -> int:
     try:
         shapes = parse_shapes(args.shapes) if args.shapes else [(args.batch_size, args.seq_len)]
         rows = bench_step(args.model, args.methods.split(","), shapes=shapes, target_len=args.target_len,
-                          options=parse_options(args.option), repeats=args.repeats,
+                          options=parse_options(args.option), repeats=args.repeats, clock=args.clock,
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-len", type=int, default=None, help="label length (default: the sequence length)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: the process's CPU time, for a busy shared CPU machine with --threads 1")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_step)
 

@@ -1,12 +1,14 @@
 """Step timing: the wall-clock time of one training step (forward, backward, optimizer) per method.
 
 Measured, never estimated: whole steps timed with ``time.perf_counter`` (after a CUDA synchronize on
-a GPU), on random weights and random tokens. Methods are interleaved within each repetition, in an
-order that rotates, so drifts in machine load fall on all of them alike. Reported: each method's
-median step time, and the median over repetitions of its time over the first method's time in the
-same repetition (steps seconds apart, so a shared machine's load changes cancel out of the ratio). Plain AdamW for every method (full fine-tuning included, no DeepSpeed),
-so the figures compare the methods' own cost. Beside the methods runs their floor: the frozen
-backbone's forward and backward with no module and no optimizer (``floor_step``).
+a GPU), or the process's CPU time (``clock="cpu"``), on random weights and random tokens. Methods
+are interleaved within each repetition, in an order that rotates, so drifts in machine load fall on
+all of them alike. Reported: each method's median step time, and the median over repetitions of its
+time over the first method's time in the same repetition (steps seconds apart, so a shared
+machine's load changes cancel out of the ratio). Plain AdamW for every method (full fine-tuning
+included, no DeepSpeed), so the figures compare the methods' own cost. Beside the methods runs
+their floor: the frozen backbone's forward and backward with no module and no optimizer
+(``floor_step``), what no method can beat.
 """
 
 from __future__ import annotations
@@ -34,9 +36,17 @@ def training_step(model: torch.nn.Module, batch: dict) -> Callable[[], None]:
     return step
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 def interleaved_times(steps: dict[str, Callable[[], None]], *, repeats: int, warmup: int = 1,
-                      log: Callable[[str], None] | None = None) -> dict[str, list[float]]:
-    """Seconds per call of each step; every repetition calls each once, the order rotating."""
+                      log: Callable[[str], None] | None = None, clock: str = "wall") -> dict[str, list[float]]:
+    """Seconds per call of each step; every repetition calls each once, the order rotating.
+
+    ``clock="cpu"``: the process's CPU seconds instead of wall seconds. On a machine shared with
+    other work and one torch thread (``--threads 1``), time spent waiting for a core is not counted;
+    on a GPU it misses the device's work, so it is for CPU runs only."""
+    now = CLOCKS[clock]
     names = list(steps)
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
@@ -46,10 +56,10 @@ def interleaved_times(steps: dict[str, Callable[[], None]], *, repeats: int, war
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             sync()
-            start = time.perf_counter()
+            start = now()
             steps[name]()
             sync()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(now() - start)
         if log:
             log(f"repetition {r + 1}/{repeats}: " + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()))
     return times
@@ -89,7 +99,7 @@ def floor_step(model: torch.nn.Module, batch: dict) -> Callable[[], None]:
 
 def bench_step(model: str, methods: list[str], *, shapes: list[tuple[int, int]], target_len: int | None = None,
                options: dict | None = None, repeats: int = 5, warmup: int = 1, seed: int = 0,
-               log: Callable[[str], None] | None = None) -> list[dict]:
+               log: Callable[[str], None] | None = None, clock: str = "wall") -> list[dict]:
     """Per shape (batch, length), the median step time of each method on ``model`` (random weights),
     its paired ratio to the first method and to the frozen backbone's forward and backward (``FLOOR``)."""
     if len(set(methods)) != len(methods) or not methods or FLOOR in methods:
@@ -113,7 +123,7 @@ def bench_step(model: str, methods: list[str], *, shapes: list[tuple[int, int]],
         shape = f"{batch_size}x{seq_len}"
         shape_log = log and (lambda line, shape=shape: log(f"{shape} {line}"))
         rows += [{"shape": shape, **row} for row in
-                 summarize(interleaved_times(steps, repeats=repeats, warmup=warmup, log=shape_log))]
+                 summarize(interleaved_times(steps, repeats=repeats, warmup=warmup, log=shape_log, clock=clock))]
     return rows
 
 

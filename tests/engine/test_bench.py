@@ -23,6 +23,14 @@ def test_interleaving_rotates_the_order_and_times_every_repetition():
     assert all(len(t) == 3 and min(t) >= 0 for t in times.values())
 
 
+def test_the_cpu_clock_leaves_out_waiting():
+    import time
+
+    steps = {"sleeps": lambda: time.sleep(0.05)}
+    assert min(interleaved_times(steps, repeats=2, clock="wall")["sleeps"]) >= 0.05
+    assert max(interleaved_times(steps, repeats=2, clock="cpu")["sleeps"]) < 0.02
+
+
 def test_training_step_updates_only_the_trainable_parameters():
     torch.manual_seed(0)
     model = T5ForConditionalGeneration(tiny_t5_config())
