@@ -70,9 +70,10 @@ class PHMLinear(nn.Module):
 
     def plan(self, rows: int) -> str:
         """``"weight"`` (build W, then one product) or ``"factored"`` (never build W), whichever takes
-        fewer multiply-adds for ``rows`` inputs. Both run three kernels forward (and backward costs
-        about twice forward in both), so where per-kernel overhead dominates, on CPU or GPU, they tie
-        and the count decides. Without a rank (PHM) the W-free order costs X Bᵢᵀ for every i, the
+        fewer multiply-adds for ``rows`` inputs. Both launch the same kernels forward (the products
+        Aᵢ[a, j] sᵢ[c, r], their copy into place, two matrix products) and backward costs about twice
+        forward in both, so where per-kernel overhead dominates, on CPU or GPU, they tie and the
+        count decides. Without a rank (PHM) the W-free order costs X Bᵢᵀ for every i, the
         multiply-adds of W x itself, and more: W is always built."""
         n, d, k, r = self.n, self.in_features, self.out_features, self.rank
         if r is None:
