@@ -183,21 +183,18 @@ def cmd_params(args) -> int:
 def cmd_bench_step(args) -> int:
     import torch
 
-    from engine.bench import bench_step
+    from engine.bench import bench_step, parse_shapes, table
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        rows = bench_step(args.model, args.methods.split(","), batch_size=args.batch_size, seq_len=args.seq_len,
-                          target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats,
+        shapes = parse_shapes(args.shapes) if args.shapes else [(args.batch_size, args.seq_len)]
+        rows = bench_step(args.model, args.methods.split(","), shapes=shapes, target_len=args.target_len,
+                          options=parse_options(args.option), repeats=args.repeats, clock=args.clock,
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f} (paired median)")
+    print(json.dumps(rows, indent=2) if args.json else table(rows))
     return 0
 
 
@@ -313,15 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_params)
 
-    p = sub.add_parser("bench-step", help="median training-step time of methods, interleaved, on random weights")
+    p = sub.add_parser("bench-step", help="median training-step time of methods, interleaved, on random weights, "
+                                             "beside the frozen backbone's forward and backward")
     p.add_argument("--model", default="tiny-t5")
     p.add_argument("--methods", required=True, help="comma-separated; ratios are to the first")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--target-len", type=int, default=None, help="label length (default: --seq-len)")
+    p.add_argument("--shapes", default=None, metavar="BxL,…",
+                   help="several batch × length pairs in one run, e.g. 2x32,8x128 (default: --batch-size x --seq-len)")
+    p.add_argument("--target-len", type=int, default=None, help="label length (default: the sequence length)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: the process's CPU time, for a busy shared CPU machine with --threads 1")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_step)
 

@@ -150,7 +150,8 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
         run_config = tune.RunConfig(
             name=private_run_folder(storage), storage_path=storage, verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[SweepProgress(len(points), out_dir, spec=spec),
+            callbacks=[SweepProgress(len(points), out_dir, spec=spec, methods=[p["method"] for p in points],
+                                     slots=slots),
                        *logger_callbacks(spec.loggers, experiment=spec.name, out_dir=out_dir)],
         )
         # A trial's worker process runs the next trial: imports and start-up are paid once per
@@ -269,13 +270,28 @@ def concurrent_slots(spec: SweepSpec, resources: dict, trials: int) -> int:
 
 
 def timing_summary(records: list[dict], *, wall: float, slots: int, since: float) -> str:
-    """Wall time, the summed time of trials run now, and the share lost to scheduling.
+    """Wall time, the summed time of the trials run now, the slots idle for want of work and the
+    share lost to scheduling.
 
-    Overhead = 1 - (sum of trial times) / (wall time × concurrent slots): the fraction of the
-    cluster's slot-seconds that went to anything but running trials.
+    The cluster had wall × slots slot-seconds. From the last trial's start to the last trial's end
+    no trial was left to start: the slot-seconds then not spent in a trial are idle, not overhead
+    (three trials on two slots leave one slot idle while the third runs). Overhead is the rest:
+    slot-seconds spent on anything but trials while there was work (start-up, gaps, tear-down).
     """
     ran = [r for r in records if r.get("finished_at", 0) >= since and r.get("wall_time_s")]
     busy = sum(r["wall_time_s"] for r in ran)
-    overhead = 100.0 * (1 - busy / (wall * slots)) if wall > 0 else 0.0
-    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} "
-            f"slots; scheduling overhead {overhead:.1f}%")
+    idle = idle_slot_seconds([(r["finished_at"] - r["wall_time_s"], r["finished_at"]) for r in ran], slots)
+    capacity = wall * slots
+    overhead = 100.0 * max(0.0, capacity - busy - idle) / capacity if capacity > 0 else 0.0
+    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} slots; "
+            f"slots idle with no trial left {idle:.1f}s ({100.0 * idle / capacity if capacity > 0 else 0.0:.1f}%); "
+            f"scheduling overhead {overhead:.1f}%")
+
+
+def idle_slot_seconds(spans: list[tuple[float, float]], slots: int) -> float:
+    """Slot-seconds without a trial between the last start and the last end of ``spans`` (start, end)."""
+    if not spans:
+        return 0.0
+    last_start, last_end = max(s for s, _ in spans), max(e for _, e in spans)
+    busy = sum(max(0.0, end - max(start, last_start)) for start, end in spans)
+    return max(0.0, slots * (last_end - last_start) - busy)
