@@ -11,8 +11,9 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 
-from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig
+from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig, check_known
 
 
 def fail(message: str) -> int:
@@ -23,14 +24,14 @@ def fail(message: str) -> int:
 
 def parse_options(pairs: list[str]) -> dict:
     """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}`` (values parsed as YAML)."""
-    import yaml
+    from harness.spec import load_yaml
 
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"peftbench: --option expects KEY=VALUE, got {pair!r}")
-        out[key] = yaml.safe_load(value)
+        out[key] = load_yaml(value)
     return out
 
 
@@ -47,23 +48,54 @@ def cmd_sweep(args) -> int:
     from harness.spec import SpecError, load_spec
 
     try:
-        spec = load_spec(args.spec)
-    except SpecError as exc:
+        spec, narrow = load_spec(args.spec), narrowing(args)
+        spec = with_loggers(spec, args.logger or [])
+        selected = len(narrow.points(spec))
+    except (SpecError, ValueError) as exc:
         return fail(exc)
     if args.dry_run:
-        print(spec.describe())
+        total = len(spec.points())
+        print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
         return 0
+    from harness.folder import FolderError
     from harness.sweep import SweepError, run_sweep
     from reports.summary import report
 
     try:
-        records = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume)
-    except SweepError as exc:
+        outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
+                            retry_failed=not args.no_retry_failed, narrow=narrow)
+    except (SweepError, FolderError) as exc:
         return fail(exc)
-    failed = [r for r in records if r["status"] != "ok"]
-    print(f"{len(records) - len(failed)} ok, {len(failed)} failed; records in {args.out}/results\n")
-    print(report(args.out))
-    return 0 if records and not failed else 1
+    failed = sum(r["status"] != "ok" for r in outcome.records)
+    print(f"{len(outcome.records) - failed} ok, {failed} failed, {len(outcome.missing)} missing of "
+          f"{len(outcome.records) + len(outcome.missing)} grid points; records in {args.out}/results\n")
+    if outcome.records:
+        print(report(args.out))
+    # success means every point of the grid ended ok
+    return 0 if not failed and not outcome.missing else 1
+
+
+def narrowing(args):
+    """The part of the grid the sweep flags pick (``--methods a,b --tasks x --seeds 0``)."""
+    import re
+
+    from harness.spec import Narrowing
+
+    def items(text: str | None) -> tuple[str, ...]:  # commas inside a label's [options] do not split
+        return tuple(s.strip() for s in re.split(r",(?![^\[]*\])", text) if s.strip()) if text else ()
+
+    seeds = items(args.seeds)
+    if not all(s.isdigit() for s in seeds):
+        raise ValueError(f"--seeds expects comma-separated non-negative integers, got {args.seeds!r}")
+    return Narrowing(methods=items(args.methods), tasks=items(args.tasks), seeds=tuple(map(int, seeds)))
+
+
+def with_loggers(spec, names: list[str]):
+    """The spec with the ``--logger`` names added to its own."""
+    from harness.loggers import check_loggers
+
+    check_loggers(names)
+    return dataclasses.replace(spec, loggers=tuple(dict.fromkeys([*spec.loggers, *names])))
 
 
 def cmd_trial(args) -> int:
@@ -73,8 +105,18 @@ def cmd_trial(args) -> int:
         settings["batch"] = parse_batch(settings["batch"])
     try:
         cfg = TrialConfig(**settings)
+        check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
-        return fail(f"--{exc.key.replace('_', '-')}: {exc.message}")
+        return fail(f"{flag_of(exc.key)}: {exc.message}")
+    from engine.models import model_problem
+    from harness.folder import FolderError, check_writable
+
+    if problem := model_problem(cfg.model):
+        return fail(f"--model: {problem}")
+    try:
+        check_writable(Path(args.out).resolve())
+    except FolderError as exc:
+        return fail(exc)
     from harness.trial import run_trial
 
     record = run_trial(cfg, args.out)
@@ -112,6 +154,8 @@ def cmd_report(args) -> int:
         print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
     except FileNotFoundError as exc:
         return fail(exc)
+    except OSError as exc:  # an --out that is a file, or read-only
+        return fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
     return 0
 
 
@@ -139,22 +183,46 @@ def cmd_params(args) -> int:
 def cmd_bench_step(args) -> int:
     import torch
 
-    from engine.bench import bench_step
+    from engine.bench import bench_step, parse_shapes, table
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        rows = bench_step(args.model, args.methods.split(","), batch_size=args.batch_size, seq_len=args.seq_len,
-                          target_len=args.target_len, options=parse_options(args.option), repeats=args.repeats,
-                          precision=args.precision, tf32=args.tf32, log=lambda line: print(line, file=sys.stderr, flush=True))
+        shapes = parse_shapes(args.shapes) if args.shapes else [(args.batch_size, args.seq_len)]
+        rows = bench_step(args.model, args.methods.split(","), shapes=shapes, target_len=args.target_len,
+                          options=parse_options(args.option), repeats=args.repeats, clock=args.clock,
+                          precision=args.precision, tf32=args.tf32,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
+    except (KeyError, ValueError) as exc:
+        return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
+    print(json.dumps(rows, indent=2) if args.json else f"{table(rows)}\nprecision: {json.dumps(rows[0]['precision'])}")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from cli.listing import method_rows
+
+    try:
+        rows = method_rows(args.name)
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
     if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"{r['method']:<20} median step {r['median_step_s']:8.3f} s   ×{r['ratio']:.3f} (paired median)")
-        print(f"precision: {json.dumps(rows[0]['precision'])}")
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['method']:<18} {row['help']}")
+        for o in row["options"]:
+            print(f"    {o['name']:<24} {o['default']!s:<12} {o['help']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from reports.compare import compare
+
+    try:
+        print(compare(args.dirs, args.format), end="")
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(exc)
     return 0
 
 
@@ -165,7 +233,7 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
                "labels": {"choices": LABEL_FORMATS}}
     for f in dataclasses.fields(TrialConfig):
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        flag = flag_of(f.name)
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,
                   "type": _flag_type(f.type), **special.get(f.name, {})}
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -176,6 +244,12 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
             del kwargs["type"]
         p.add_argument(flag, **kwargs)
     p.add_argument("--out", default="runs/trial", help="output folder (the record in OUT/results)")
+
+
+def flag_of(name: str) -> str:
+    """The ``peftbench trial`` flag of a ``TrialConfig`` field."""
+    field = next((f for f in dataclasses.fields(TrialConfig) if f.name == name), None)
+    return field.metadata.get("flag", "--" + name.replace("_", "-")) if field else "--" + name.replace("_", "-")
 
 
 def _flag_type(annotation: str):
@@ -201,8 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="where Ray keeps the experiment (a shared path or URI on multi-node clusters; default OUT/ray)")
     p.add_argument("--resume", action="store_true",
-                   help="continue a killed sweep in OUT: finished trials are kept, the rest run")
+                   help="continue a killed sweep in OUT: ok trials are kept, failed and missing ones run")
+    p.add_argument("--no-retry-failed", action="store_true",
+                   help="with --resume, keep failed trials' records instead of running them again")
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
+    p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
+                   "keeps the whole sweep, so another run fills in the rest")
+    p.add_argument("--tasks", help="run only these tasks (comma-separated)")
+    p.add_argument("--seeds", help="run only these seeds (comma-separated)")
+    p.add_argument("--logger", action="append", metavar="NAME",
+                   help="send results to a tracker too: tensorboard, wandb or mlflow (repeatable; adds to the spec's loggers)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("trial", help="run one trial in this process, without Ray (e.g. to measure on one GPU)")
@@ -231,17 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_params)
 
-    p = sub.add_parser("bench-step", help="median training-step time of methods, interleaved, on random weights")
+    p = sub.add_parser("bench-step", help="median training-step time of methods, interleaved, on random weights, "
+                                             "beside the frozen backbone's forward and backward")
     p.add_argument("--model", default="tiny-t5")
     p.add_argument("--methods", required=True, help="comma-separated; ratios are to the first")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--target-len", type=int, default=None, help="label length (default: --seq-len)")
+    p.add_argument("--shapes", default=None, metavar="BxL,…",
+                   help="several batch × length pairs in one run, e.g. 2x32,8x128 (default: --batch-size x --seq-len)")
+    p.add_argument("--target-len", type=int, default=None, help="label length (default: the sequence length)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--precision", default="fp32", help="fp32 (default) or bf16 autocast (harness/config.py)")
     p.add_argument("--tf32", action="store_true", help="let fp32 matmuls use TF32 (Ampere and later GPUs)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: the process's CPU time, for a busy shared CPU machine with --threads 1")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_step)
 
@@ -252,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder, or a file with the format's suffix")
     p.add_argument("--baseline", default="full", help="the method every other is compared with")
     p.set_defaults(func=cmd_report)
+
+    from cli.listing import add_parsers
+
+    add_parsers(sub, methods=cmd_methods, compare=cmd_compare)
     return parser
 
 

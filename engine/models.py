@@ -8,11 +8,13 @@ and step time do not depend on the weights' values, so budgets and benchmarks do
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
+import tinyt5
 from methods import apply_method
 
 TINY_T5 = "tiny-t5"
@@ -53,8 +55,15 @@ def known_t5_config(name: str) -> T5Config | None:
     )
 
 
+# Models that ship inside peftbench, by name: loaded from their folder like any local checkpoint.
+PACKAGED = {tinyt5.PRETRAINED: tinyt5.pretrained_path}
+
+
 def _split_revision(name: str) -> tuple[str, str | None]:
+    """(hub id or folder, revision); a packaged model's name stands for its folder."""
     repo, _, revision = name.partition("@")
+    if repo in PACKAGED:
+        return str(PACKAGED[repo]()), None
     return repo, revision or None
 
 
@@ -68,11 +77,35 @@ def model_config(name: str) -> T5Config:
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 
+def model_problem(name: str) -> str | None:
+    """Why ``name`` cannot be loaded, checked before anything starts (None: it can be, as far as
+    this machine can tell). Known names (tiny-t5, the original T5 sizes) pass; a local folder needs
+    its ``config.json``; offline, a hub id must be in the local cache; online, a well-formed hub id
+    is trusted (checking it would need the network)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    repo, revision = _split_revision(name)
+    if name == TINY_T5 or known_t5_config(repo):
+        return None
+    path = Path(repo).expanduser()
+    if path.exists():
+        return None if (path / "config.json").is_file() else f"{path} has no config.json (not a model folder)"
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        return f"{repo} is neither a folder nor a hub id"
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
+        return f"{name} is not in the local hub cache, and the hub is offline (HF_HUB_OFFLINE)"
+    return None
+
+
 def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, object, str]:
     """The model, its tokenizer, and where the weights came from (for the record).
 
     ``tiny-t5`` is initialised from ``seed`` deterministically: ``config:tiny-t5``; a hub model
-    names the commit it resolved to, ``hub:<id>@<commit>``; a local folder ``path:<folder>``.
+    names the commit it resolved to, ``hub:<id>@<commit>``; a local folder ``path:<folder>``; a
+    packaged one (``tiny-t5-pretrained``) ``package:<name>@sha256:<digest of its weights>``.
     """
     if name == TINY_T5:
         torch.manual_seed(seed)
@@ -82,9 +115,21 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
     # is the checkpoint's own, "auto")
     model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
+    if name in PACKAGED:  # which weights: the digest of the file, as the package may be rebuilt
+        digest = hashlib.sha256((Path(repo) / "model.safetensors").read_bytes()).hexdigest()[:12]
+        return model, tokenizer, f"package:{name}@sha256:{digest}"
     if Path(repo).is_dir():
         return model, tokenizer, f"path:{Path(repo).resolve()}"
-    return model, tokenizer, f"hub:{repo}@{getattr(model.config, '_commit_hash', None) or revision or 'unknown'}"
+    return model, tokenizer, f"hub:{repo}@{resolved_commit(repo, revision)}"
+
+
+def resolved_commit(repo: str, revision: str | None) -> str:
+    """The commit a hub id (and branch, tag or commit) resolved to: the cache snapshot its files came
+    from (transformers 5 no longer keeps it on the config)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo, "config.json", revision=revision)
+    return Path(path).parent.name if isinstance(path, str) else revision or "unknown"
 
 
 def build_model(name: str, method: str, options: dict | None = None, *, device: str | torch.device = "cpu",

@@ -132,6 +132,7 @@ def deepspeed_engine(model, engine: Engine, settings: dict, *, micro_batch: int)
     """
     import deepspeed
 
+    without_shared_memory_op()
     if not torch.distributed.is_initialized():
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(free_port()))
@@ -148,6 +149,18 @@ def deepspeed_engine(model, engine: Engine, settings: dict, *, micro_batch: int)
     )
     engine.scheduler = scheduler
     return wrapped
+
+
+def without_shared_memory_op() -> None:
+    """Keep DeepSpeed from compiling its shared-memory allreduce, a C++ extension it builds on a CPU
+    when its communication backend starts (about 90 s, once per machine, after probing every op's
+    compiler needs: the ``cannot find -laio`` lines). One process reduces nothing; CPU workers of
+    one trial reduce through torch.distributed (gloo) instead; GPUs never use it (NCCL)."""
+    import deepspeed.ops
+
+    # deepspeed.ops probes compatibility on first access and keeps the dict, meant to be edited;
+    # set before that access, the probe never runs
+    deepspeed.ops.__dict__.setdefault("__compatible_ops__", {})["deepspeed_shm_comm"] = False
 
 
 def free_port() -> int:

@@ -81,6 +81,21 @@ class TrialConfig:
         return asdict(self)
 
 
+def check_known(cfg: TrialConfig) -> None:
+    """Every name the trial uses (method, its options, task) known, before anything loads: one line
+    (``ConfigError``). An unknown method is caught by name alone, without importing torch."""
+    from methods import check_method_name, get_method
+    from tasks import get_task
+
+    checks = (("method", lambda: check_method_name(cfg.method)), ("task", lambda: get_task(cfg.task)),
+              ("method_options", lambda: get_method(cfg.method).make_config(cfg.method_options)))
+    for key, check in checks:
+        try:
+            check()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(key, exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
+
+
 def setting_names() -> tuple[str, ...]:
     """The fields a sweep spec may set for all its trials (the grid sets the others)."""
     grid = {"method", "task", "learning_rate", "seed", "method_options", "epochs", "batch_size", "train_size"}

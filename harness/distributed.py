@@ -21,14 +21,15 @@ def workers_of(cfg: TrialConfig) -> int:
 
 
 def _worker_loop(config: dict) -> None:
-    """Runs on every worker: the ordinary trial; the last report carries the record (rank 0's is kept)."""
+    """Runs on every worker: the ordinary trial; rank 0 hands its record to the coordinator."""
     import ray.train
 
     from harness.trial import run_trial
 
     cfg = TrialConfig(**config["trial"])
     record = run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=False)
-    ray.train.report({"record": record})
+    if ray.train.get_context().get_world_rank() == 0:
+        config["records"].put(record)
 
 
 def scaling(workers: int):
@@ -48,6 +49,7 @@ def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int
     """
     from ray.train import RunConfig
     from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
 
     out_dir = Path(out_dir).resolve()
     callbacks = []
@@ -55,11 +57,14 @@ def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks.append(TuneReportCallback())
+    # The record travels through Ray (a queue actor holding no CPU), not through a shared filesystem.
+    records = Queue(maxsize=1, actor_options={"num_cpus": 0})
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir)},
+        train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir), "records": records},
         scaling_config=scaling(workers),
         run_config=RunConfig(name=cfg.trial_id, storage_path=storage or str(out_dir / "ray-train"),
                              callbacks=callbacks),
     )
-    return trainer.fit().metrics["record"]
+    trainer.fit()
+    return records.get(timeout=60)

@@ -1,18 +1,28 @@
 """What a sweep shows on the terminal: each trial's state changes and an overall line with an ETA.
 
+The ETA replays the rest of the sweep on its slots: each trial left takes the mean duration of its
+method's finished trials (of all finished trials while its method has none), running trials their
+mean less the time they have run, each starting on the first slot free, in the grid's order. So a
+sweep whose methods differ tenfold in cost, or whose last trial runs alone, gets an honest estimate.
+
 It also makes the driver the keeper of records: a trial's final result carries its record, and the
 driver writes it under OUT/results (the only place a sweep writes one), so records arrive even when
-workers share no filesystem.
+workers share no filesystem. A trial that ends without one (its worker died and Ray's retries are
+spent) gets a ``failed`` record here, with the reason Ray gave.
 """
 
 from __future__ import annotations
 
+import heapq
+import statistics
 import time
 from pathlib import Path
 
 from ray.tune import Callback
+from ray.tune.experiment import Trial
 
-from harness.records import write_record
+from harness.records import new_record, write_record
+from harness.spec import SweepSpec
 
 
 def point_label(config: dict) -> str:
@@ -21,47 +31,119 @@ def point_label(config: dict) -> str:
     return f"{config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}{size}"
 
 
+def method_of(config: dict) -> str:
+    return config["point"]["method"]
+
+
+def show(line: str) -> None:
+    """Print, looked up when called: Ray replaces ``builtins.print`` in a process that ran a sweep, and
+    a callback holding the old one no longer pickles for the next sweep."""
+    print(line)
+
+
+def ray_reason(trial, max_failures: int) -> str:
+    """Why Ray gave up on a trial, in one line: the first line of its last failure in the trial's
+    error text (Ray's error.txt; its pickled twin is never read here)."""
+    try:
+        text = Path(trial.error_file).read_text(errors="replace")
+    except (OSError, TypeError):  # no error file (TypeError: no path at all)
+        text = ""
+    lines = [line.strip() for line in text.rsplit("Failure #", 1)[-1].splitlines()[1:] if line.strip()]
+    said = lines[0][:300] if lines else "no error text"
+    return f"worker lost, Ray's retries spent ({max_failures} allowed): {said}"
+
+
 class SweepProgress(Callback):
-    def __init__(self, total: int, out_dir: str | Path, *, print_fn=print):
+    """``methods``: the method of each trial to run, in grid order (for the ETA); ``slots``: how
+    many run at once."""
+
+    def __init__(self, total: int, out_dir: str | Path, *, spec: SweepSpec, methods: list[str] | None = None,
+                 slots: int = 1, print_fn=None, clock=time.monotonic):
         self.total = total
         self.out_dir = Path(out_dir)
-        self.print = print_fn
-        self.start = time.monotonic()
-        self.running: set[str] = set()
+        self.spec = spec
+        self.recorded: set[str] = set()  # Ray trial ids whose record is written
+        self.print = print_fn or show
+        self.clock = clock
+        self.start = clock()
+        self.running: dict[str, tuple[str, float]] = {}  # trial id -> (method, start)
+        self.waiting = list(methods or [])  # methods of the trials not started yet, in grid order
+        self.durations: dict[str, list[float]] = {}
+        self.slots = slots
         self.done = 0
         self.failed = 0
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.running.add(trial.trial_id)
+        method = method_of(trial.config)
+        if method in self.waiting:
+            self.waiting.remove(method)
+        self.running[trial.trial_id] = (method, self.clock())
         self.print(f"▶ started   {point_label(trial.config)}")
         self._overall()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.running.discard(trial.trial_id)
         result = trial.last_result or {}
         record = result.get("record")
         if record:
             write_record(self.out_dir, record)
-        ok = result.get("status") == "ok"
-        self.done += 1
-        self.failed += not ok
-        detail = f"test {result.get('test_score'):.2f}" if ok else f"failed: {result.get('error')}"
+            self.recorded.add(trial.trial_id)
+        error = result.get("error") if record else self._fail(trial, "the trial ended without a record")
+        ok = record is not None and result.get("status") == "ok"
+        self._finished(trial, ok=ok)
+        detail = f"test {result.get('test_score'):.2f}" if ok else f"failed: {error}"
         self.print(f"{'✓' if ok else '✗'} finished  {point_label(trial.config)}  {detail}")
         self._overall()
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.running.discard(trial.trial_id)
-        self.done += 1
-        self.failed += 1
-        self.print(f"✗ error     {point_label(trial.config)}  (Ray gave up on it: {trial.error_file})")
+        self._finished(trial, ok=False)
+        reason = self._fail(trial, ray_reason(trial, self.spec.max_failures))
+        self.print(f"✗ error     {point_label(trial.config)}  {reason}")
         self._overall()
+
+    def on_experiment_end(self, trials, **info):
+        """Every trial that ended is recorded; one still pending or running (an interrupted sweep)
+        stays missing, to run on ``--resume``."""
+        for trial in trials:
+            if trial.trial_id not in self.recorded and trial.status in (Trial.ERROR, Trial.TERMINATED):
+                self._fail(trial, "the trial ended without a record")
+
+    def _fail(self, trial, reason: str) -> str:
+        """The driver's ``failed`` record of a trial that left none of its own."""
+        record = new_record(self.spec.trial_at(trial.config["point"]), status="failed", error=reason,
+                            finished_at=time.time())
+        write_record(self.out_dir, record)
+        self.recorded.add(trial.trial_id)
+        return reason
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self.print(f"↻ retrying  {point_label(trial.config)}  (worker or node lost)")
 
+    def _finished(self, trial, *, ok: bool) -> None:
+        method, started = self.running.pop(trial.trial_id, (method_of(trial.config), None))
+        if ok and started is not None:  # a failed trial's time says little about the others'
+            self.durations.setdefault(method, []).append(self.clock() - started)
+        self.done += 1
+        self.failed += not ok
+
+    def eta(self) -> float | None:
+        """Seconds until the last trial ends, replayed on the slots (see the module's docstring);
+        None before any trial has finished."""
+        every = [d for ds in self.durations.values() for d in ds]
+        if not every:
+            return None
+        means = {m: statistics.fmean(ds) for m, ds in self.durations.items()}
+        overall, now = statistics.fmean(every), self.clock()
+        free = [max(0.0, means.get(m, overall) - (now - start)) for m, start in self.running.values()]
+        free += [0.0] * (self.slots - len(free))
+        heapq.heapify(free)
+        unknown = self.total - self.done - len(self.running) - len(self.waiting)  # no method given
+        for method in self.waiting + [None] * max(0, unknown):
+            heapq.heappush(free, heapq.heappop(free) + means.get(method, overall))
+        return max(free, default=0.0)
+
     def _overall(self):
-        elapsed = time.monotonic() - self.start
+        elapsed = self.clock() - self.start
         pending = self.total - self.done - len(self.running)
-        eta = f"{elapsed / self.done * (self.total - self.done):.0f}s" if self.done else "?"
+        eta = self.eta()
         self.print(f"  [{self.done}/{self.total} done, {len(self.running)} running, {pending} pending, "
-                   f"{self.failed} failed, elapsed {elapsed:.0f}s, ETA {eta}]")
+                   f"{self.failed} failed, elapsed {elapsed:.0f}s, ETA {'?' if eta is None else f'{eta:.0f}s'}]")

@@ -33,6 +33,7 @@ class Record:
     model: str | None = None
     method: str | None = None
     method_options: dict = field(default_factory=dict)
+    display_name: str | None = None  # the spec's name for the method in tables and figures
     task: str | None = None
     learning_rate: float | None = None
     seed: int | None = None

@@ -6,15 +6,31 @@ Every error names the file, the key and what was expected, in one line (``SpecEr
 from __future__ import annotations
 
 import itertools
-import json
-from dataclasses import dataclass, field, fields
+import math
+import re
+import reprlib
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
 from budgets.parse import BudgetError, parse_budget
-from harness.config import ConfigError, TrialConfig, setting_names
+from harness.config import MAX_SEED, ConfigError, TrialConfig, setting_names
 from methods import method_label
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML that reads ``1e-3`` as a number: PyYAML follows YAML 1.1, whose floats need a dot and a
+    signed exponent (``1.0e-3``), and reads ``1e-3`` as a string; YAML 1.2 and Python read a number."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                              list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    """A YAML document (a spec, or a ``--option`` value) with YAML 1.2's numbers."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader with one resolver more
 
 
 class SpecError(ValueError):
@@ -25,6 +41,7 @@ class SpecError(ValueError):
 class MethodSpec:
     name: str
     options: dict = field(default_factory=dict)
+    display: str | None = None  # the name tables and figures show (default: the label)
 
     @property
     def label(self) -> str:
@@ -54,6 +71,11 @@ class SweepSpec:
     gpu_memory: str | None = None  # one GPU's memory, when the driver cannot see the cluster's GPUs
     cpus_per_trial: int = 1
     max_failures: int = 2  # Ray retries of a trial whose worker or node died
+    loggers: tuple[str, ...] = ()  # experiment trackers (harness/loggers.py); not part of the sweep's identity
+
+    def identity(self) -> dict:
+        """What makes two specs the same sweep (a folder holds one): all but where results are also sent."""
+        return {k: v for k, v in asdict(self).items() if k != "loggers"}
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
@@ -124,15 +146,75 @@ _SCALARS = {
     "max_failures": ((int,), "a non-negative integer"),
 }
 _REQUIRED = ("model", "methods", "tasks", "learning_rates", "seeds")
+# Bounds that keep a mistaken or hostile spec from taking the machine: the paper's largest spec is
+# under 2 KB, ~60 YAML nodes and ~1,000 grid points.
+MAX_SPEC_BYTES = 1 << 20
+MAX_SPEC_NODES = 100_000  # counted with aliases expanded: a 1 KB "billion laughs" has 10^9
+MAX_SPEC_DEPTH = 20
+MAX_GRID_POINTS = 10_000
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a name, never a path
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
+    raw = read_yaml(path)
+    return parse_spec(raw, source=str(path), default_name=re.sub(r"[^A-Za-z0-9._-]", "-", path.stem) or "sweep")
+
+
+def read_yaml(path: Path):
+    """The spec file's YAML, refused (one line) when it is too large, not UTF-8, or expands past
+    ``MAX_SPEC_NODES`` through aliases, before anything is built from it."""
+    def fail(msg: str):
+        raise SpecError(f"{path}: cannot read the spec: {msg}")
+
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read the spec: {str(exc).splitlines()[0]}") from None
-    return parse_spec(raw, source=str(path), default_name=path.stem)
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            fail(f"{path.stat().st_size} bytes; a spec is at most {MAX_SPEC_BYTES}")
+        text = path.read_bytes().decode("utf-8")
+        _check_nesting(text, fail)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # aliases stay references to one node here
+    except OSError as exc:
+        fail(exc.strerror or str(exc))
+    except UnicodeDecodeError as exc:
+        fail(f"not UTF-8 text (byte {exc.start})")
+    except yaml.YAMLError as exc:
+        fail(str(exc).splitlines()[0])
+    try:
+        expanded = _expanded_nodes(node, {}, set()) if node is not None else 0
+    except ValueError:
+        fail("a YAML alias refers to a node that contains it")
+    if expanded > MAX_SPEC_NODES:
+        fail(f"its aliases expand to more than {MAX_SPEC_NODES} YAML nodes")
+    return load_yaml(text)
+
+
+def _check_nesting(text: str, fail) -> None:
+    """Refuse YAML nested deeper than ``MAX_SPEC_DEPTH``, from the parser's events (which, unlike
+    composing a node tree, does not recurse)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_SPEC_DEPTH:
+                fail(f"nested more than {MAX_SPEC_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many nodes ``node`` stands for once every alias is copied out, counted without copying
+    (each node once, memoised); a node that contains itself is refused."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise ValueError("recursive alias")
+    open_.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+    sizes[key] = min(1 + sum(_expanded_nodes(c, sizes, open_) for c in children), MAX_SPEC_NODES + 1)
+    open_.discard(key)
+    return sizes[key]
 
 
 def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> SweepSpec:
@@ -158,10 +240,12 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
             if isinstance(value, int) and value < (0 if key == "max_failures" else 1):
                 fail(key, f"expected {what}, got {value!r}")
             values[key] = value
+    if not NAME.fullmatch(values["name"]):
+        fail("name", f"expected a name of letters, digits, '.', '_' and '-' (not a path), got {values['name']!r}")
     values["methods"] = _methods(raw["methods"], fail)
     values["tasks"] = _tasks(raw["tasks"], fail)
     values["learning_rates"] = _numbers(raw["learning_rates"], "learning_rates", float, fail)
-    values["seeds"] = _numbers(raw["seeds"], "seeds", int, fail)
+    values["seeds"] = _numbers(raw["seeds"], "seeds", int, fail, most=MAX_SEED)
     if raw.get("train_size") is not None:
         sizes = raw["train_size"] if isinstance(raw["train_size"], list) else [raw["train_size"]]
         values["train_size"] = _numbers(sizes, "train_size", int, fail)
@@ -170,6 +254,8 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     for key in ("epochs", "batch_size"):
         if key in raw:
             values[key] = _per_point(raw[key], key, fail, tasks=values["tasks"], sizes=values.get("train_size", ()))
+    if "loggers" in raw:
+        values["loggers"] = _loggers(raw["loggers"], fail)
     _batching(raw, fail)
     spec = SweepSpec(**values)
     _check_trials(spec, fail)
@@ -177,12 +263,25 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
 
 
 def _check_trials(spec: SweepSpec, fail) -> None:
-    """Every trial's settings through TrialConfig's own checks."""
+    """Every trial's settings through TrialConfig's own checks, the grid's size, its model, and no
+    two points that are one trial."""
+    from engine.models import model_problem
+
+    size = math.prod(map(len, (spec.methods, spec.tasks, spec.learning_rates, spec.seeds, spec.train_size)))
+    if size > MAX_GRID_POINTS:
+        fail("(grid)", f"{size} trials; a spec runs at most {MAX_GRID_POINTS}")
+    seen = {}
     try:
         for point in spec.points():
-            spec.trial_at(point)
+            trial_id = spec.trial_at(point).trial_id
+            if trial_id in seen:
+                fail("(grid)", f"two grid points are one trial: {seen[trial_id]} and {point}")
+            seen[trial_id] = point
     except ConfigError as exc:
         fail(exc.key, exc.message)
+    model = spec.trial_at(spec.points()[0]).model
+    if problem := model_problem(model):
+        fail("model", problem)
 
 
 def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
@@ -223,20 +322,38 @@ def _batching(raw: dict, fail) -> None:
 
 def _list(value, key, fail) -> list:
     if not isinstance(value, list) or not value:
-        fail(key, f"expected a non-empty list, got {value!r}")
-    if len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
-        fail(key, "has duplicate entries")
+        fail(key, f"expected a non-empty list, got {reprlib.repr(value)}")
     return value
 
 
-def _numbers(value, key, kind, fail) -> tuple:
+def _numbers(value, key, kind, fail, *, most: int | None = None) -> tuple:
+    """Positive finite numbers (``kind`` float) or non-negative integers up to ``most``, no value twice
+    (``1`` and ``1.0`` are one learning rate)."""
     out = []
     for i, v in enumerate(_list(value, key, fail)):
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or isinstance(v, int))
-        if not ok or v < 0 or (kind is float and v == 0):
-            fail(f"{key}[{i}]", f"expected a {'positive number' if kind is float else 'non-negative integer'}, got {v!r}")
+        if kind is float:
+            ok = ok and math.isfinite(v) and v > 0
+            expected = "a positive finite number"
+        else:
+            ok = ok and 0 <= v <= (most if most is not None else v)
+            expected = "a non-negative integer" + (f" up to {most}" if most is not None else "")
+        if not ok:
+            fail(f"{key}[{i}]", f"expected {expected}, got {reprlib.repr(v)}")
+        if kind(v) in out:
+            fail(f"{key}[{i}]", f"{v!r} is already in the list")
         out.append(kind(v))
     return tuple(out)
+
+
+def _loggers(value, fail) -> tuple[str, ...]:
+    from harness.loggers import check_loggers
+
+    try:
+        check_loggers(_list(value, "loggers", fail))
+    except ValueError as exc:
+        fail("loggers", str(exc))
+    return tuple(value)
 
 
 def _tasks(value, fail) -> tuple[str, ...]:
@@ -247,6 +364,8 @@ def _tasks(value, fail) -> tuple[str, ...]:
             get_task(name)
         except (KeyError, TypeError) as exc:
             fail(f"tasks[{i}]", str(exc).strip("'\""))
+        if name in value[:i]:
+            fail(f"tasks[{i}]", f"{name} is already in the list")
     return tuple(value)
 
 
@@ -258,8 +377,10 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
         key = f"methods[{i}]"
         if isinstance(entry, str):
             entry = {"name": entry}
-        if not isinstance(entry, dict) or set(entry) - {"name", "options"} or "name" not in entry:
-            fail(key, f"expected a method name or {{name: ..., options: {{...}}}}, got {entry!r}")
+        if not isinstance(entry, dict) or set(entry) - {"name", "options", "display"} or "name" not in entry:
+            fail(key, f"expected a method name or {{name: ..., options: {{...}}, display: ...}}, got {entry!r}")
+        if not isinstance(entry.get("display", ""), str):
+            fail(f"{key}.display", f"expected a string, got {entry['display']!r}")
         options = entry.get("options") or {}
         if not isinstance(options, dict):
             fail(f"{key}.options", f"expected a mapping, got {options!r}")
@@ -267,5 +388,39 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
             get_method(entry["name"]).make_config(options)
         except (KeyError, TypeError, ValueError) as exc:
             fail(f"{key}.name" if isinstance(exc, KeyError) else f"{key}.options", str(exc).strip("'\""))
-        out.append(MethodSpec(entry["name"], options))
+        method = MethodSpec(entry["name"], options, entry.get("display"))
+        if any(m.label == method.label for m in out):
+            fail(key, f"{method.label} is already in the list")
+        out.append(method)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """A part of a sweep's grid picked on the command line (``--methods a,b --tasks x --seeds 0``).
+
+    The folder still holds the whole sweep (its spec, unchanged), so a narrowed run resumes like any
+    other and a later run, narrowed otherwise or not at all, fills in the rest. A method is picked
+    by name (all its option sets) or by label (``compacter[phm_dim=8]``).
+    """
+
+    methods: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+
+    def points(self, spec: SweepSpec) -> list[dict]:
+        """The spec's grid points this narrowing keeps (all of them when it names nothing)."""
+        self.check(spec)
+        return [p for p in spec.points()
+                if (not self.methods or {p["method"], spec.method(p["method"]).name} & set(self.methods))
+                and (not self.tasks or p["task"] in self.tasks) and (not self.seeds or p["seed"] in self.seeds)]
+
+    def check(self, spec: SweepSpec) -> None:
+        """Every name picked is in the spec, or a one-line ``SpecError``."""
+        axes = (("--methods", self.methods, [m.label for m in spec.methods] + [m.name for m in spec.methods]),
+                ("--tasks", self.tasks, spec.tasks), ("--seeds", self.seeds, spec.seeds))
+        for flag, picked, present in axes:
+            missing = [p for p in picked if p not in present]
+            if missing:
+                shown = ", ".join(dict.fromkeys(map(str, present)))
+                raise SpecError(f"{flag}: {missing[0]!r} is not in sweep {spec.name!r} (it has: {shown})")

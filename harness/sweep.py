@@ -1,9 +1,11 @@
 """A sweep is a Ray Tune grid over method × task × learning rate × seed; each point is a trial.
 
 Nothing is lost when something dies: the records are the sweep's state. A run's grid is the
-spec's points that have no ``ok`` record yet, so ``--resume`` rebuilds the experiment from the spec
-and the records (nothing of Ray's is unpickled); a trial continues from its last epoch's
-checkpoint; Ray retries trials whose worker or node was lost (``max_failures``).
+spec's points that have no ``ok`` record yet (failed ones run again unless kept), so ``--resume``
+rebuilds the experiment from the spec and the records (nothing of Ray's is unpickled); a trial
+continues from its last epoch's checkpoint; Ray retries trials whose worker or node was lost
+(``max_failures``), and a trial Ray gives up on gets a ``failed`` record from the driver, so every
+point of the grid ends with exactly one record.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
+import socket
 import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from budgets.parse import CUDA_CONTEXT_BYTES, format_bytes, parse_budget
+from harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
+from harness.loggers import logger_callbacks
 from harness.records import read_records
-from harness.spec import SweepSpec
+from harness.spec import Narrowing, SweepSpec
 from harness.trial import run_trial
+
+CONNECT_TIMEOUT_S = 5
 
 
 class SweepError(RuntimeError):
@@ -38,58 +46,176 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
         record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True)
     else:
         record = run_trial(cfg, out_dir, report=tune.report, write=False)
+    record["display_name"] = spec.method(config["point"]["method"]).display
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
 
 
-def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = None,
-              storage: str | None = None, resume: bool = False) -> list[dict]:
-    """Run every trial of ``spec`` not yet ``ok`` under Ray Tune; return the records of this sweep's grid."""
-    out_dir = Path(out_dir).resolve()
-    storage = storage or str(out_dir / "ray")
-    check_out_dir(spec, out_dir, resume=resume)
+@dataclass
+class SweepOutcome:
+    """The records of the spec's grid, and the grid's trial ids that have none."""
+
+    records: list[dict]
+    missing: list[str]
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = None, storage: str | None = None,
+              resume: bool = False, retry_failed: bool = True, narrow: Narrowing | None = None) -> SweepOutcome:
+    """Run every trial of ``spec`` without an ``ok`` record (``retry_failed=False``: without any
+    record) under Ray Tune. Folder, cluster and resources are checked before anything is written;
+    a second sweep in the same folder is refused while this one runs."""
     # Ray folds identical log lines of different workers into one; per-trial epoch lines differ
     # only by trial, so keep them all. Ray reads this when it is imported.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # trackers only when the spec names them
+    out_dir = Path(out_dir).resolve()
+    spec_json = spec_text(spec)
+    selected = (narrow or Narrowing()).points(spec)
+    check_writable(out_dir)
+    check_spec_file(out_dir, spec_json, name=spec.name, resume=resume)
+    lock = FolderLock(out_dir)
+    if out_dir.is_dir():
+        lock.acquire()  # before Ray starts: a second sweep is refused at once
+    try:
+        points, bad = points_to_run(spec, selected, out_dir, retry_failed=retry_failed)
+        start = time.perf_counter()
+        slots = run_grid(spec, points, out_dir, address=address, storage=storage or str(out_dir / "ray"),
+                         prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
+        wall = time.perf_counter() - start
+    finally:
+        lock.release()
+    wanted = [spec.trial_at(p).trial_id for p in selected]
+    records = [r for r in read_records(out_dir, on_bad=lambda *_: None) if r["trial_id"] in set(wanted)]
+    print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
+    recorded = {r["trial_id"] for r in records}
+    return SweepOutcome(records, [t for t in wanted if t not in recorded])
+
+
+def spec_text(spec: SweepSpec) -> str:
+    """What the folder keeps of its sweep (``spec.json``): a later run must bring the same."""
+    return json.dumps(spec.identity(), sort_keys=True, indent=2)
+
+
+def points_to_run(spec: SweepSpec, selected: list[dict], out_dir: Path, *,
+                  retry_failed: bool) -> tuple[list[dict], list[Path]]:
+    """The grid points to run now, and the files under results/ that are not records (their points
+    run again)."""
+    bad = []
+    records = read_records(out_dir, on_bad=lambda path, reason: bad.append(path)) if out_dir.is_dir() else []
+    status = {r["trial_id"]: r["status"] for r in records}
+    keep = {"ok"} if retry_failed else {"ok", "failed"}
+    points = [p for p in selected if status.get(spec.trial_at(p).trial_id) not in keep]
+    done = len(selected) - len(points)
+    if done:
+        kept = sum(s == "failed" for s in status.values()) if not retry_failed else 0
+        print(f"{done} trials already done in {out_dir} ({kept} of them failed, kept); {len(points)} to run")
+    return points, bad
+
+
+def prepare_folder(spec: SweepSpec, spec_json: str, out_dir: Path, lock: FolderLock, bad: list[Path]) -> None:
+    """Once the cluster is known to fit the spec: create the folder, hold it, and write what the
+    sweep runs; files that are not records are set aside."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not lock.held:
+        lock.acquire()
+    write_sweep_files(out_dir, spec_json, [cfg.trial_id for cfg in spec.trials()])
+    for path in bad:
+        print(f"set aside {path} (not a record) as {set_aside(path)}; its trial runs again")
+
+
+def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str | None, storage: str,
+             prepare) -> int:
+    """Join (or start) Ray, check the spec fits it, ``prepare()`` the folder, run ``points`` under
+    Ray Tune; return the trials run at once."""
+    if not points:
+        prepare()
+        return 1
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:  # refuse before starting a Ray that could never run the trials
+        import torch
+
+        check_resources(spec, [{"CPU": os.cpu_count() or 1, "GPU": torch.cuda.device_count()}])
     import ray
     from ray import tune
 
     from harness.progress import SweepProgress
 
-    done = {r["trial_id"] for r in read_records(out_dir) if r["status"] == "ok"}
-    points = [p for p in spec.points() if spec.trial_at(p).trial_id not in done]
-    if done:
-        print(f"{len(done)} trials already ok in {out_dir}; {len(points)} to run")
-    start = time.perf_counter()
-    slots = 1
-    if points:
-        address = address or os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=True)
-        else:
-            # "local": always a fresh Ray of our own, never some other cluster found on this machine
-            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+    join_cluster(address)
+    try:
+        check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])
+        slots = concurrent_slots(spec, ray.cluster_resources(), len(points))
+        trainable = tune.with_resources(tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)),
+                                        trial_resources(spec, ray.cluster_resources()))
+        prepare()
+        run_config = tune.RunConfig(
+            name=private_run_folder(storage), storage_path=storage, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            callbacks=[SweepProgress(len(points), out_dir, spec=spec, methods=[p["method"] for p in points],
+                                     slots=slots),
+                       *logger_callbacks(spec.loggers, experiment=spec.name, out_dir=out_dir)],
+        )
+        # A trial's worker process runs the next trial: imports and start-up are paid once per
+        # worker, not per trial (memory is reset per trial).
+        tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
+                           tune_config=tune.TuneConfig(reuse_actors=True))
+        tuner.fit()
+        if "tensorboard" in spec.loggers:
+            print(f"TensorBoard: tensorboard --logdir {storage.rstrip('/')}/{run_config.name}")
+    finally:
+        ray.shutdown()
+    return slots
+
+
+def join_cluster(address: str | None) -> None:
+    """``ray.init``: the cluster at ``address``, or a fresh local Ray of our own (never some other
+    cluster found on this machine). An address that does not answer fails in seconds, one line."""
+    import ray
+
+    if not address:
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit():
         try:
-            slots = concurrent_slots(spec, ray.cluster_resources(), len(points))
-            trainable = tune.with_resources(tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)),
-                                            trial_resources(spec, ray.cluster_resources()))
-            run_config = tune.RunConfig(
-                name=time.strftime("run-%Y%m%d-%H%M%S"), storage_path=storage, verbose=0,
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                callbacks=[SweepProgress(len(points), out_dir)],
-            )
-            # A trial's worker process runs the next trial: imports and start-up are paid once per
-            # worker, not per trial (memory is reset per trial).
-            tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
-                               tune_config=tune.TuneConfig(reuse_actors=True))
-            tuner.fit()
-        finally:
-            ray.shutdown()
-    wall = time.perf_counter() - start
-    wanted = {cfg.trial_id for cfg in spec.trials()}
-    records = [r for r in read_records(out_dir) if r["trial_id"] in wanted]
-    print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
-    return records
+            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise SweepError(f"--address {address}: no Ray cluster answers there "
+                             f"({exc.strerror or exc})") from None
+    try:
+        ray.init(address=address, log_to_driver=True)
+    except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
+        ray.shutdown()
+        raise SweepError(f"--address {address}: cannot join the Ray cluster: "
+                         f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+
+
+def private_run_folder(storage: str) -> str:
+    """A fresh, unguessable run folder under ``storage`` that only this user can write: Ray reads
+    back (unpickles) the error files it writes there, so no one else may plant one."""
+    name = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+    if "://" not in storage:
+        Path(storage).mkdir(parents=True, exist_ok=True)
+        (Path(storage) / name).mkdir(mode=0o700)
+    return name
+
+
+def check_resources(spec: SweepSpec, nodes: list[dict]) -> None:
+    """Refuse (one line, naming the key) a spec whose trials can never be placed on these nodes:
+    Ray would wait for them forever. A trial's CPUs must fit on one node; Ray Train workers take
+    a CPU each (a GPU each on a GPU cluster) anywhere in the cluster."""
+    from harness.distributed import workers_of
+
+    most_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    total = {k: sum(n.get(k, 0) for n in nodes) for k in ("CPU", "GPU")}
+    kind = "GPU" if total["GPU"] > 0 else "CPU"
+    for method in spec.methods:
+        workers = workers_of(spec.trial_at({**spec.points()[0], "method": method.label}))
+        if workers == 1 and spec.cpus_per_trial > most_cpus:
+            raise SweepError(f"cpus_per_trial: {spec.cpus_per_trial} CPUs per trial, but the largest node of "
+                             f"the cluster has {most_cpus:g}")
+        if workers > total[kind]:
+            raise SweepError(f"methods: {method.label} asks for {workers} workers, one {kind} each, but the "
+                             f"cluster has {total[kind]:g} {kind}s")
 
 
 def trial_resources(spec: SweepSpec, cluster: dict):
@@ -139,34 +265,34 @@ def spec_gpu_memory(spec: SweepSpec) -> int:
     return torch.cuda.get_device_properties(0).total_memory
 
 
-def check_out_dir(spec: SweepSpec, out_dir: Path, *, resume: bool) -> None:
-    """Refuse to mix sweeps: a folder holds one spec, continued only with ``--resume``."""
-    saved = out_dir / "spec.json"
-    current = json.dumps(asdict(spec), sort_keys=True, indent=2)
-    if saved.exists():
-        if not resume:
-            raise SweepError(f"{out_dir} already holds sweep {spec.name!r}: add --resume to continue it, "
-                             "or choose another --out")
-        if saved.read_text() != current:
-            raise SweepError(f"{out_dir} holds a different spec than this one: resume it with the "
-                             "spec it started with, or choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(current)
-
-
 def concurrent_slots(spec: SweepSpec, resources: dict, trials: int) -> int:
     """How many trials the cluster runs at once: CPUs over CPUs per trial, capped by the trials to run."""
     return max(1, min(trials, int(resources.get("CPU", 1) // spec.cpus_per_trial)))
 
 
 def timing_summary(records: list[dict], *, wall: float, slots: int, since: float) -> str:
-    """Wall time, the summed time of trials run now, and the share lost to scheduling.
+    """Wall time, the summed time of the trials run now, the slots idle for want of work and the
+    share lost to scheduling.
 
-    Overhead = 1 - (sum of trial times) / (wall time × concurrent slots): the fraction of the
-    cluster's slot-seconds that went to anything but running trials.
+    The cluster had wall × slots slot-seconds. From the last trial's start to the last trial's end
+    no trial was left to start: the slot-seconds then not spent in a trial are idle, not overhead
+    (three trials on two slots leave one slot idle while the third runs). Overhead is the rest:
+    slot-seconds spent on anything but trials while there was work (start-up, gaps, tear-down).
     """
     ran = [r for r in records if r.get("finished_at", 0) >= since and r.get("wall_time_s")]
     busy = sum(r["wall_time_s"] for r in ran)
-    overhead = 100.0 * (1 - busy / (wall * slots)) if wall > 0 else 0.0
-    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} "
-            f"slots; scheduling overhead {overhead:.1f}%")
+    idle = idle_slot_seconds([(r["finished_at"] - r["wall_time_s"], r["finished_at"]) for r in ran], slots)
+    capacity = wall * slots
+    overhead = 100.0 * max(0.0, capacity - busy - idle) / capacity if capacity > 0 else 0.0
+    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} slots; "
+            f"slots idle with no trial left {idle:.1f}s ({100.0 * idle / capacity if capacity > 0 else 0.0:.1f}%); "
+            f"scheduling overhead {overhead:.1f}%")
+
+
+def idle_slot_seconds(spans: list[tuple[float, float]], slots: int) -> float:
+    """Slot-seconds without a trial between the last start and the last end of ``spans`` (start, end)."""
+    if not spans:
+        return 0.0
+    last_start, last_end = max(s for s, _ in spans), max(e for _, e in spans)
+    busy = sum(max(0.0, end - max(start, last_start)) for start, end in spans)
+    return max(0.0, slots * (last_end - last_start) - busy)

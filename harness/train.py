@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,21 +37,18 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     after every epoch and, when a checkpoint is already there (a killed trial, rerun), continues
     from the epoch after it.
     """
-    run = setup(cfg, plan)
+    run, state = resume(cfg, plan, checkpoint_dir, log)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
-        return loop(run, plan, report=report, checkpoint_dir=checkpoint_dir, log=log)
+        return loop(run, state, plan, report=report, checkpoint_dir=checkpoint_dir, log=log)
     finally:
         run.engine.close()
 
 
-def loop(run: Run, plan: BatchPlan, *, report, checkpoint_dir: Path | None, log) -> dict:
+def loop(run: Run, state: dict | None, plan: BatchPlan, *, report, checkpoint_dir: Path | None, log) -> dict:
     """The epochs of ``train``: steps, validation, checkpoints; then test at the best validation."""
     cfg = run.cfg
-    state = {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
-             "best_state": None, "order": random.Random(cfg.seed).getstate()}
-    if has_checkpoint(checkpoint_dir):
-        state = load_checkpoint(checkpoint_dir, run.engine)
-        log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
+    state = state or {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
+                      "best_state": None, "order": random.Random(cfg.seed).getstate()}
     order = random.Random()
     order.setstate(state["order"])
     for epoch in range(state["epoch"], run.epochs):
@@ -62,22 +60,48 @@ def loop(run: Run, plan: BatchPlan, *, report, checkpoint_dir: Path | None, log)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
             if run.validates_at_step():
-                validate(run, state, epoch, report)
+                validate(run, state, epoch)
         state["epoch_times"].append(time.perf_counter() - start)
         if not cfg.eval_every_steps or (epoch + 1 == run.epochs and not state["val_metrics"]):
-            validate(run, state, epoch, report)
+            validate(run, state, epoch)
         state["epoch"], state["order"] = epoch + 1, order.getstate()
         if checkpoint_dir:
             save_checkpoint(checkpoint_dir, run.engine, state, rank=run.rank)
-        log(f"[{cfg.trial_id}] epoch {epoch + 1}/{run.epochs} loss {loss.item():.4f} "
-            f"val {run.task.score(state['val_metrics'][-1]) if state['val_metrics'] else float('nan'):.2f} "
+        # reported once saved: a trial killed by its report (Ray stopping it) resumes after this epoch
+        scores = [{**at, "val_score": run.task.score(m), "loss": loss.item()}
+                  for at, m in zip(state["evaluated_at"], state["val_metrics"]) if at["epoch"] == epoch + 1]
+        shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
+        log(f"[{cfg.trial_id}] epoch {epoch + 1}/{run.epochs} loss {loss.item():.4f} val {shown} "
             f"({state['epoch_times'][-1]:.1f}s)")
+        if report:
+            for score in scores:
+                report(score)
     load_trainable_state(run.engine.module, state["best_state"])
     test_metrics = run.evaluate("test")
     return run.results(state, test_metrics, plan)
 
 
-def validate(run: Run, state: dict, epoch: int, report) -> None:
+def resume(cfg: TrialConfig, plan: BatchPlan, checkpoint_dir: Path | None, log) -> tuple[Run, dict | None]:
+    """The trial set up, with the loop state of its checkpoint when one is there; a checkpoint that
+    cannot be read (truncated, foreign, not tensors and plain data) is deleted and the trial starts
+    afresh on a newly set-up run, as loading may have touched the engine."""
+    run = setup(cfg, plan)
+    if not has_checkpoint(checkpoint_dir):
+        return run, None
+    try:
+        state = load_checkpoint(checkpoint_dir, run.engine)
+    except Exception as exc:  # noqa: BLE001  whatever is wrong with the file, the trial can still run
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        log(f"[{cfg.trial_id}] checkpoint in {checkpoint_dir} unreadable ({type(exc).__name__}: {reason[:200]}); "
+            "starting afresh")
+        run.engine.close()
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return setup(cfg, plan), None
+    log(f"[{cfg.trial_id}] continuing after epoch {state['epoch']} from {checkpoint_dir}")
+    return run, state
+
+
+def validate(run: Run, state: dict, epoch: int) -> None:
     """Score the validation split now; keep the weights if the score is the best so far."""
     run.engine.module.eval()
     state["val_metrics"].append(run.evaluate("validation"))
@@ -87,8 +111,6 @@ def validate(run: Run, state: dict, epoch: int, report) -> None:
         state["best"] = len(state["val_metrics"]) - 1
         state["best_state"] = trainable_state(run.engine.module, device="cpu")
     run.engine.train()
-    if report:
-        report({**state["evaluated_at"][-1], "val_score": score})
 
 
 @dataclass
@@ -107,6 +129,7 @@ class Run:
     device: torch.device
     micro_batch: int
     precision: dict
+    cpu_memory: tuple[int, str] | None  # (peak bytes, how measured) of the trial's tensors on a CPU
     rank: int = 0
     world: int = 1
 
@@ -133,7 +156,10 @@ class Run:
 
     def results(self, state: dict, test_metrics: dict, plan: BatchPlan) -> dict:
         best = state["best"]
-        peak, measured_by = peak_memory(self, plan)
+        if devices.accelerator() is not None:
+            peak, measured_by = torch.cuda.max_memory_allocated(devices.accelerator()), "torch.cuda.max_memory_allocated"
+        else:
+            peak, measured_by = self.cpu_memory
         return {
             "data_source": self.data_source, "model_source": self.model_source, "text_format": asdict(self.fmt),
             "epochs": self.epochs, "val_metrics": state["val_metrics"], "evaluated_at": state["evaluated_at"],
@@ -174,12 +200,14 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     deepspeed = deepspeed_config_of(cfg.method, cfg.method_options)
     if deepspeed is None:
         model.to(devices.placement())
+    # on a CPU, before training: its extra optimizer step must not touch the trial's own state
+    memory = None if devices.accelerator() is not None else cpu_tensor_peak(cfg, data["train"], plan)
     engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch, precision=cfg.precision)
     device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
     if devices.accelerator() is not None:
         torch.cuda.reset_peak_memory_stats(devices.accelerator())
     return Run(cfg, task, fmt, data, data_source, model_source, tokenizer, engine, count, device, plan.micro_batch,
-               precision, rank, world)
+               precision, memory, rank, world)
 
 
 def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
@@ -219,22 +247,19 @@ def reset_cpu_peak_memory() -> None:
         pass
 
 
-def peak_memory(run: Run, plan: BatchPlan) -> tuple[int, str]:
-    """Peak memory of the trial's tensors and how it was measured (never an estimate).
+def cpu_tensor_peak(cfg: TrialConfig, rows: list[dict], plan: BatchPlan) -> tuple[int, str]:
+    """Peak bytes of the trial's tensors on a CPU, and how they were measured (never an estimate).
 
-    On a GPU, the allocator's peak over the whole trial. On a CPU, the process's resident size is
-    mostly the interpreter and its libraries, so the trial's own tensors are measured instead:
-    MemTracker over one real training step of the same model and method (plain AdamW) at the
-    trial's micro-batch, every row as long as the longest source and target of its training split.
+    The process's resident size is mostly the interpreter and its libraries, so the tensors are
+    measured instead: MemTracker over one real training step of the same model and method (plain
+    AdamW) at the trial's micro-batch, every row as long as the longest source and target of its
+    training split.
     """
-    if devices.accelerator() is not None:
-        return torch.cuda.max_memory_allocated(devices.accelerator()), "torch.cuda.max_memory_allocated"
     from budgets.estimate import estimate_fit
     from budgets.workload import Workload
 
-    rows = run.data["train"]
-    workload = Workload(run.cfg.model, run.cfg.method, run.cfg.method_options,
-                        source_len=max(len(r["input_ids"]) for r in rows), target_len=max(len(r["labels"]) for r in rows))
+    workload = Workload(cfg.model, cfg.method, cfg.method_options, source_len=max(len(r["input_ids"]) for r in rows),
+                        target_len=max(len(r["labels"]) for r in rows))
     fit = estimate_fit(workload, capacity=2**62, batch_size=plan.micro_batch, accounting="cpu", fake=False)
     return fit.peak_bytes, (f"MemTracker on real CPU tensors: one training step (plain AdamW) at micro-batch "
                             f"{plan.micro_batch} × {workload.source_len} source + {workload.target_len} target tokens")

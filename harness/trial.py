@@ -25,12 +25,9 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
     with the reason, so a sweep goes on past it.
     """
-    path = record_path(out_dir, cfg.trial_id)
-    if write and path.exists():
-        record = read_record(path)
-        if record["status"] == "ok":
-            log.info("%s: already done, skipping", cfg.trial_id)
-            return record
+    if write and (record := ok_record(record_path(out_dir, cfg.trial_id))):
+        log.info("%s: already done, skipping", cfg.trial_id)
+        return record
     start = time.perf_counter()
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
@@ -46,6 +43,18 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     if status == "ok":
         shutil.rmtree(checkpoints, ignore_errors=True)  # the record is the product now
     return record
+
+
+def ok_record(path: Path) -> dict | None:
+    """The ``ok`` record at ``path``, if there is one; a file that is not a record is run over."""
+    try:
+        record = read_record(path)
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError, AttributeError, TypeError) as exc:
+        log.warning("%s: not a record (%s); the trial runs again", path, exc)
+        return None
+    return record if record["status"] == "ok" else None
 
 
 def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None) -> dict:

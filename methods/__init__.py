@@ -4,6 +4,7 @@ looked up (methods/registry.py)."""
 from methods.registry import (
     ParamCount,
     apply_method,
+    check_method_name,
     check_options_used,
     get_method,
     method_label,
@@ -13,5 +14,5 @@ from methods.registry import (
     resolve_prefix,
 )
 
-__all__ = ["ParamCount", "apply_method", "check_options_used", "get_method", "method_label", "method_names",
+__all__ = ["ParamCount", "apply_method", "check_method_name", "check_options_used", "get_method", "method_label", "method_names",
            "options_for", "register", "resolve_prefix"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -44,7 +44,9 @@ def glorot_uniform_(tensor: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    reduction_factor: int = 32
+    """Houlsby adapters after the self-attention and feed-forward sublayers; layer norms train."""
+
+    reduction_factor: int = field(default=32, metadata={"help": "bottleneck = d_model / reduction_factor"})
 
     sublayers: ClassVar[tuple[str, ...]] = ("self_attention", "feed_forward")
 
@@ -69,12 +71,16 @@ class AdapterConfig:
 
 @dataclass(frozen=True)
 class PfeifferAdapterConfig(AdapterConfig):
+    """Pfeiffer adapters: one after the self-attention sublayer of each block."""
+
     sublayers: ClassVar[tuple[str, ...]] = ("self_attention",)
 
 
 @dataclass(frozen=True)
 class AdapterDropConfig(AdapterConfig):
-    dropped_layers: int = 5
+    """AdapterDrop: Houlsby adapters, none in the first blocks of each stack."""
+
+    dropped_layers: int = field(default=5, metadata={"help": "blocks of each stack without adapters"})
 
     def _int_bounds(self):
         return {**super()._int_bounds(), "dropped_layers": 0}
@@ -99,7 +105,9 @@ class LowRankLinear(nn.Module):
 
 @dataclass(frozen=True)
 class LowRankAdapterConfig(AdapterConfig):
-    rank: int = 1
+    """Low-rank adapters: Houlsby adapters whose projections are rank-r products."""
+
+    rank: int = field(default=1, metadata={"help": "rank of each projection's weight"})
 
     def _int_bounds(self):
         return {**super()._int_bounds(), "rank": 1}

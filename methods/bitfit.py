@@ -19,7 +19,7 @@ from methods.registry import register
 
 @dataclass(frozen=True)
 class BitFitConfig:
-    pass
+    """BitFit: new zero biases on every linear layer and layer norm train, nothing else."""
 
 
 class WithBias(nn.Module):

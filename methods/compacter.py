@@ -8,13 +8,15 @@ phm-adapter   adapters (methods/adapter.py placement) whose D and U are PHM laye
 compacter     the same with LPHM layers
 compacter++   LPHM adapters after the feed-forward sublayer only
 
-W is never built. With x split into n rows, X ∈ R^{n×(d/n)}, the row-major identity
-(A ⊗ B) vec(X) = vec(A X Bᵀ) turns the product into two small matrix products per layer.
+The original code builds W every step. An LPHM layer need not: with x split into n rows,
+X ∈ R^{n×(d/n)}, the row-major identity (A ⊗ B) vec(X) = vec(A X Bᵀ) turns W x into two small
+matrix products, fewer multiply-adds than W x itself at rank 1. ``PHMLinear.plan`` picks, per call,
+whichever order costs less for the rows at hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -41,6 +43,7 @@ class PHMLinear(nn.Module):
     """``y = (Σᵢ Aᵢ ⊗ Bᵢ) x + b``; ``rank=None`` keeps each Bᵢ whole, else ``Bᵢ = sᵢ tᵢᵀ``.
 
     ``rule`` (n×n×n) may be a Parameter shared with other layers; by default the layer owns one.
+    Each call evaluates in the cheaper order for its number of rows (``plan``); both are exact.
     """
 
     def __init__(self, in_features: int, out_features: int, n: int, *, rank: int | None = None,
@@ -48,7 +51,7 @@ class PHMLinear(nn.Module):
         super().__init__()
         if in_features % n or out_features % n:
             raise ValueError(f"phm_dim {n} must divide both {in_features} and {out_features}")
-        self.n, self.rank, self.out_features = n, rank, out_features
+        self.n, self.rank, self.in_features, self.out_features = n, rank, in_features, out_features
         p, q = in_features // n, out_features // n
         self.rule = rule if rule is not None else phm_rule(n, rule_init_std)
         if rank is None:
@@ -58,33 +61,52 @@ class PHMLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features))
 
     def forward(self, x):
-        lead, n = x.shape[:-1], self.n
-        X = x.reshape(-1, n, x.shape[-1] // n)  # token b: X[b, j, e] = x[b, j·(d/n) + e]
-        y = self._full(X) if self.rank is None else self._factored(X)
-        return y.reshape(*lead, self.out_features) + self.bias
+        lead, rows = x.shape[:-1], x.reshape(-1, self.in_features)
+        if self.plan(len(rows)) == "weight":
+            y = torch.addmm(self.bias, rows, self.weight().T)
+        else:
+            y = self._factored(rows)
+        return y.view(*lead, self.out_features)
 
-    def _factored(self, X):
-        """U[b, j, i, r] = (X_b tᵢ)[j, r];  y[b, a, c] = Σ_jir Aᵢ[a, j] sᵢ[c, r] U[b, j, i, r]."""
-        U = (X @ self.t.permute(1, 0, 2).reshape(X.shape[-1], -1)).reshape(len(X), -1)
-        K = torch.einsum("iaj,icr->jirac", self.rule, self.s).reshape(U.shape[-1], self.out_features)
-        return U @ K
+    def plan(self, rows: int) -> str:
+        """``"weight"`` (build W, then one product) or ``"factored"`` (never build W), whichever takes
+        fewer multiply-adds for ``rows`` inputs. Both launch the same kernels forward (the products
+        Aᵢ[a, j] sᵢ[c, r], their copy into place, two matrix products) and backward costs about twice
+        forward in both, so where per-kernel overhead dominates, on CPU or GPU, they tie and the
+        count decides. Without a rank (PHM) the W-free order costs X Bᵢᵀ for every i, the
+        multiply-adds of W x itself, and more: W is always built."""
+        n, d, k, r = self.n, self.in_features, self.out_features, self.rank
+        if r is None:
+            return "weight"
+        build, factored = n * r * d * k, rows * (d * n * r + n * n * r * k) + n * n * r * k
+        return "weight" if build + rows * d * k < factored else "factored"
 
-    def _full(self, X):
-        """Σᵢ Aᵢ X Bᵢᵀ, contracting the rule on whichever side of the layer is smaller."""
-        n, (T, _, p), q = self.n, X.shape, self.out_features // self.n
-        A = self.rule.permute(2, 0, 1)  # A[j, i, a] = Aᵢ[a, j]
-        if q <= p:  # Z[b, j, i, c] = (X_b Bᵢᵀ)[j, c], then y[b, a, c] = Σ_ji A[j, i, a] Z[b, j, i, c]
-            Z = (X @ self.B.permute(2, 0, 1).reshape(p, n * q)).view(T, n * n, q)
-            return (Z.transpose(1, 2).reshape(T * q, n * n) @ A.reshape(n * n, n)).view(T, q, n).transpose(1, 2)
-        # V[b, e, i, a] = Σ_j A[j, i, a] X[b, j, e], then y[b, a, c] = Σ_ie V[b, e, i, a] Bᵢ[c, e]
-        V = (X.transpose(1, 2).reshape(T * p, n) @ A.reshape(n, n * n)).view(T, p, n, n)
-        return V.permute(0, 3, 2, 1).reshape(T * n, n * p) @ self.B.permute(0, 2, 1).reshape(n * p, q)
+    def weight(self) -> torch.Tensor:
+        """W = Σᵢ Aᵢ ⊗ Bᵢ (out × in): W[a·q + c, j·p + e] = Σᵢ Aᵢ[a, j] Bᵢ[c, e]."""
+        n, rule, p, q = self.n, self.rule, self.in_features // self.n, self.out_features // self.n
+        if self.rank is None:  # (a·j, i) @ (i, c·e), then (a, j, c, e) -> (a, c, j, e)
+            W = (rule.reshape(n, n * n).T @ self.B.reshape(n, q * p)).view(n, n, q, p)
+            return W.transpose(1, 2).reshape(self.out_features, self.in_features)
+        # K[a, c, j, i, r] = Aᵢ[a, j] sᵢ[c, r], then W[(a, c, j), e] = Σ_ir K[a, c, j, i, r] tᵢ[e, r]
+        K = rule.permute(1, 2, 0).reshape(n, 1, n, n, 1) * self.s.permute(1, 0, 2).reshape(1, q, 1, n, self.rank)
+        W = K.reshape(n * q * n, n * self.rank) @ self.t.permute(0, 2, 1).reshape(n * self.rank, p)
+        return W.view(self.out_features, self.in_features)
+
+    def _factored(self, rows):
+        """With X_b the n×p matrix of row b: U[b, (j, i, r)] = (X_b tᵢ)[j, r] and
+        K[(j, i, r), (a, c)] = Aᵢ[a, j] sᵢ[c, r], so (U K)[b, a·q + c] = Σ_jir Aᵢ[a, j] sᵢ[c, r] (X_b tᵢ)[j, r]."""
+        n, r, p = self.n, self.rank, self.in_features // self.n
+        U = (rows.reshape(-1, p) @ self.t.permute(1, 0, 2).reshape(p, n * r)).view(len(rows), n * n * r)
+        K = self.rule.permute(2, 0, 1).reshape(n, n, 1, n, 1) * self.s.permute(0, 2, 1).reshape(1, n, r, 1, -1)
+        return torch.addmm(self.bias, U, K.reshape(n * n * r, self.out_features))  # mul keeps the rule's layout
 
 
 @dataclass(frozen=True)
 class PHMAdapterConfig(AdapterConfig):
-    phm_dim: int = 12
-    rule_init_std: float = 0.01
+    """PHM-Adapter: adapters whose projections are sums of Kronecker products, a rule per layer."""
+
+    phm_dim: int = field(default=12, metadata={"help": "n: Kronecker products per layer (divides d_model)"})
+    rule_init_std: float = field(default=0.01, metadata={"help": "std of the rules' normal init"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -100,9 +122,11 @@ class PHMAdapterConfig(AdapterConfig):
 
 @dataclass(frozen=True)
 class CompacterConfig(PHMAdapterConfig):
-    phm_dim: int = 4
-    phm_rank: int = 1
-    rule_init_std: float = 1e-4
+    """Compacter: PHM adapters with rank-r factors and one rule shared by the whole model."""
+
+    phm_dim: int = field(default=4, metadata={"help": "n: Kronecker products per layer (divides d_model)"})
+    phm_rank: int = field(default=1, metadata={"help": "rank r of each factor B = s tᵀ"})
+    rule_init_std: float = field(default=1e-4, metadata={"help": "std of the shared rule's normal init"})
 
     def _int_bounds(self):
         return {**super()._int_bounds(), "phm_rank": 1}
@@ -114,6 +138,8 @@ class CompacterConfig(PHMAdapterConfig):
 
 @dataclass(frozen=True)
 class CompacterPlusPlusConfig(CompacterConfig):
+    """Compacter++: Compacter adapters after the feed-forward sublayer only."""
+
     sublayers: ClassVar[tuple[str, ...]] = ("feed_forward",)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -11,8 +11,11 @@ from methods.registry import register
 
 @dataclass(frozen=True)
 class FullConfig:
-    zero_stage: int = 2
-    workers: int = 1  # data-parallel workers (GPUs on a GPU cluster), run by Ray Train
+    """Full fine-tuning: every parameter trains (DeepSpeed ZeRO)."""
+
+    zero_stage: int = field(default=2, metadata={"help": "DeepSpeed ZeRO stage: 0, 1 or 2"})
+    workers: int = field(default=1, metadata={
+        "help": "data-parallel workers (GPUs on a GPU cluster), run by Ray Train"})
 
     def __post_init__(self):
         if self.zero_stage not in (0, 1, 2):
@@ -21,7 +24,7 @@ class FullConfig:
             raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
 
     def deepspeed_config(self) -> dict:
-        """The ZeRO part of the DeepSpeed config; the loop adds batch sizes and clipping."""
+        """The ZeRO part of the DeepSpeed config; the engine (engine/step.py) adds batch sizes and clipping."""
         return {"zero_optimization": {"stage": self.zero_stage}, "zero_allow_untested_optimizer": True}
 
 

@@ -13,7 +13,7 @@ prompt and an extended mask; the decoder's cross-attention mask gets the prompt 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -23,7 +23,9 @@ from methods.registry import register
 
 @dataclass(frozen=True)
 class PromptTuningConfig:
-    prompt_length: int = 100
+    """Prompt tuning: trainable vectors before the encoder input, drawn uniform(-0.5, 0.5)."""
+
+    prompt_length: int = field(default=100, metadata={"help": "prompt vectors prepended to the input"})
 
     def __post_init__(self):
         if not (isinstance(self.prompt_length, int) and self.prompt_length >= 1):
@@ -36,7 +38,9 @@ class PromptTuningConfig:
 
 @dataclass(frozen=True)
 class VocabPromptTuningConfig(PromptTuningConfig):
-    vocab_sample: int = 5000
+    """Prompt tuning: trainable vectors before the encoder input, copied from token embeddings."""
+
+    vocab_sample: int = field(default=5000, metadata={"help": "the prompt copies embeddings of the first N token ids"})
 
     def __post_init__(self):
         super().__post_init__()

@@ -16,9 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
-# The method families, imported (and so registered) on the first look-up: naming a method, or
-# listing them, needs no torch. Registration order is the listing order: the paper's Table 1.
-FAMILIES = ("full", "adapter", "prompt", "said", "bitfit", "compacter")
+# The method families and the names each registers (``register`` holds them to it). A family is
+# imported, and so registered, on the first look-up of one of its methods: checking a name, or
+# listing the names, needs no torch. The order is the listing order: the paper's Table 1, then peft's.
+FAMILIES = {
+    "full": ("full",),
+    "adapter": ("adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank"),
+    "prompt": ("prompt-tuning-r", "prompt-tuning-t"),
+    "said": ("intrinsic-said",),
+    "bitfit": ("bitfit",),
+    "compacter": ("phm-adapter", "compacter", "compacter++"),
+    "peft_bridge": ("peft", "lora", "ia3"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,14 @@ class Method:
     engine: str = "torch"
 
     def make_config(self, options: dict | None = None) -> Any:
-        """Build the method's config from a dict of options, rejecting unknown keys."""
+        """Build the method's config from a dict of options, rejecting unknown keys.
+
+        A config class with a ``from_options`` classmethod builds itself (the peft bridge, whose
+        options are another library's fields); the others take their dataclass fields.
+        """
         options = dict(options or {})
+        if hasattr(self.config_cls, "from_options"):
+            return self.config_cls.from_options(options)
         known = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -48,6 +63,42 @@ class Method:
                 f"(options: {', '.join(sorted(known)) or 'none'})"
             )
         return self.config_cls(**options)
+
+    @property
+    def help(self) -> str:
+        """One line on what the method is: the first line of its config's docstring."""
+        return (self.config_cls.__doc__ or "").strip().splitlines()[0]
+
+    def options(self) -> list[Option]:
+        """The method's options with their defaults and help, read from its config's fields."""
+        if hasattr(self.config_cls, "option_list"):
+            return self.config_cls.option_list()
+        return option_list(self.config_cls)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a method, as ``peftbench methods`` lists it."""
+
+    name: str
+    default: Any
+    help: str
+
+
+def option_list(config_cls: type) -> list[Option]:
+    """The options of a dataclass config: each field's name, default and ``metadata["help"]``."""
+    out = []
+    for f in dataclasses.fields(config_cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out.append(Option(f.name, None if default is dataclasses.MISSING else default, f.metadata.get("help", "")))
+    return out
+
+
+def takes_option(config_cls: type, key: str) -> bool:
+    """Whether a method's config takes option ``key`` (the bridge decides for itself)."""
+    if hasattr(config_cls, "takes_option"):
+        return config_cls.takes_option(key)
+    return key in {f.name for f in dataclasses.fields(config_cls)}
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -62,24 +113,26 @@ def register(name: str, config_cls: type, apply: Callable, *, task_prefix: bool,
         raise ValueError(f"method {name!r}: unknown engine {engine!r}")
     if not isinstance(task_prefix, bool):
         raise TypeError(f"method {name!r}: task_prefix must be True or False, got {task_prefix!r}")
+    if name not in method_names():
+        raise ValueError(f"method {name!r} is not listed under its family in methods/registry.py FAMILIES")
     _REGISTRY[name] = Method(name, config_cls, apply, task_prefix, engine)
 
 
-def _registry() -> dict[str, Method]:
-    for family in FAMILIES:
-        importlib.import_module(f"methods.{family}")  # a no-op once imported
-    return _REGISTRY
+def check_method_name(name: str) -> None:
+    """Reject an unknown method by name alone (no import, no torch): ``KeyError``, one line."""
+    if name not in method_names():
+        raise KeyError(f"unknown method {name!r} (known: {', '.join(method_names())})")
 
 
 def get_method(name: str) -> Method:
-    try:
-        return _registry()[name]
-    except KeyError:
-        raise KeyError(f"unknown method {name!r} (known: {', '.join(method_names())})") from None
+    check_method_name(name)
+    family = next(f for f, names in FAMILIES.items() if name in names)
+    importlib.import_module(f"methods.{family}")  # registers the family's methods; a no-op once imported
+    return _REGISTRY[name]
 
 
 def method_names() -> list[str]:
-    return list(_registry())
+    return [name for names in FAMILIES.values() for name in names]
 
 
 PREFIX_SETTINGS = ("auto", "always", "never")
@@ -135,8 +188,8 @@ def method_label(name: str, options: dict | None) -> str:
 
 def options_for(method: str, options: dict) -> dict:
     """The subset of ``options`` that ``method``'s config takes."""
-    fields = {f.name for f in dataclasses.fields(get_method(method).config_cls)}
-    return {k: v for k, v in options.items() if k in fields}
+    config_cls = get_method(method).config_cls
+    return {k: v for k, v in options.items() if takes_option(config_cls, k)}
 
 
 def check_options_used(methods: list[str], options: dict) -> None:

@@ -17,7 +17,7 @@ The projected weights replace the model's parameters as plain tensors, recompute
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -108,8 +108,11 @@ def share_lengths(d: int, sizes: list[int]) -> list[list[int]]:
 
 @dataclass(frozen=True)
 class SAIDConfig:
-    said_dim: int = 20000
-    seed: int = 0  # draws the projections; fixed so every trial of a sweep shares the subspace
+    """Intrinsic SAID: the weight update lives in a random low-dimensional subspace (Fastfood)."""
+
+    said_dim: int = field(default=20000, metadata={"help": "dimension of the trained subspace"})
+    # fixed, so every trial of a sweep shares the subspace
+    seed: int = field(default=0, metadata={"help": "seed of the random projections"})
 
     def __post_init__(self):
         if not (isinstance(self.said_dim, int) and self.said_dim >= 2):

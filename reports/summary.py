@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.folder import grid_trial_ids
 from harness.records import read_records
 from reports import render, select, tables
 from reports.footer import provenance_lines
@@ -50,7 +51,7 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
         made = tables.all_tables(summary, failed, base)
     made[0].notes += [f"Score check: {m}" for m in select.score_mismatches(records)]
     return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),
-                  [*banner_lines(records, failed), *skipped])
+                  [*banner_lines(records, failed), *missing_lines(out_dir, records), *skipped])
 
 
 def banner_lines(records: list[dict], failed: list[dict]) -> list[str]:
@@ -69,6 +70,17 @@ def banner_lines(records: list[dict], failed: list[dict]) -> list[str]:
         lines.append(f"{unknown} of {len(records)} records do not say which data they trained on (written before "
                      "records had a data_source); their data is reported as unknown.")
     return lines
+
+
+def missing_lines(out_dir: str | Path, records: list[dict]) -> list[str]:
+    """A line when points of the sweep's grid (``grid.json``, written by the sweep) have no record:
+    the means above are then over fewer trials than the sweep asked for."""
+    wanted = grid_trial_ids(Path(out_dir))
+    missing = sorted(set(wanted or ()) - {r["trial_id"] for r in records})
+    if not missing:
+        return []
+    return [(f"{len(missing)} of {len(wanted)} grid points have no record (never ran, were lost or set aside), "
+             f"e.g. {missing[0]}: peftbench sweep SPEC --out {out_dir} --resume runs them.")]
 
 
 def targets(out_dir: Path, fmt: str, out: str | Path | None) -> tuple[Path, Path | None]:

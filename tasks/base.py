@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from tasks.hub import hub_reachable
 from tasks.metrics import COUNTS, INVALID
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ class Task:
             raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {data!r}")
         if data == "fixtures":
             return self.load_fixtures(), FIXTURES_SOURCE
+        hub_reachable()  # once per process; unreachable: offline mode, so no retries below
         try:
             return self.load_hub(), self.hub_source
         except Exception as exc:  # offline, hub down, auth, datasets missing: fall back only when asked to

@@ -13,3 +13,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def tiny_trial_kwargs():
     """Settings of a quick tiny-T5 trial on the offline fixtures."""
     return {"model": "tiny-t5", "data": "fixtures", "epochs": 1, "batch_size": 32, "warmup_steps": 2}
+
+
+class _Payload:
+    """Unpickling this writes ``marker``: what a file planted in an output folder would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
+
+
+@pytest.fixture
+def plant_pickle():
+    """``plant(path, marker)``: a torch file at ``path`` whose unpickling would write ``marker``."""
+    import torch
+
+    def plant(path, marker):
+        torch.save({"epoch": 1, "payload": _Payload(marker)}, path)
+
+    return plant

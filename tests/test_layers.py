@@ -88,9 +88,26 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-@pytest.mark.parametrize("command", [["--help"], ["tasks"], ["report", "--help"], ["trial", "--help"]])
-def test_light_commands_import_no_torch(command):
+@pytest.fixture(scope="module")
+def sweep_folder(tmp_path_factory):
+    from harness.records import Record, write_record
+
+    folder = tmp_path_factory.mktemp("sweep")
+    for seed in (0, 1):
+        write_record(folder, Record(trial_id=f"adapter-sst2-s{seed}", status="ok", model="tiny-t5", method="adapter",
+                                    task="sst2", learning_rate=1e-3, seed=seed, batch_size=8, epochs=1,
+                                    val_metrics=[{"accuracy": 70.0 + seed}], best_epoch=1, val_score=70.0 + seed,
+                                    test_metrics={"accuracy": 60.0 + seed}, test_score=60.0 + seed,
+                                    trainable_params=10, total_params=1000, trainable_pct=1.0,
+                                    peak_memory_bytes=10**6, memory_measured_by="test",
+                                    time_per_epoch_s=1.0).to_dict())
+    return folder
+
+
+@pytest.mark.parametrize("command", [["--help"], ["tasks"], ["report", "SWEEP"], ["trial", "--help"]])
+def test_light_commands_import_no_torch(command, sweep_folder):
     """``--help``, the task list and the report never pay for torch (or Ray)."""
+    command = [str(sweep_folder) if c == "SWEEP" else c for c in command]
     probe = ("import sys, runpy; sys.argv = ['peftbench', *sys.argv[1:]]\n"
              "try:\n    runpy.run_module('cli.main', run_name='__main__')\nexcept SystemExit:\n    pass\n"
              "heavy = sorted(m for m in ('torch', 'ray', 'transformers', 'deepspeed') if m in sys.modules)\n"
@@ -98,3 +115,4 @@ def test_light_commands_import_no_torch(command):
     out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=ROOT,
                          timeout=120, check=True).stdout
     assert out.strip().splitlines()[-1] == "HEAVY []"
+    assert ("| adapter" in out) == (command[0] == "report")  # the report was made, not an error

@@ -41,7 +41,7 @@ def test_without_train_size_the_grid_and_ids_have_no_size():
     ({"epochs": {100: 1000}}, "epochs: 100 are not train sizes of this spec"),
     ({"train_size": [100], "epochs": {500: 200}}, "epochs: no value for 100"),
     ({"epochs": {"sst2": 0, "cb": 3}}, "epochs: expected a positive integer or a mapping"),
-    ({"train_size": [100, 100]}, "train_size: has duplicate entries"),
+    ({"train_size": [100, 100]}, r"train_size\[1\]: 100 is already in the list"),
     ({"train_size": [0]}, "train_size: expected positive integers"),
 ])
 def test_bad_per_point_settings_name_the_key(extra, message):

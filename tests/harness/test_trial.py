@@ -68,18 +68,3 @@ def test_a_killed_trial_continues_from_its_last_epoch(tmp_path, tiny_trial_kwarg
     assert [m["epoch"] for m in resumed_epochs] == [3]  # epochs 1-2 were not trained again
     assert [get_task("sst2").score(m) for m in record["val_metrics"][:2]] == [m["val_score"] for m in seen]
     assert not (tmp_path / "checkpoints" / cfg.trial_id).exists()
-
-
-def test_a_resumed_trial_ends_where_an_unbroken_one_does(tmp_path, tiny_trial_kwargs):
-    cfg = TrialConfig(method="adapter", task="rte", learning_rate=1e-3, seed=0,
-                      **{**tiny_trial_kwargs, "epochs": 2})
-    unbroken = run_trial(cfg, tmp_path / "a")
-
-    def die_after_epoch_1(metrics):
-        if metrics["epoch"] == 1:
-            raise RuntimeError("simulated kill")
-
-    run_trial(cfg, tmp_path / "b", report=die_after_epoch_1)
-    resumed = run_trial(cfg, tmp_path / "b")
-    assert resumed["val_metrics"] == unbroken["val_metrics"]
-    assert resumed["test_metrics"] == unbroken["test_metrics"]

@@ -34,6 +34,9 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
     houlsby = 2 * d * r + r + d
     compacter = 2 * options.get("phm_rank", 1) * (d + r) + r + d  # s and t of down and up, biases
     bitfit = L * (3 * inner + d + ff + d + 2 * d) + L * (2 * (3 * inner + d) + ff + d + 3 * d) + V
+    attentions = 3 * L  # encoder self, decoder self and cross
+    lora_qv = attentions * 2 * options.get("r", 8) * (d + inner)  # A: r×in, B: out×r on q and v
+    ia3 = attentions * 2 * inner + 2 * L * ff  # scales k's and v's outputs, wo's input
     return {
         "full": total,
         "adapter": 4 * L * houlsby + layer_norms,
@@ -47,6 +50,9 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
         "phm-adapter": 4 * L * (2 * n**3 + 2 * d * r // n + r + d) + layer_norms,
         "compacter": n**3 + 4 * L * compacter + layer_norms,
         "compacter++": n**3 + 2 * L * compacter + layer_norms,
+        "peft": lora_qv,  # LoRA unless told otherwise
+        "lora": lora_qv,
+        "ia3": ia3,
     }[method]
 
 
@@ -63,10 +69,11 @@ def tiny_batch(seed: int = 1) -> dict:
     return {"input_ids": input_ids, "attention_mask": mask, "labels": torch.randint(2, 384, (3, 4), generator=g)}
 
 
-def test_all_twelve_methods_are_registered():
+def test_the_papers_twelve_methods_and_the_peft_bridge_are_registered():
     assert method_names() == [
         "full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",
         "prompt-tuning-t", "intrinsic-said", "bitfit", "phm-adapter", "compacter", "compacter++",
+        "peft", "lora", "ia3",
     ]
 
 
@@ -140,3 +147,16 @@ def test_bad_options_are_rejected_before_any_change(name, options):
     with pytest.raises(ValueError):
         apply_method(model, name, options)
     assert all(p.requires_grad for p in model.parameters())
+
+
+
+
+def test_the_names_listed_per_family_are_the_names_registered():
+    import importlib
+
+    from methods.registry import _REGISTRY, FAMILIES
+
+    for family, names in FAMILIES.items():
+        importlib.import_module(f"methods.{family}")
+        assert set(names) <= set(_REGISTRY), family
+    assert set(_REGISTRY) == set(method_names())

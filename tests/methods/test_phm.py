@@ -20,16 +20,21 @@ def explicit_weight(layer: PHMLinear) -> torch.Tensor:
     return sum(torch.kron(A, B) for A, B in zip(layer.rule, Bs))
 
 
-@pytest.mark.parametrize("in_features, out_features, n, rank", [
-    (24, 8, 4, None), (8, 24, 4, None), (36, 12, 3, None), (24, 8, 4, 1), (8, 24, 2, 1), (36, 12, 3, 2),
-])
-def test_phm_layer_equals_the_kronecker_sum(in_features, out_features, n, rank):
+PHM_SHAPES = [(24, 8, 4, None), (8, 24, 4, None), (36, 12, 3, None)]  # a PHM layer always builds W
+LPHM_SHAPES = [(24, 8, 4, 1), (8, 24, 2, 1), (36, 12, 3, 2)]
+
+
+@pytest.mark.parametrize("in_features, out_features, n, rank, order", [
+    *(shape + ("weight",) for shape in PHM_SHAPES + LPHM_SHAPES), *(shape + ("factored",) for shape in LPHM_SHAPES)])
+def test_phm_layer_equals_the_kronecker_sum_in_either_order(in_features, out_features, n, rank, order):
     torch.manual_seed(0)
     layer = PHMLinear(in_features, out_features, n, rank=rank, rule_init_std=0.5)
+    layer.plan = lambda rows: order  # this test, not the cost, picks the order
     torch.nn.init.normal_(layer.bias)
     x = torch.randn(2, 5, in_features)
     W = explicit_weight(layer)
     assert W.shape == (out_features, in_features)
+    torch.testing.assert_close(layer.weight(), W, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(layer(x), x @ W.T + layer.bias, rtol=1e-5, atol=1e-5)
 
     # the gradients, too, are those of the explicit weight
@@ -37,6 +42,19 @@ def test_phm_layer_equals_the_kronecker_sum(in_features, out_features, n, rank):
     reference = torch.autograd.grad((x @ explicit_weight(layer).T + layer.bias).square().sum(), list(layer.parameters()))
     for got, want in zip(grads, reference):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_the_order_is_the_one_with_fewer_multiply_adds():
+    # T5-base's Compacter layers (768 -> 24 -> 768, n = 4, rank 1): never building W costs fewer
+    # multiply-adds per row than W x alone, so at every batch
+    for features in ((768, 24), (24, 768)):
+        layer = PHMLinear(*features, 4, rank=1)
+        assert {layer.plan(rows) for rows in (1, 64, 1024, 65536)} == {"factored"}
+    # tiny T5's down-projection (128 -> 4): W x costs 512 per row against the factored 576, and
+    # W's 2,048 to build pay off from 32 rows on (2048 + 512 T < 576 T + 64, the 64 building K)
+    down = PHMLinear(128, 4, 4, rank=1)
+    assert [down.plan(rows) for rows in (1, 31, 32, 1024)] == ["factored"] * 2 + ["weight"] * 2
+    assert PHMLinear(768, 24, 12).plan(1) == "weight"
 
 
 def test_phm_layer_refuses_dimensions_n_does_not_divide():

@@ -7,7 +7,7 @@ from methods import get_method, method_names, register, resolve_prefix
 
 ADAPTER_FAMILY = {"adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
                   "compacter++"}
-WITH_PREFIX = {"full", "bitfit", "prompt-tuning-r", "prompt-tuning-t", "intrinsic-said"}
+WITH_PREFIX = {"full", "bitfit", "prompt-tuning-r", "prompt-tuning-t", "intrinsic-said", "peft", "lora", "ia3"}
 
 
 def test_every_method_declares_the_original_codes_prefix():

@@ -211,3 +211,11 @@ def test_memory_measured_differently_is_never_ranked():
     table = tables.main_table(select.summarize(records), "full")
     memory = table.header.index("peak memory (MB)")
     assert not any(j == memory for _, j in table.best)
+
+
+@pytest.mark.parametrize(("a", "b"), [((40, 42, 45), (50, 51)), ((1.0, 2.0, 3.5, 2.2), (2.0, 2.0, 2.0)),
+                                      ((88.3, 86.7), (70.0, 75.0, 72.0))])
+def test_welch_agrees_with_scipys_welch_test(a, b):
+    reference = stats.ttest_ind(a, b, equal_var=False)
+    ci = reference.confidence_interval(1 - select.ALPHA)
+    assert select.welch(a, b) == pytest.approx((reference.pvalue, ci.low, ci.high), rel=1e-9)
