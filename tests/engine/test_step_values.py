@@ -52,7 +52,7 @@ def test_data_parallel_workers_split_each_step_batch_into_disjoint_micro_batches
     step_batch = {"input_ids": torch.arange(12).view(6, 2), "labels": torch.arange(6).view(6, 1)}
 
     def rows_of(rank: int) -> list[int]:
-        run = Run(cfg=None, task=None, fmt=None, data={}, data_source="", model_source="", tokenizer=None, cpu_memory=None,
+        run = Run(cfg=None, task=None, fmt=None, data={}, data_source="", model_source="", tokenizer=None, cpu_memory=None, precision={},
                   engine=None, count=None, device=torch.device("cpu"), micro_batch=2, rank=rank, world=3)
         shard = run.shard(step_batch)
         assert torch.equal(shard["input_ids"][:, 0] // 2, shard["labels"][:, 0])  # rows stay whole
