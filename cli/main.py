@@ -195,7 +195,8 @@ def cmd_bench_step(args) -> int:
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
-    print(json.dumps(rows, indent=2) if args.json else f"{table(rows)}\nprecision: {json.dumps(rows[0]['precision'])}")
+    print(f"precision: {json.dumps(rows[0]['precision'])}", file=sys.stderr)
+    print(json.dumps(rows, indent=2) if args.json else table(rows))
     return 0
 
 
