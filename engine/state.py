@@ -96,3 +96,13 @@ def weights_only_loads():
             del os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
         else:
             os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = before
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Tensors in safetensors (no pickle: safe to load from anywhere), written atomically."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp))
+    os.replace(tmp, path)

@@ -60,6 +60,8 @@ class TrialConfig:
         "fp32 (the authors') or bf16: the forward pass autocast to bfloat16, weights and AdamW state in fp32"))
     tf32: bool = field(default=False, metadata=_help(
         "let fp32 matmuls round their inputs to TF32 on Ampere and later GPUs (faster; not the authors' fp32)"))
+    save_modules: bool = field(default=False, metadata=_help(
+        "keep the trained parameters of the best validation in OUT/modules/<trial_id>.safetensors"))
     exclusive_gpu: bool = field(default=False, metadata=_help(
         "a whole GPU per trial, none shared: for times per epoch (Table 3), at the cost of packing"))
 
@@ -145,6 +147,7 @@ def _check(cfg: TrialConfig) -> None:
         "precision": (cfg.precision in precisions(), f"one of {', '.join(precisions())}"),
         "tf32": (isinstance(cfg.tf32, bool), "true or false"),
         "exclusive_gpu": (isinstance(cfg.exclusive_gpu, bool), "true or false"),
+        "save_modules": (isinstance(cfg.save_modules, bool), "true or false"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:

@@ -63,7 +63,8 @@ class Record:
     trainable_pct: float | None = None
     peak_memory_bytes: int | None = None
     memory_measured_by: str | None = None
-    peak_rss_bytes: int | None = None  # the process's peak resident size (CPU), secondary
+    peak_rss_bytes: int | None = None
+    modules_file: str | None = None  # the trained parameters, with save_modules (safetensors)  # the process's peak resident size (CPU), secondary
     time_per_epoch_s: float | None = None
     wall_time_s: float | None = None
     finished_at: float | None = None

@@ -21,7 +21,14 @@ from engine import devices
 from engine.batches import batches
 from engine.devices import set_precision
 from engine.models import load_model
-from engine.state import has_checkpoint, load_checkpoint, load_trainable_state, save_checkpoint, trainable_state
+from engine.state import (
+    has_checkpoint,
+    load_checkpoint,
+    load_trainable_state,
+    save_checkpoint,
+    save_tensors,
+    trainable_state,
+)
 from engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from harness.config import TrialConfig
 from methods import ParamCount, apply_method, resolve_prefix
@@ -29,22 +36,24 @@ from tasks import Task, TextFormat, get_task
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, log=print) -> dict:
+          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print) -> dict:
     """Run one trial at ``plan``'s batch; return the result fields (metrics, counts, memory, time).
 
     Validation runs after every epoch, or every ``cfg.eval_every_steps`` optimizer steps; the best
     validation score's weights are kept and tested. With ``checkpoint_dir``, the loop saves its state
     after every epoch and, when a checkpoint is already there (a killed trial, rerun), continues
-    from the epoch after it.
+    from the epoch after it. With ``modules_file``, the trained parameters of the best validation
+    are kept there (safetensors), to be loaded into the same model and method and served.
     """
     run, state = resume(cfg, plan, checkpoint_dir, log)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
-        return loop(run, state, plan, report=report, checkpoint_dir=checkpoint_dir, log=log)
+        return loop(run, state, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules_file, log=log)
     finally:
         run.engine.close()
 
 
-def loop(run: Run, state: dict | None, plan: BatchPlan, *, report, checkpoint_dir: Path | None, log) -> dict:
+def loop(run: Run, state: dict | None, plan: BatchPlan, *, report, checkpoint_dir: Path | None,
+         modules_file: Path | None, log) -> dict:
     """The epochs of ``train``: steps, validation, checkpoints; then test at the best validation."""
     cfg = run.cfg
     state = state or {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
@@ -78,7 +87,9 @@ def loop(run: Run, state: dict | None, plan: BatchPlan, *, report, checkpoint_di
                 report(score)
     load_trainable_state(run.engine.module, state["best_state"])
     test_metrics = run.evaluate("test")
-    return run.results(state, test_metrics, plan)
+    if modules_file and run.rank == 0:
+        save_tensors(modules_file, state["best_state"])
+    return {**run.results(state, test_metrics, plan), "modules_file": modules_file and str(modules_file)}
 
 
 def resume(cfg: TrialConfig, plan: BatchPlan, checkpoint_dir: Path | None, log) -> tuple[Run, dict | None]:

@@ -71,4 +71,5 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
     plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
-    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir)
+    modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
+    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules)

@@ -70,6 +70,7 @@ def test_the_record_names_the_data_the_model_and_the_format(tmp_path):
     assert record["model_source"] == "config:tiny-t5"
     assert record["text_format"] == {"prefix": True, "labels": "digits"}
     assert record["config"]["weight_decay"] == 0.0 and record["config"]["max_grad_norm"] == 1.0
+    assert record["modules_file"] is None and not (tmp_path / "modules").exists()  # saved only when asked
 
 
 def test_validation_every_n_steps_selects_among_those_evaluations(tmp_path):
@@ -91,3 +92,27 @@ def test_out_of_range_settings_are_refused_before_anything_loads():
         config("adapter", max_grad_norm=0)
     with pytest.raises(ConfigError, match="labels"):
         config("adapter", labels="words")
+
+
+def test_saved_modules_reload_into_the_same_model_and_method_and_score_the_same(tmp_path):
+    from safetensors.torch import load_file
+
+    from engine.models import load_model
+    from engine.state import load_trainable_state
+    from harness.train import encode_split, evaluate
+    from methods import apply_method, resolve_prefix
+    from tasks import TextFormat, get_task
+
+    cfg = config("bitfit", epochs=2, learning_rate=3e-2, save_modules=True)
+    record = run_trial(cfg, tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert record["modules_file"] == str(tmp_path / "modules" / f"{cfg.trial_id}.safetensors")
+    saved = load_file(record["modules_file"])
+    model, tokenizer, _ = load_model(cfg.model, seed=cfg.seed)
+    apply_method(model, cfg.method)
+    assert set(saved) == {n for n, p in model.named_parameters() if p.requires_grad}  # exactly the trained ones
+    load_trainable_state(model, saved)
+    task, fmt = get_task("sst2"), TextFormat(prefix=resolve_prefix("auto", "bitfit"), labels="digits")
+    rows = encode_split(task, fmt, tokenizer, task.load("fixtures")["test"], task.max_source_length)
+    assert evaluate(model, tokenizer, task, fmt, rows, 32, "cpu") == record["test_metrics"]
+    assert config("bitfit").save_modules is False  # off by default: no file unless asked
