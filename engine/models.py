@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+from transformers.utils import logging as transformers_logging
 
 import tinyt5
 from methods import apply_method
@@ -111,6 +112,7 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
         torch.manual_seed(seed)
         return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer(), f"config:{TINY_T5}"
     repo, revision = _split_revision(name)
+    transformers_logging.disable_progress_bar()  # a bar per trial would flood a sweep's output
     # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
     # is the checkpoint's own, "auto")
     model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)

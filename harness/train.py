@@ -272,8 +272,9 @@ def cpu_tensor_peak(cfg: TrialConfig, rows: list[dict], plan: BatchPlan) -> tupl
     workload = Workload(cfg.model, cfg.method, cfg.method_options, source_len=max(len(r["input_ids"]) for r in rows),
                         target_len=max(len(r["labels"]) for r in rows))
     fit = estimate_fit(workload, capacity=2**62, batch_size=plan.micro_batch, accounting="cpu", fake=False)
-    return fit.peak_bytes, (f"MemTracker on real CPU tensors: one training step (plain AdamW) at micro-batch "
-                            f"{plan.micro_batch} × {workload.source_len} source + {workload.target_len} target tokens")
+    # one wording for every trial, so a report compares these figures with each other (never with GPU peaks)
+    return fit.peak_bytes, ("MemTracker on real CPU tensors: one training step (plain AdamW) at the trial's "
+                            "micro-batch, every row as long as its longest training example")
 
 
 def peak_rss() -> int | None:
