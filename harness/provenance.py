@@ -52,7 +52,10 @@ def gpu_share() -> float | None:
     ray = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return None
-    return ray.get_runtime_context().get_assigned_resources().get("GPU")
+    try:
+        return ray.get_runtime_context().get_assigned_resources().get("GPU")
+    except AssertionError:  # the driver (a record it writes for a lost trial) holds no trial's resources
+        return None
 
 
 def provenance() -> dict:
