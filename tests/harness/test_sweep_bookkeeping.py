@@ -30,13 +30,15 @@ def test_a_folder_continues_only_the_spec_it_started_with(tmp_path):
         check_spec_file(out, spec_text(spec), name="s", resume=False)
 
 
-def test_overhead_is_the_share_of_slot_seconds_not_spent_in_trials():
+def test_overhead_is_the_share_of_slot_seconds_not_spent_in_trials_while_work_was_left():
     since = 1000.0
     records = [{"finished_at": since + 5, "wall_time_s": 30.0}, {"finished_at": since + 9, "wall_time_s": 50.0},
                {"finished_at": since - 1, "wall_time_s": 99.0}]  # finished before this run: not counted
     line = timing_summary(records, wall=50.0, slots=2, since=since)
-    # 1 - (30 + 50) / (50 s × 2 slots) = 20 %
-    assert "2 trials ran for 80.0s" in line and "scheduling overhead 20.0%" in line
+    # 100 slot-seconds, 80 in trials; after the last start (since - 25) one slot is free from since + 5
+    # to since + 9 with nothing left to run: 4 s idle, not overhead; overhead (100 - 80 - 4) / 100 = 16 %
+    assert "2 trials ran for 80.0s" in line and "idle with no trial left 4.0s" in line
+    assert "scheduling overhead 16.0%" in line
 
 
 def test_the_driver_writes_the_record_a_trial_hands_it(tmp_path):

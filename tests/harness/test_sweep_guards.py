@@ -152,9 +152,9 @@ def test_resume_reruns_failed_missing_and_unreadable_points(tmp_path, capsys):
     truncated = out / "results" / f"{spec.trial_at(bad).trial_id}.json"
     truncated.write_text('{"schema": "peftbench.result/1", "tri')
 
-    points, set_aside = points_to_run(spec, out, retry_failed=True)
+    points, set_aside = points_to_run(spec, spec.points(), out, retry_failed=True)
     assert points == [failed, bad, missing] and set_aside == [truncated]
-    points, _ = points_to_run(spec, out, retry_failed=False)
+    points, _ = points_to_run(spec, spec.points(), out, retry_failed=False)
     assert points == [bad, missing]
     assert "2 trials already done" in capsys.readouterr().out
 

@@ -51,7 +51,7 @@ def test_narrowed_sweep_resumes_fills_in_and_logs_to_tensorboard(tmp_path, capsy
 
     # the narrowed sweep again: nothing left to run, same folder, same spec
     assert main(["sweep", str(spec_file), "--out", str(out), "--resume", "--methods", "lora,compacter"]) == 0
-    assert "2 trials already ok" in capsys.readouterr().out
+    assert "2 trials already done" in capsys.readouterr().out
     # the rest of the grid, in the same folder
     assert main(["sweep", str(spec_file), "--out", str(out), "--resume", "--methods", "adapter"]) == 0
     expected = {cfg.trial_id for cfg in load_spec(spec_file).trials()}

@@ -5,7 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from harness.progress import SweepProgress
+from harness.records import new_record
+from harness.spec import parse_spec
 from harness.sweep import idle_slot_seconds, timing_summary
+
+SPEC = parse_spec({"model": "tiny-t5", "data": "fixtures", "methods": ["bitfit", "full", "adapter", "prompt-tuning-r"],
+                   "tasks": ["cb"], "learning_rates": [1e-3], "seeds": [0], "epochs": 1})
 
 
 class Clock:
@@ -18,14 +23,15 @@ class Clock:
 
 def trial(trial_id: str, method: str):
     point = {"method": method, "task": "cb", "learning_rate": 1e-3, "seed": 0}
+    record = new_record(SPEC.trial_at(point), status="ok", test_score=50.0)
     return SimpleNamespace(trial_id=trial_id, config={"point": point}, error_file=None,
-                           last_result={"status": "ok", "test_score": 50.0, "error": None, "record": None})
+                           last_result={"status": "ok", "test_score": 50.0, "error": None, "record": record})
 
 
 def test_the_eta_replays_the_trials_left_on_the_slots_with_each_methods_own_duration(tmp_path):
     clock, lines = Clock(), []
     methods = ["bitfit", "full", "bitfit", "full", "bitfit", "full"]
-    progress = SweepProgress(6, tmp_path, methods=methods, slots=2, print_fn=lines.append, clock=clock)
+    progress = SweepProgress(6, tmp_path, spec=SPEC, methods=methods, slots=2, print_fn=lines.append, clock=clock)
     trials = [trial(str(i), m) for i, m in enumerate(methods)]
     progress.on_trial_start(0, [], trials[0])
     progress.on_trial_start(0, [], trials[1])
@@ -48,7 +54,7 @@ def test_the_eta_replays_the_trials_left_on_the_slots_with_each_methods_own_dura
 
 def test_a_method_with_no_finished_trial_is_guessed_from_all_and_overruns_are_not_negative(tmp_path):
     clock = Clock()
-    progress = SweepProgress(3, tmp_path, methods=["adapter", "adapter", "prompt-tuning-r"], slots=1,
+    progress = SweepProgress(3, tmp_path, spec=SPEC, methods=["adapter", "adapter", "prompt-tuning-r"], slots=1,
                              print_fn=lambda line: None, clock=clock)
     a, b = trial("a", "adapter"), trial("b", "adapter")
     progress.on_trial_start(0, [], a)
