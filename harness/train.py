@@ -6,6 +6,8 @@ Setup (data, model, method, engine) happens before the loop, in ``setup``; the b
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import random
 import shutil
@@ -266,12 +268,18 @@ def cpu_tensor_peak(cfg: TrialConfig, rows: list[dict], plan: BatchPlan) -> tupl
     AdamW) at the trial's micro-batch, every row as long as the longest source and target of its
     training split.
     """
+    return _tensor_peak(cfg.model, cfg.method, json.dumps(cfg.method_options, sort_keys=True), plan.micro_batch,
+                        max(len(r["input_ids"]) for r in rows), max(len(r["labels"]) for r in rows))
+
+
+@functools.lru_cache(maxsize=64)  # a worker's later trials of the same workload (other seeds and rates)
+def _tensor_peak(model: str, method: str, options: str, micro_batch: int, source_len: int,
+                 target_len: int) -> tuple[int, str]:
     from budgets.estimate import estimate_fit
     from budgets.workload import Workload
 
-    workload = Workload(cfg.model, cfg.method, cfg.method_options, source_len=max(len(r["input_ids"]) for r in rows),
-                        target_len=max(len(r["labels"]) for r in rows))
-    fit = estimate_fit(workload, capacity=2**62, batch_size=plan.micro_batch, accounting="cpu", fake=False)
+    workload = Workload(model, method, json.loads(options), source_len=source_len, target_len=target_len)
+    fit = estimate_fit(workload, capacity=2**62, batch_size=micro_batch, accounting="cpu", fake=False)
     # one wording for every trial, so a report compares these figures with each other (never with GPU peaks)
     return fit.peak_bytes, ("MemTracker on real CPU tensors: one training step (plain AdamW) at the trial's "
                             "micro-batch, every row as long as its longest training example")
