@@ -268,8 +268,9 @@ def cpu_tensor_peak(cfg: TrialConfig, rows: list[dict], plan: BatchPlan) -> tupl
     AdamW) at the trial's micro-batch, every row as long as the longest source and target of its
     training split.
     """
-    return _tensor_peak(cfg.model, cfg.method, json.dumps(cfg.method_options, sort_keys=True), plan.micro_batch,
-                        max(len(r["input_ids"]) for r in rows), max(len(r["labels"]) for r in rows))
+    with torch.random.fork_rng():  # its random weights must not move the trial's RNG (measured or cached alike)
+        return _tensor_peak(cfg.model, cfg.method, json.dumps(cfg.method_options, sort_keys=True), plan.micro_batch,
+                            max(len(r["input_ids"]) for r in rows), max(len(r["labels"]) for r in rows))
 
 
 @functools.lru_cache(maxsize=64)  # a worker's later trials of the same workload (other seeds and rates)

@@ -126,6 +126,8 @@ def two_node_cluster(monkeypatch):
 
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray clusters started by `ray start` want the token
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):  # left by in-process DeepSpeed
+        monkeypatch.delenv(name, raising=False)
     port = free_port()
     head = ray_node("--head", f"--port={port}", "--include-dashboard=false")
     worker = None
