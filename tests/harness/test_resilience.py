@@ -2,6 +2,7 @@
 trial among good ones, a lost worker node, and a two-worker DeepSpeed trial through Ray Train."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -124,7 +125,11 @@ def two_node_cluster(monkeypatch):
     """A head node and a worker node on this machine, one CPU each."""
     from engine.step import free_port
 
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray clusters started by `ray start` want the token
+    # `ray start` clusters want a token; one of the test's own, given to every process through the
+    # environment, so no node races another for ~/.ray/auth_token (absent on a fresh CI machine)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(16))
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):  # left by in-process DeepSpeed
         monkeypatch.delenv(name, raising=False)
