@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,14 +160,21 @@ class ParamCount:
         return 100.0 * self.trainable / self.total
 
 
-def apply_method(model: nn.Module, name: str, options: dict | None = None) -> tuple[Any, ParamCount]:
+def apply_method(model: nn.Module, name: str, options: dict | None = None,
+                 tasks: Sequence[str] | None = None) -> tuple[Any, ParamCount]:
     """Apply method ``name`` to ``model``: inject its modules, freeze all else, count.
 
     ``total`` is the base model's parameter count before injection, as in the paper's tables.
+    ``tasks``: the member tasks of a mixture trial; the model gets a task switch first
+    (methods/multitask.py), so per-task modules are built for each. None for a single task.
     """
     method = get_method(name)
     cfg = method.make_config(options)
     total = sum(p.numel() for p in model.parameters())
+    if tasks is not None:
+        from methods.multitask import attach_tasks
+
+        attach_tasks(model, tasks)
     trainable = set(method.apply(model, cfg))
     params = dict(model.named_parameters())
     missing = sorted(trainable - set(params))

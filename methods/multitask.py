@@ -1,0 +1,92 @@
+"""One model, several tasks: how a method's modules learn which task the current batch belongs to.
+
+A mixture trial trains one model on batches that each come from a single member task (Hyperformer's
+sampler does the same). Before every forward (training step, validation, generation) the loop calls
+``set_task(model, name)``; a method that keeps a module per task, or generates one from a task
+embedding, reads the current task from the model's ``TaskSwitch``:
+
+    switch = task_switch(model)           # None in a single-task trial: build plain modules
+    PerTask({t: make() for t in switch.tasks}, switch)   # routes each call to the current task's module
+
+``apply_method(model, name, options, tasks=[...])`` attaches the switch before the method's ``apply``
+runs. Single-task trials pass no tasks and get exactly the modules (and parameter names) they always had.
+
+Sharing, declared by each method as its ``sharing`` option (``SHARING``): ``shared`` — one module for
+all tasks (VL-Adapter's "single"); ``per-task`` — one per task ("multiple"); ``shared-up`` /
+``shared-down`` — adapters whose up (or down) projection is shared and the other per task ("half-shared").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+SHARING = ("shared", "per-task", "shared-up", "shared-down")
+_ATTR = "peftbench_task_switch"
+
+
+class TaskSwitch:
+    """The member tasks of a mixture and the one the current batch belongs to."""
+
+    def __init__(self, tasks: Sequence[str]):
+        tasks = tuple(tasks)
+        if not tasks or len(set(tasks)) != len(tasks):
+            raise ValueError(f"a mixture needs distinct task names, got {list(tasks)}")
+        self.tasks = tasks
+        self._current: str | None = None
+
+    @property
+    def current(self) -> str:
+        if self._current is None:
+            raise RuntimeError("no task set: call methods.multitask.set_task(model, task) before the forward")
+        return self._current
+
+    @property
+    def index(self) -> int:
+        """The current task's position in ``tasks`` (task-embedding row, for instance)."""
+        return self.tasks.index(self.current)
+
+    def set(self, task: str) -> None:
+        if task not in self.tasks:
+            raise KeyError(f"task {task!r} is not a member of this mixture ({', '.join(self.tasks)})")
+        self._current = task
+
+
+def attach_tasks(model: nn.Module, tasks: Sequence[str]) -> TaskSwitch:
+    """Give ``model`` a task switch over ``tasks`` (before a method's modules are built)."""
+    switch = TaskSwitch(tasks)
+    object.__setattr__(model, _ATTR, switch)  # a plain attribute: not a submodule, not in the state dict
+    return switch
+
+
+def task_switch(model: nn.Module) -> TaskSwitch | None:
+    """The model's task switch, or None in a single-task trial."""
+    return getattr(model, _ATTR, None)
+
+
+def set_task(model: nn.Module, task: str) -> None:
+    """Route the next forwards of ``model`` to ``task``'s modules (a no-op for a single-task model)."""
+    switch = task_switch(getattr(model, "module", model))  # a DeepSpeed engine holds the model as .module
+    if switch is not None:
+        switch.set(task)
+
+
+class PerTask(nn.Module):
+    """A module per task; each call goes to the current task's. Parameter names: ``…tasks.<task>.…``."""
+
+    def __init__(self, modules: dict[str, nn.Module], switch: TaskSwitch):
+        super().__init__()
+        if set(modules) != set(switch.tasks):
+            raise ValueError(f"per-task modules for {sorted(modules)} but the mixture has {sorted(switch.tasks)}")
+        self.tasks = nn.ModuleDict(modules)
+        object.__setattr__(self, "_switch", switch)
+
+    def forward(self, *args, **kwargs):
+        return self.tasks[self._switch.current](*args, **kwargs)
+
+
+def check_sharing(sharing: str, allowed: Sequence[str]) -> None:
+    """A method's ``__post_init__`` check of its ``sharing`` option against the modes it supports."""
+    if sharing not in allowed:
+        raise ValueError(f"sharing must be one of {', '.join(allowed)}, got {sharing!r}")
