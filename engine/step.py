@@ -126,16 +126,18 @@ class Engine:
 def deepspeed_engine(model, engine: Engine, settings: dict, *, micro_batch: int):
     """A DeepSpeed engine around ``model`` with ``engine``'s optimizer and schedule.
 
-    Single process: the environment DeepSpeed reads is set if absent, with a fresh port, so
-    concurrent trials on one host never collide. DeepSpeed scales the loss by 1/accumulation and
+    Single process: a one-rank process group on an in-process store, so no port is taken and
+    trials packed on one host cannot race each other for one (a port found free and then bound
+    later can be taken in between). DeepSpeed scales the loss by 1/accumulation and
     steps every ``accumulation`` micro-batches, clipping at ``gradient_clipping`` (0: none).
     """
     import deepspeed
 
     without_shared_memory_op()
     if not torch.distributed.is_initialized():
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(free_port()))
+        backend = "nccl" if next(model.parameters()).device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, store=torch.distributed.HashStore(), rank=0, world_size=1)
+        os.environ.setdefault("LOCAL_RANK", "0")  # the engine asserts it is set (its launchers set it)
     opt = engine.opt
     ds_config = {
         "train_micro_batch_size_per_gpu": micro_batch,

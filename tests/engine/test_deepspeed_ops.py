@@ -26,3 +26,34 @@ def test_deepspeed_starts_without_building_its_shared_memory_op(capfd):
     output = capfd.readouterr()
     assert "built successfully" not in output.out + output.err
     assert "-laio" not in output.out + output.err  # no probe of the other ops' compilers either
+
+
+SINGLE_PROCESS_ENGINE = """
+import torch, torch.distributed as dist
+import engine.step as step
+from engine.models import tiny_t5_config
+from transformers import T5ForConditionalGeneration
+def no_port():
+    raise AssertionError("a single-process DeepSpeed engine asked for a TCP port")
+step.free_port = no_port
+model = T5ForConditionalGeneration(tiny_t5_config())
+engine = step.Engine(model, step.Optimization(), deepspeed=step.deepspeed_config_of("full", {}), micro_batch=2)
+store = dist.distributed_c10d._get_default_store()
+store = getattr(store, "underlying_store", store)
+print("store", type(store).__name__, "world", dist.get_world_size())
+engine.close()
+"""
+
+
+def test_single_process_deepspeed_takes_no_port(tmp_path):
+    # trials packed on one host each start an engine: a port found free, then bound later, can be
+    # taken in between by another trial; an in-process store takes none
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_PORT", "MASTER_ADDR", "RANK", "WORLD_SIZE")}
+    proc = subprocess.run([sys.executable, "-c", SINGLE_PROCESS_ENGINE], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "store HashStore world 1" in proc.stdout
