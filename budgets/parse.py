@@ -14,8 +14,19 @@ DEFAULT_BUDGET = "24GB"  # the paper's GPU (§5.5)
 MARGIN = 0.05
 # Every process on a card holds a CUDA context (kernels, cuBLAS workspaces) outside its allocator and
 # so outside its capped budget: about 0.5 GB with CUDA's lazy module loading, an assumption until
-# scripts/gpu-check prints the machine's own. NCCL's buffers for k workers come on top of it.
+# scripts/gpu-check prints the machine's own.
 CUDA_CONTEXT_BYTES = 5 * 10**8
+# A worker of a multi-worker trial also holds NCCL's communication buffers, allocated by NCCL itself
+# (outside the allocator and the cap): with the default NCCL_BUFFSIZE of 4 MiB per protocol, channel
+# and peer, and up to 32 channels on NVLink cards, a few hundred MB, more with NVLink SHARP. 1 GB is
+# assumed until scripts/gpu-check's two-worker trial prints the machine's own.
+NCCL_BYTES = 10**9
+
+
+def card_bytes_needed(budget_bytes: int, workers: int = 1) -> int:
+    """What one process of a trial holds on its card: its budget, its CUDA context and, when it is one
+    of several workers, NCCL's buffers — the last two outside every budget's cap."""
+    return budget_bytes + CUDA_CONTEXT_BYTES + (NCCL_BYTES if workers > 1 else 0)
 DTYPE_NAMES = ("float32", "bfloat16", "float16")  # engine/models.py DTYPES, named without torch
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from budgets.parse import CUDA_CONTEXT_BYTES, format_bytes, parse_budget
+from budgets.parse import card_bytes_needed, format_bytes, parse_budget
 from harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
 from harness.loggers import logger_callbacks
 from harness.records import read_records
@@ -209,13 +209,25 @@ def check_resources(spec: SweepSpec, nodes: list[dict]) -> None:
     total = {k: sum(n.get(k, 0) for n in nodes) for k in ("CPU", "GPU")}
     kind = "GPU" if total["GPU"] > 0 else "CPU"
     for method in spec.methods:
-        workers = workers_of(spec.trial_at({**spec.points()[0], "method": method.label}))
+        cfg = spec.trial_at({**spec.points()[0], "method": method.label})
+        workers = workers_of(cfg)
         if workers == 1 and spec.cpus_per_trial > most_cpus:
             raise SweepError(f"cpus_per_trial: {spec.cpus_per_trial} CPUs per trial, but the largest node of "
                              f"the cluster has {most_cpus:g}")
         if workers > total[kind]:
             raise SweepError(f"methods: {method.label} asks for {workers} workers, one {kind} each, but the "
                              f"cluster has {total[kind]:g} {kind}s")
+        if workers > 1 and kind == "GPU":
+            check_worker_fits(spec, cfg.budget_bytes, workers, method.label)
+
+
+def check_worker_fits(spec: SweepSpec, budget_bytes: int, workers: int, label: str) -> None:
+    """Each worker takes a whole card, which must hold its budget and what lies outside it (CUDA
+    context, NCCL's buffers): else the trial's budget would be a promise the card cannot keep."""
+    card, need = spec_gpu_memory(spec), card_bytes_needed(budget_bytes, workers)
+    if need > card:
+        raise SweepError(f"budget: {label}'s workers each need {format_bytes(need)} on a card (the budget, a "
+                         f"CUDA context and NCCL's buffers) but a GPU has {format_bytes(card)}")
 
 
 def trial_resources(spec: SweepSpec, cluster: dict):
@@ -246,7 +258,7 @@ def gpu_share(budget_bytes: int, gpu_memory_bytes: int) -> float:
     (24 GB on an 80 GB card: three trials, 1/3 each). Each trial is also capped at its budget
     on the card (budgets/measure.py), so packed trials cannot crowd each other out; each process's
     CUDA context lies outside its cap, so it is counted here."""
-    per_card = gpu_memory_bytes // (budget_bytes + CUDA_CONTEXT_BYTES)
+    per_card = gpu_memory_bytes // card_bytes_needed(budget_bytes)
     if per_card < 1:
         raise SweepError(f"a budget of {format_bytes(budget_bytes)} does not fit on a GPU of "
                          f"{format_bytes(gpu_memory_bytes)}")

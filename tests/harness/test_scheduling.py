@@ -57,3 +57,19 @@ def test_cpu_only_clusters_give_trials_cpus_only():
 def test_gpu_memory_must_be_a_size():
     with pytest.raises(SpecError, match="gpu_memory"):
         spec(gpu_memory="lots")
+
+
+@pytest.mark.parametrize("budget, fits", [("78GB", True), ("79GB", False)])
+def test_workers_of_a_multi_worker_trial_keep_room_for_cuda_and_nccl(budget, fits):
+    # 80 GB cards: a single worker may take 79 GB (a CUDA context beside it), a worker of a
+    # four-worker trial also needs NCCL's buffers, so 78 GB at most
+    from harness.sweep import check_resources
+
+    gpu_node = {"CPU": 32, "GPU": 4}
+    check_resources(spec(budget="79GB", gpu_memory="80GB", methods=["adapter"]), [gpu_node])
+    s = spec(budget=budget, gpu_memory="80GB")
+    if fits:
+        check_resources(s, [gpu_node])
+    else:
+        with pytest.raises(SweepError, match="full\\[workers=4\\]'s workers each need 80.50 GB"):
+            check_resources(s, [gpu_node])
