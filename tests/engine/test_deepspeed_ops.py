@@ -57,3 +57,19 @@ def test_single_process_deepspeed_takes_no_port(tmp_path):
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "store HashStore world 1" in proc.stdout
+
+
+def test_zero2_reduction_bucket_is_no_larger_than_the_trainable_weights():
+    # DeepSpeed's default bucket (5e8 elements, 2 GB in fp32) would be allocated on every step:
+    # memory the authors' plain-PyTorch full fine-tuning never had
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(tiny_t5_config())
+    trainable = sum(p.numel() for p in model.parameters())
+    engine = Engine(model, Optimization(), deepspeed=deepspeed_config_of("full", {"zero_stage": 2}), micro_batch=2)
+    try:
+        batch = random_batch(model.config.vocab_size, batch_size=2, source_len=5, target_len=3,
+                             generator=torch.Generator().manual_seed(0))
+        assert engine.deepspeed.optimizer.reduce_bucket_size <= trainable  # the buffer's elements
+        assert torch.isfinite(engine.micro_step(batch))
+    finally:
+        engine.close()
