@@ -146,16 +146,19 @@ def two_node_cluster(monkeypatch):
                 stop(node)
 
 
-def live_nodes(address: str) -> int:
-    import ray
+LIVE_NODES = """
+import sys, ray
+ray.init(address=sys.argv[1], logging_level="ERROR")
+print(len([n for n in ray.nodes() if n["Alive"]]))
+"""
 
-    try:
-        ray.init(address=address, logging_level="ERROR")
-        return len([n for n in ray.nodes() if n["Alive"]])
-    except ConnectionError:
-        return 0
-    finally:
-        ray.shutdown()
+
+def live_nodes(address: str) -> int:
+    """The cluster's live nodes, asked from a fresh process: Ray caches the auth token a process
+    first loads, and earlier tests' local clusters have already loaded one in this process."""
+    proc = subprocess.run([sys.executable, "-c", LIVE_NODES, address], check=False, capture_output=True,
+                          text=True, timeout=60)
+    return int(proc.stdout.split()[-1]) if proc.returncode == 0 and proc.stdout.split() else 0
 
 
 def test_sweep_on_a_two_node_cluster_survives_losing_a_node(tmp_path, two_node_cluster):
