@@ -14,12 +14,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from methods.multitask import check_sharing, sharing_field, sharing_modes
 from methods.registry import register
 
 
 @dataclass(frozen=True)
 class BitFitConfig:
     """BitFit: new zero biases on every linear layer and layer norm train, nothing else."""
+
+    sharing: str = sharing_field(("shared",), note="the biases sit inside T5's own layers")
+
+    def __post_init__(self):
+        check_sharing(self.sharing, sharing_modes(type(self)))
 
 
 class WithBias(nn.Module):

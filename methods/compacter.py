@@ -8,6 +8,9 @@ phm-adapter   adapters (methods/adapter.py placement) whose D and U are PHM laye
 compacter     the same with LPHM layers
 compacter++   LPHM adapters after the feed-forward sublayer only
 
+In a mixture, ``sharing`` splits the adapters as for the adapter family (methods/adapter.py); Compacter's
+rule stays one tensor for the whole model, shared across tasks as well as layers, in every mode.
+
 The original code builds W every step. An LPHM layer need not: with x split into n rows,
 X ∈ R^{n×(d/n)}, the row-major identity (A ⊗ B) vec(X) = vec(A X Bᵀ) turns W x into two small
 matrix products, fewer multiply-adds than W x itself at rank 1. ``PHMLinear.plan`` picks, per call,
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from methods.adapter import AdapterConfig, apply, glorot_uniform_
+from methods.multitask import SHARING, sharing_field
 from methods.registry import register
 
 
@@ -127,6 +131,7 @@ class CompacterConfig(PHMAdapterConfig):
     phm_dim: int = field(default=4, metadata={"help": "n: Kronecker products per layer (divides d_model)"})
     phm_rank: int = field(default=1, metadata={"help": "rank r of each factor B = s tᵀ"})
     rule_init_std: float = field(default=1e-4, metadata={"help": "std of the shared rule's normal init"})
+    sharing: str = sharing_field(SHARING, note="the rule and T5's layer norms are shared in every mode")
 
     def _int_bounds(self):
         return {**super()._int_bounds(), "phm_rank": 1}
