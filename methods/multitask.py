@@ -14,6 +14,8 @@ runs. Single-task trials pass no tasks and get exactly the modules (and paramete
 Sharing, declared by each method as its ``sharing`` option (``SHARING``): ``shared`` — one module for
 all tasks (VL-Adapter's "single"); ``per-task`` — one per task ("multiple"); ``shared-up`` /
 ``shared-down`` — adapters whose up (or down) projection is shared and the other per task ("half-shared").
+A method's config declares the modes it supports with ``sharing_field`` (default ``shared``) and builds
+with ``per_task(make, switch)``: one module without a switch, one per task with it.
 """
 
 from __future__ import annotations
