@@ -124,7 +124,8 @@ def sharing_field(modes: Sequence[str], *, note: str = ""):
     modes = tuple(modes)
     if not modes or any(m not in SHARING for m in modes):
         raise ValueError(f"sharing modes must be among {', '.join(SHARING)}, got {list(modes)}")
-    text = "in a mixture trial, " + "; ".join(_MEANS[m] for m in modes) + (f" ({note})" if note else "")
+    text = (" | ".join(modes) + " — in a mixture trial, " + "; ".join(_MEANS[m] for m in modes)
+            + (f" ({note})" if note else ""))
     return dataclasses.field(default=modes[0], metadata={"help": text, "modes": modes})
 
 
