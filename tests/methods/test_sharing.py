@@ -25,7 +25,7 @@ def applied(name: str, sharing: str | None, tasks=TASKS, seed: int = 0):
 
 def outside_the_modules(model, name: str) -> int:
     """Trainable parameters every mode shares: T5's layer norms, and Compacter's one rule."""
-    norms = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "layer_norm" in n)
+    norms = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and n.endswith("layer_norm.weight"))
     rule = get_method(name).make_config(TINY_OPTIONS.get(name, {})).phm_dim ** 3 if name.startswith("compacter") else 0
     return norms + rule
 
@@ -38,17 +38,17 @@ def test_each_method_declares_the_modes_that_make_sense_for_it():
     declared = {name: sharing_modes(get_method(name).config_cls) for name in method_names()}
     assert all(declared[name] == SHARING for name in ADAPTERS)
     assert declared["prompt-tuning-r"] == declared["prompt-tuning-t"] == ("shared", "per-task")
-    assert declared["lora"] == declared["ia3"] == declared["peft"] == ("shared", "per-task")
-    assert declared["full"] == declared["bitfit"] == declared["intrinsic-said"] == ("shared",)
+    assert declared["lora"] == declared["ia3"] == declared["peft"] == declared["bitfit"] == ("shared", "per-task")
+    assert declared["full"] == declared["intrinsic-said"] == ("shared",)
     assert declared["hyperformer"] == declared["hyperformer++"] == ()  # task-conditioned by construction
     with pytest.raises(ValueError, match="sharing must be one of shared, got 'per-task'"):
-        apply_method(tiny_model(), "bitfit", {"sharing": "per-task"}, tasks=TASKS)
+        apply_method(tiny_model(), "intrinsic-said", {"said_dim": 300, "sharing": "per-task"}, tasks=TASKS)
     with pytest.raises(ValueError, match="sharing must be one of shared, per-task, got 'shared-up'"):
         get_method("prompt-tuning-r").make_config({"sharing": "shared-up"})
 
 
 @pytest.mark.parametrize("tasks", [TASKS, ["rte", "sst2", "cola"]], ids=["two", "three"])
-@pytest.mark.parametrize("name", [*ADAPTERS, "prompt-tuning-r", "prompt-tuning-t"])
+@pytest.mark.parametrize("name", [*ADAPTERS, "prompt-tuning-r", "prompt-tuning-t", "bitfit", "lora", "ia3"])
 def test_per_task_modules_hold_a_copy_per_task_of_the_shared_ones(name, tasks):
     shared_model, shared = applied(name, "shared", tasks)
     per_task_model, per_task = applied(name, "per-task", tasks)
@@ -118,7 +118,7 @@ def test_every_method_trains_a_step_in_a_mixture_in_each_of_its_modes(name, mode
         assert model.generate(**batch, max_new_tokens=2, do_sample=False).shape[0] == 3
 
 
-@pytest.mark.parametrize("name", ["adapter", "compacter++", "prompt-tuning-r", "lora"])
+@pytest.mark.parametrize("name", ["adapter", "compacter++", "prompt-tuning-r", "lora", "bitfit"])
 def test_per_task_modules_give_each_task_its_own_output(name):
     model, _ = applied(name, "per-task")
     with torch.no_grad():  # LoRA's up-projections start at zero: give every module weights to tell apart
