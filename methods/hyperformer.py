@@ -8,7 +8,8 @@ hyperformer    generators per adapter (h_A^l, h_LN^l for each layer l and sublay
                I_τ = h_I(z_τ), h_I = Linear → ReLU → Linear (64 → 128 → 64), shared by all layers
 hyperformer++  one set of generators per stack for all its adapters, read
                I_τ^{l,p} = LN(h'_I([z_τ; l_l; p_p])), with layer-id embeddings l and position embeddings p
-               (after the attention or the feed-forward sublayer)
+               (after the attention or the feed-forward sublayer); ``stacks=shared``: one set for both
+               stacks, four positions (encoder/decoder × sublayer)
 
 z_τ: a learned embedding per task (64), N(0, 1), as are l and p; every generator N(0, 0.01) with zero
 bias. LN_τ normalises the adapter's output (mean and variance, as ``F.layer_norm``) with generated γ, β:
