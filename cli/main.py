@@ -164,7 +164,13 @@ def cmd_params(args) -> int:
     from methods import method_label
 
     try:
-        rows = param_table(args.model, args.method, parse_options(args.option))
+        tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+        if tasks:
+            from tasks import get_task
+
+            for task in tasks:  # a typo fails here, in one line, not as a count for a task that is not there
+                get_task(task)
+        rows = param_table(args.model, args.method, parse_options(args.option), tasks=tasks)
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
     if args.json:
@@ -311,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="tiny-t5", help="tiny-t5, t5-small … t5-11b, a hub id or a local path")
     p.add_argument("--method", action="append", help="a method (repeatable; default: all)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
+    p.add_argument("--tasks", metavar="A,B,…", help="count one model trained on this mixture of tasks "
+                   "(per-task modules once per task, shared ones once; e.g. --option sharing=per-task)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_params)
 

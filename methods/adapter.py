@@ -11,6 +11,10 @@ adapter-lowrank   D and U rank-one products: W = u vᵀ
 
 All T5 layer norms train with the adapters; the output layer stays frozen. Hypercomplex adapters
 (methods/compacter.py) reuse this placement with other linear layers.
+
+In a mixture (``sharing``): ``per-task`` gives each task its own D and U at every place, ``shared-up``
+/ ``shared-down`` one U (or D) for all tasks beside per-task D (or U): VL-Adapter's "multiple" and
+"half-shared" adapters. T5's layer norms stay shared by all tasks in every mode (Hyperformer's Adapter†).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 from torch import nn
 from transformers.activations import NewGELUActivation
 
+from methods.multitask import SHARING, TaskSwitch, check_sharing, per_task, sharing_field, sharing_modes, task_switch
 from methods.registry import register
 
 MakeLinear = Callable[[int, int], nn.Module]  # (in_features, out_features) -> layer
@@ -47,10 +52,12 @@ class AdapterConfig:
     """Houlsby adapters after the self-attention and feed-forward sublayers; layer norms train."""
 
     reduction_factor: int = field(default=32, metadata={"help": "bottleneck = d_model / reduction_factor"})
+    sharing: str = sharing_field(SHARING, note="T5's layer norms are shared in every mode")
 
     sublayers: ClassVar[tuple[str, ...]] = ("self_attention", "feed_forward")
 
     def __post_init__(self):
+        check_sharing(self.sharing, sharing_modes(type(self)))
         for name, least in self._int_bounds().items():
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
@@ -63,6 +70,11 @@ class AdapterConfig:
     @property
     def skip_blocks(self) -> int:
         return 0
+
+    @property
+    def per_task_projections(self) -> frozenset[str]:
+        """Which of ``down`` and ``up`` each task has its own of, in a mixture."""
+        return frozenset({"per-task": ("down", "up"), "shared-up": ("down",), "shared-down": ("up",)}.get(self.sharing, ()))
 
     def linear_factory(self, d_model: int, bottleneck: int) -> MakeLinear:
         """How this variant builds D and U; called once per model (shared state lives here)."""
@@ -117,12 +129,18 @@ class LowRankAdapterConfig(AdapterConfig):
 
 
 class Adapter(nn.Module):
-    """The bottleneck: down-projection, gelu_new, up-projection, plus the input (residual)."""
+    """The bottleneck: down-projection, gelu_new, up-projection, plus the input (residual).
 
-    def __init__(self, d_model: int, bottleneck: int, make_linear: MakeLinear = normal_linear):
+    The projections named in ``per_task`` are one per task of ``switch`` (``PerTask``), the others one.
+    """
+
+    def __init__(self, d_model: int, bottleneck: int, make_linear: MakeLinear = normal_linear, *,
+                 switch: TaskSwitch | None = None, per_task_projections: frozenset[str] = frozenset()):
         super().__init__()
-        self.down = make_linear(d_model, bottleneck)
-        self.up = make_linear(bottleneck, d_model)
+        down_switch = switch if "down" in per_task_projections else None
+        up_switch = switch if "up" in per_task_projections else None
+        self.down = per_task(lambda: make_linear(d_model, bottleneck), down_switch)
+        self.up = per_task(lambda: make_linear(bottleneck, d_model), up_switch)
         self.act = NewGELUActivation()
 
     def forward(self, x):
@@ -180,7 +198,8 @@ def apply(model: nn.Module, cfg: AdapterConfig) -> list[str]:
         raise ValueError(f"dropping adapters from {cfg.skip_blocks} blocks leaves none in a {num_layers}-block stack")
     bottleneck = max(1, d_model // cfg.reduction_factor)
     make_linear = cfg.linear_factory(d_model, bottleneck)
-    insert_after_sublayers(model, lambda: Adapter(d_model, bottleneck, make_linear),
+    switch, split = task_switch(model), cfg.per_task_projections
+    insert_after_sublayers(model, lambda: Adapter(d_model, bottleneck, make_linear, switch=switch, per_task_projections=split),
                            kinds=cfg.sublayers, skip_blocks=cfg.skip_blocks)
     return adapter_and_layer_norm_names(model)
 

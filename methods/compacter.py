@@ -8,6 +8,10 @@ phm-adapter   adapters (methods/adapter.py placement) whose D and U are PHM laye
 compacter     the same with LPHM layers
 compacter++   LPHM adapters after the feed-forward sublayer only
 
+In a mixture, ``sharing`` splits the adapters as for the adapter family (methods/adapter.py); Compacter's
+rule stays one tensor for the whole model, shared across tasks as well as layers, in every mode; there
+it is the model's own ``phm_rule`` (its first layer's name would file it under one task).
+
 The original code builds W every step. An LPHM layer need not: with x split into n rows,
 X ∈ R^{n×(d/n)}, the row-major identity (A ⊗ B) vec(X) = vec(A X Bᵀ) turns W x into two small
 matrix products, fewer multiply-adds than W x itself at rank 1. ``PHMLinear.plan`` picks, per call,
@@ -22,7 +26,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from methods.adapter import AdapterConfig, apply, glorot_uniform_
+from methods.adapter import AdapterConfig, adapter_and_layer_norm_names, apply, glorot_uniform_
+from methods.multitask import SHARING, sharing_field, task_switch
 from methods.registry import register
 
 
@@ -127,6 +132,7 @@ class CompacterConfig(PHMAdapterConfig):
     phm_dim: int = field(default=4, metadata={"help": "n: Kronecker products per layer (divides d_model)"})
     phm_rank: int = field(default=1, metadata={"help": "rank r of each factor B = s tᵀ"})
     rule_init_std: float = field(default=1e-4, metadata={"help": "std of the shared rule's normal init"})
+    sharing: str = sharing_field(SHARING, note="the rule and T5's layer norms are shared in every mode")
 
     def _int_bounds(self):
         return {**super()._int_bounds(), "phm_rank": 1}
@@ -143,6 +149,15 @@ class CompacterPlusPlusConfig(CompacterConfig):
     sublayers: ClassVar[tuple[str, ...]] = ("feed_forward",)
 
 
+def apply_with_shared_rule(model: nn.Module, cfg: CompacterConfig) -> list[str]:
+    """Compacter's adapters (``apply``); in a mixture its one rule is registered as ``phm_rule``."""
+    names = apply(model, cfg)
+    if task_switch(model) is None:
+        return names  # the rule keeps its single-task name, under the first adapter
+    model.register_parameter("phm_rule", next(m.rule for m in model.modules() if isinstance(m, PHMLinear)))
+    return ["phm_rule", *adapter_and_layer_norm_names(model)]
+
+
 register("phm-adapter", PHMAdapterConfig, apply, task_prefix=False)
-register("compacter", CompacterConfig, apply, task_prefix=False)
-register("compacter++", CompacterPlusPlusConfig, apply, task_prefix=False)
+register("compacter", CompacterConfig, apply_with_shared_rule, task_prefix=False)
+register("compacter++", CompacterPlusPlusConfig, apply_with_shared_rule, task_prefix=False)

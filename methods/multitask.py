@@ -14,11 +14,14 @@ runs. Single-task trials pass no tasks and get exactly the modules (and paramete
 Sharing, declared by each method as its ``sharing`` option (``SHARING``): ``shared`` — one module for
 all tasks (VL-Adapter's "single"); ``per-task`` — one per task ("multiple"); ``shared-up`` /
 ``shared-down`` — adapters whose up (or down) projection is shared and the other per task ("half-shared").
+A method's config declares the modes it supports with ``sharing_field`` (default ``shared``) and builds
+with ``per_task(make, switch)``: one module without a switch, one per task with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -90,3 +93,46 @@ def check_sharing(sharing: str, allowed: Sequence[str]) -> None:
     """A method's ``__post_init__`` check of its ``sharing`` option against the modes it supports."""
     if sharing not in allowed:
         raise ValueError(f"sharing must be one of {', '.join(allowed)}, got {sharing!r}")
+
+
+def per_task(make: Callable[[], nn.Module], switch: TaskSwitch | None) -> nn.Module:
+    """``make()`` once, or once per task behind ``PerTask`` where there is a switch to follow.
+
+    Without a switch (a single-task trial) the module is exactly what ``make()`` returns: the same
+    parameter names and the same draws from the random generator as a method without sharing.
+    """
+    if switch is None:
+        return make()
+    return PerTask({task: make() for task in switch.tasks}, switch)
+
+
+_MEANS = {
+    "shared": "shared: one module for all tasks",
+    "per-task": "per-task: a module per task",
+    "shared-up": "shared-up: the up-projection shared, the down-projection per task",
+    "shared-down": "shared-down: the down-projection shared, the up-projection per task",
+}
+
+
+def sharing_field(modes: Sequence[str], *, note: str = ""):
+    """The ``sharing`` option of a method's config: ``modes[0]`` by default, its help generated.
+
+    ``shared`` comes first everywhere: a mixture then trains one set of the method's modules, the
+    plain multi-task baseline, and ``per-task`` is a choice a spec states. (A single-task trial gets
+    one module whatever the mode: a single task is a trivial mixture.)
+    """
+    modes = tuple(modes)
+    if not modes or any(m not in SHARING for m in modes):
+        raise ValueError(f"sharing modes must be among {', '.join(SHARING)}, got {list(modes)}")
+    text = (" | ".join(modes) + " — in a mixture trial, " + "; ".join(_MEANS[m] for m in modes)
+            + (f" ({note})" if note else ""))
+    return dataclasses.field(default=modes[0], metadata={"help": text, "modes": modes})
+
+
+def sharing_modes(config_cls: type) -> tuple[str, ...]:
+    """The sharing modes a method's config declares (its ``sharing`` field); () for one without it.
+
+    The first is the default. A mixture grid can pair each method with each of its modes.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else {}
+    return fields["sharing"].metadata["modes"] if "sharing" in fields else ()

@@ -10,6 +10,11 @@ layers (VeRA's random projections) keep it on the layers, which hold references 
 learning (prefix, prompt and p-tuning) needs peft's model wrapper around the forward pass; it is
 rejected here (``prompt-tuning-r``/``-t`` are the registry's own prompt tuning).
 
+In a mixture, ``sharing=per-task`` injects one peft adapter per task, named after the task
+(``lora_A.rte.weight``), with peft's multi-adapter support; a pre-hook on each adapted layer makes the
+current task's adapter its active one before every call (peft's own ``set_adapter`` would also flip
+``requires_grad``, which the registry owns). ``shared`` is the one adapter, ``default``.
+
 AdaLoRA runs as its SVD-form adapters at the initial rank: the rank reallocation needs peft's
 ``update_and_allocate`` called from the training loop, which the one loop here does not do.
 """
@@ -26,13 +31,15 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from methods.multitask import TaskSwitch, check_sharing, sharing_field, sharing_modes, task_switch
 from methods.registry import Option, option_list, register
 
 # Fields of peft's base config that describe a saved adapter, not the method: not options here.
 _BOOKKEEPING = {"base_model_name_or_path", "revision", "peft_type", "task_type", "inference_mode",
                 "auto_mapping", "peft_version", "runtime_config"}
 # The bridge's own keys; every other option is a field of peft's config for the peft type.
-_OWN = ("peft_type", "config_file")
+_OWN = ("peft_type", "config_file", "sharing")
+_OWN_EVEN_WITH_A_FIXED_TYPE = ("config_file", "sharing")
 DEFAULT_TYPE = "LORA"
 
 
@@ -82,8 +89,12 @@ class PeftBridgeConfig:
         "help": "a saved adapter_config.json (or its folder); the other options override its values"})
     options: dict = field(default_factory=dict, metadata={
         "help": "any other key: a field of peft's config for peft_type (r, target_modules, …)"})
+    sharing: str = sharing_field(("shared", "per-task"), note="per-task: one peft adapter per task, named after it")
 
     fixed_type: ClassVar[str | None] = None  # the named entries' peft type
+
+    def __post_init__(self):
+        check_sharing(self.sharing, sharing_modes(type(self)))
 
     @classmethod
     def from_options(cls, options: dict) -> PeftBridgeConfig:
@@ -99,7 +110,7 @@ class PeftBridgeConfig:
     @classmethod
     def takes_option(cls, key: str) -> bool:
         if key in _OWN:
-            return cls.fixed_type is None or key == "config_file"
+            return cls.fixed_type is None or key in _OWN_EVEN_WITH_A_FIXED_TYPE
         if cls.fixed_type:
             return key in {o.name for o in cls.option_list()}
         return any(key in {o.name for o in peft_options(c)} for c in peft_config_classes().values())
@@ -150,11 +161,33 @@ def apply(model: nn.Module, cfg: PeftBridgeConfig) -> list[str]:
     """Inject peft's layers into ``model`` in place; the adapters' parameters train."""
     from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
 
-    peft_config = cfg.peft_config()
+    peft_config, switch = cfg.peft_config(), task_switch(model)
+    names = list(switch.tasks) if switch is not None and cfg.sharing == "per-task" else ["default"]
     with _adapters_made_in_place(model):
         # The tuner marks only its adapters trainable; the model is kept, the tuner wrapper dropped.
-        PEFT_TYPE_TO_TUNER_MAPPING[peft_config.peft_type](model, peft_config, adapter_name="default")
-    return [name for name, p in model.named_parameters() if p.requires_grad]
+        tuner = PEFT_TYPE_TO_TUNER_MAPPING[peft_config.peft_type](model, peft_config, adapter_name=names[0])
+        trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+        for task in names[1:]:
+            tuner.peft_config[task] = peft_config
+            tuner.inject_adapter(model, task)
+    if len(names) == 1:
+        return trainable
+    follow_the_switch(model, switch)
+    # what peft trains of the first task's adapter, for every task's
+    return [".".join(task if part == names[0] else part for part in name.split(".")) for task in names
+            for name in trainable]
+
+
+def follow_the_switch(model: nn.Module, switch: TaskSwitch) -> None:
+    """Before each call of an adapted layer, make the current task's adapter the layer's active one."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    def activate(layer, args):
+        layer._active_adapter = switch.current
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            module.register_forward_pre_hook(activate)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 # The method families and the names each registers (``register`` holds them to it). A family is
 # imported, and so registered, on the first look-up of one of its methods: checking a name, or
-# listing the names, needs no torch. The order is the listing order: the paper's Table 1, then peft's.
+# listing the names, needs no torch. The order is the listing order: the paper's Table 1, its multi-task
+# baseline (Hyperformer), then peft's.
 FAMILIES = {
     "full": ("full",),
     "adapter": ("adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank"),
@@ -26,6 +27,7 @@ FAMILIES = {
     "said": ("intrinsic-said",),
     "bitfit": ("bitfit",),
     "compacter": ("phm-adapter", "compacter", "compacter++"),
+    "hyperformer": ("hyperformer", "hyperformer++"),
     "peft_bridge": ("peft", "lora", "ia3"),
 }
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.multitask import check_sharing, sharing_field, sharing_modes
 from methods.registry import register
 
 
@@ -53,7 +54,7 @@ def sylvester(bits: int, like: torch.Tensor) -> torch.Tensor:
 def _sylvester(bits: int) -> list[list[int]]:
     # plain numbers: a cached tensor would belong to the fake-tensor mode (or device) that made it
     n = 1 << bits
-    return [[1 - 2 * (bin(i & j).count("1") % 2) for j in range(n)] for i in range(n)]
+    return [[1 - 2 * ((i & j).bit_count() % 2) for j in range(n)] for i in range(n)]
 
 
 class Fastfood(nn.Module):
@@ -113,8 +114,10 @@ class SAIDConfig:
     said_dim: int = field(default=20000, metadata={"help": "dimension of the trained subspace"})
     # fixed, so every trial of a sweep shares the subspace
     seed: int = field(default=0, metadata={"help": "seed of the random projections"})
+    sharing: str = sharing_field(("shared",), note="one point of the subspace moves the whole model for every task")
 
     def __post_init__(self):
+        check_sharing(self.sharing, sharing_modes(type(self)))
         if not (isinstance(self.said_dim, int) and self.said_dim >= 2):
             raise ValueError(f"said_dim must be an integer >= 2, got {self.said_dim!r}")
         if not (isinstance(self.seed, int) and self.seed >= 0):

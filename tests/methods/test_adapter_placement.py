@@ -12,7 +12,7 @@ from methods import apply_method, method_names
 from methods.adapter import AfterSublayer
 
 ADAPTER_FAMILY = ["adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
-                  "compacter++"]
+                  "compacter++", "hyperformer", "hyperformer++"]
 TINY_OPTIONS = {"adapterdrop": {"dropped_layers": 1}, "phm-adapter": {"phm_dim": 4},
                 "prompt-tuning-r": {"prompt_length": 3}, "prompt-tuning-t": {"prompt_length": 3},
                 "intrinsic-said": {"said_dim": 300}}

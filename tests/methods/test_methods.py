@@ -37,6 +37,10 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
     attentions = 3 * L  # encoder self, decoder self and cross
     lora_qv = attentions * 2 * options.get("r", 8) * (d + inner)  # A: r×in, B: out×r on q and v
     ia3 = attentions * 2 * inner + 2 * L * ff  # scales k's and v's outputs, wo's input
+    t, h, p = 64, 128, 64  # Hyperformer: task embedding, projector hidden, projected embedding
+    generators = (p + 1) * (2 * d * r + r + 3 * d)  # D, U, their biases, γ, β: each a linear map of I
+    hyperformer = t + (t * h + h + h * p + p) + 4 * L * generators + layer_norms  # one task, one projector
+    stack_hypernet = L * t + 2 * t + (3 * t * h + h + h * p + p) + 2 * p + generators  # embeddings, h'_I, LN
     return {
         "full": total,
         "adapter": 4 * L * houlsby + layer_norms,
@@ -50,6 +54,8 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
         "phm-adapter": 4 * L * (2 * n**3 + 2 * d * r // n + r + d) + layer_norms,
         "compacter": n**3 + 4 * L * compacter + layer_norms,
         "compacter++": n**3 + 2 * L * compacter + layer_norms,
+        "hyperformer": hyperformer,
+        "hyperformer++": t + 2 * stack_hypernet + layer_norms,
         "peft": lora_qv,  # LoRA unless told otherwise
         "lora": lora_qv,
         "ia3": ia3,
@@ -69,11 +75,11 @@ def tiny_batch(seed: int = 1) -> dict:
     return {"input_ids": input_ids, "attention_mask": mask, "labels": torch.randint(2, 384, (3, 4), generator=g)}
 
 
-def test_the_papers_twelve_methods_and_the_peft_bridge_are_registered():
+def test_the_papers_twelve_methods_hyperformer_and_the_peft_bridge_are_registered():
     assert method_names() == [
         "full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",
         "prompt-tuning-t", "intrinsic-said", "bitfit", "phm-adapter", "compacter", "compacter++",
-        "peft", "lora", "ia3",
+        "hyperformer", "hyperformer++", "peft", "lora", "ia3",
     ]
 
 

@@ -6,7 +6,7 @@ import pytest
 from methods import get_method, method_names, register, resolve_prefix
 
 ADAPTER_FAMILY = {"adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
-                  "compacter++"}
+                  "compacter++", "hyperformer", "hyperformer++"}
 WITH_PREFIX = {"full", "bitfit", "prompt-tuning-r", "prompt-tuning-t", "intrinsic-said", "peft", "lora", "ia3"}
 
 
