@@ -108,9 +108,7 @@ def check_known(cfg: TrialConfig) -> None:
     """Every name the trial uses (method, its options, task) known, before anything loads: one line
     (``ConfigError``). An unknown method is caught by name alone, without importing torch."""
     from methods import check_method_name, get_method
-    from tasks import get_task
-
-    from tasks import task_names
+    from tasks import get_task, task_names
     from tasks.mixture import check_mixture
 
     def task():

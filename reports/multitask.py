@@ -86,11 +86,11 @@ def mixture_table(name: str, members: list[str], summary: pd.DataFrame) -> Table
                            shown(first["time_per_epoch_s"], 2)])
             groups.append(setting)
     directions = [UNRANKED] * (len(columns) + 1) + [HIGHER] * (len(members) + 1) + [LOWER, LOWER, LOWER]
-    notes = [f"One model trained on the mixture {name} ({' + '.join(members)}); each member task's test score at "
+    notes = [(f"One model trained on the mixture {name} ({' + '.join(members)}); each member task's test score at "
              "the learning rate with the best mean validation score over seeds, where a trial's validation "
-             "score is the mean over its members (its best epoch chosen the same way): mean ± std over seeds.",
-             "Average: mean over the member tasks. Trainable %: the one model's trainable parameters for all "
-             "its tasks, counted once.", "Bold: the best of its column."]
+             "score is the mean over its members (its best epoch chosen the same way): mean ± std over seeds."),
+             ("Average: mean over the member tasks. Trainable %: the one model's trainable parameters for all "
+             "its tasks, counted once."), "Bold: the best of its column."]
     return Table(f"multitask_{name}", f"Multi-task: {name}", header, rows, notes, best_cells(values, directions, groups))
 
 
@@ -128,12 +128,12 @@ def comparison_table(name: str, members: list[str], mixed: pd.DataFrame, single:
     header = [*columns, "method (mixture)", "method (one task at a time)", *(f"{t} single / mixture" for t in members),
               "average single", "average mixture", "Δ average", "trainable % single (all tasks)",
               "trainable % mixture"]
-    notes = [f"The methods trained on {name} against the same methods trained on each member alone (the "
-             f"single-task label is the mixture's without its {SHARING} option), same model and data.",
+    notes = [(f"The methods trained on {name} against the same methods trained on each member alone (the "
+             f"single-task label is the mixture's without its {SHARING} option), same model and data."),
              "Single-task scores: each task's own selected learning rate; mixture scores: one rate for all members.",
              "Δ average: mixture minus single, over the members; — where a member lacks a score on either side.",
-             "Trainable % single (all tasks): a model per task, their shares summed over the members; "
-             "mixture: one model for all of them."]
+             ("Trainable % single (all tasks): a model per task, their shares summed over the members; "
+             "mixture: one model for all of them.")]
     return Table(f"multitask_{name}_vs_single", f"Multi-task {name} against one task at a time", header, rows, notes)
 
 
