@@ -40,7 +40,11 @@ class Workload:
         get_method(self.method).make_config(self.options)  # unknown method or option: fail now
 
     def describe(self) -> dict:
-        return asdict(self)
+        """The workload as plain data (a single task's without ``tasks``: cache keys made before mixtures hold)."""
+        out = asdict(self)
+        if self.tasks is None:
+            del out["tasks"]
+        return out
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The workload's model, its method applied and only its parameters trainable, in train mode."""
