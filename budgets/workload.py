@@ -28,6 +28,7 @@ class Workload:
     source_len: int = 128
     target_len: int = 16
     dtype: str = "float32"  # parameters, gradients and optimizer state alike
+    tasks: tuple[str, ...] | None = None  # a mixture's members: the method builds its modules for each
 
     def __post_init__(self):
         for name in ("source_len", "target_len"):
@@ -39,11 +40,15 @@ class Workload:
         get_method(self.method).make_config(self.options)  # unknown method or option: fail now
 
     def describe(self) -> dict:
-        return asdict(self)
+        """The workload as plain data (a single task's without ``tasks``: cache keys made before mixtures hold)."""
+        out = asdict(self)
+        if self.tasks is None:
+            del out["tasks"]
+        return out
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The workload's model, its method applied and only its parameters trainable, in train mode."""
-        return build_model(self.model, self.method, self.options, device=device, dtype=self.dtype)
+        return build_model(self.model, self.method, self.options, device=device, dtype=self.dtype, tasks=self.tasks)
 
     def engine(self, model: torch.nn.Module, *, accumulation: int = 1, plain: bool = False,
                foreach: bool | None = None) -> Engine:

@@ -238,7 +238,8 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
     leaves the field at its default."""
     special = {"method_options": {"action": "append", "metavar": "KEY=VALUE", "dest": "option"},
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
-               "labels": {"choices": LABEL_FORMATS}}
+               "labels": {"choices": LABEL_FORMATS},
+               "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."}}
     for f in dataclasses.fields(TrialConfig):
         flag = flag_of(f.name)
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,

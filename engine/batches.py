@@ -22,10 +22,14 @@ def batches(rows: list[dict], size: int, pad_id: int, *, shuffle: random.Random 
     if shuffle:
         shuffle.shuffle(idx)
     for i in range(0, len(idx) - min_rows + 1, size):
-        chunk = [rows[j] for j in idx[i : i + size]]
-        input_ids = pad([r["input_ids"] for r in chunk], pad_id)
-        labels = pad([r["labels"] for r in chunk], -100)
-        yield {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}
+        yield collate([rows[j] for j in idx[i : i + size]], pad_id)
+
+
+def collate(chunk: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """One padded batch of encoded rows; label padding is -100 so the loss ignores it."""
+    input_ids = pad([r["input_ids"] for r in chunk], pad_id)
+    labels = pad([r["labels"] for r in chunk], -100)
+    return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}
 
 
 def random_batch(vocab_size: int, *, batch_size: int, source_len: int, target_len: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from transformers.utils import logging as transformers_logging
 
 import tinyt5
 from methods import apply_method
+from methods.multitask import set_task
 
 TINY_T5 = "tiny-t5"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -135,14 +137,18 @@ def resolved_commit(repo: str, revision: str | None) -> str:
 
 
 def build_model(name: str, method: str, options: dict | None = None, *, device: str | torch.device = "cpu",
-                dtype: str = "float32") -> T5ForConditionalGeneration:
+                dtype: str = "float32", tasks: Sequence[str] | None = None) -> T5ForConditionalGeneration:
     """A model of ``name``'s configuration with random weights, ``method`` applied, in train mode.
 
-    Everything, the method's own modules included, is created on ``device`` in ``dtype``.
+    Everything, the method's own modules included, is created on ``device`` in ``dtype``. ``tasks``:
+    a mixture's members; every member's modules are built, and forwards go to the first's (a trial's
+    every batch, too, runs one task's modules).
     """
     with torch.device(device), default_dtype(DTYPES[dtype]):
         model = T5ForConditionalGeneration(model_config(name))
-        apply_method(model, method, options)
+        apply_method(model, method, options, tasks=tasks)
+    if tasks:
+        set_task(model, tasks[0])
     return model.train()
 
 

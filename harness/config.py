@@ -17,6 +17,7 @@ DATA_SOURCES = ("auto", "hub", "fixtures")
 PREFIX_SETTINGS = ("auto", "always", "never")  # methods/registry.py resolve_prefix
 LABEL_FORMATS = ("digits", "names")  # tasks.TextFormat
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
+MIXTURE_SETTINGS = ("mixture", "sampling", "temperature")
 
 
 class ConfigError(ValueError):
@@ -64,32 +65,59 @@ class TrialConfig:
         "keep the trained parameters of the best validation in OUT/modules/<trial_id>.safetensors"))
     exclusive_gpu: bool = field(default=False, metadata=_help(
         "a whole GPU per trial, none shared: for times per epoch (Table 3), at the cost of packing"))
+    mixture: tuple[str, ...] | None = field(default=None, metadata=_help(
+        "member tasks of a mixture trial (task is then the mixture's name): one model trained on all of them"))
+    sampling: str = field(default="temperature", metadata=_help(
+        "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
+    temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
 
     def __post_init__(self):
+        if isinstance(self.mixture, list):  # from YAML or JSON: one form, so equal configs share an id
+            object.__setattr__(self, "mixture", tuple(self.mixture))
         _check(self)
 
     @property
     def trial_id(self) -> str:
-        """Readable and unique: the grid point, plus a hash of everything else in the config."""
-        digest = hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        """Readable and unique: the grid point, plus a hash of everything else in the config (a single
+        task's without the mixture settings, which do nothing there: ids of earlier trials stand)."""
+        settings = asdict(self)
+        if self.mixture is None:
+            for key in MIXTURE_SETTINGS:
+                del settings[key]
+        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
         return f"{self.method}-{self.task}{size}-lr{self.learning_rate:g}-s{self.seed}-{digest}"
+
+    @property
+    def member_tasks(self) -> tuple[str, ...]:
+        """The tasks this trial trains on: a mixture's members, or its one task."""
+        return self.mixture or (self.task,)
 
     @property
     def budget_bytes(self) -> int:
         return parse_budget(self.budget)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data, as JSON gives it back (a mixture's members as a list)."""
+        out = asdict(self)
+        out["mixture"] = list(self.mixture) if self.mixture is not None else None
+        return out
 
 
 def check_known(cfg: TrialConfig) -> None:
     """Every name the trial uses (method, its options, task) known, before anything loads: one line
     (``ConfigError``). An unknown method is caught by name alone, without importing torch."""
     from methods import check_method_name, get_method
-    from tasks import get_task
+    from tasks import get_task, task_names
+    from tasks.mixture import check_mixture
 
-    checks = (("method", lambda: check_method_name(cfg.method)), ("task", lambda: get_task(cfg.task)),
+    def task():
+        if cfg.mixture is None:
+            get_task(cfg.task)
+        else:
+            check_mixture(cfg.task, cfg.mixture, task_names())
+
+    checks = (("method", lambda: check_method_name(cfg.method)), ("mixture" if cfg.mixture else "task", task),
               ("method_options", lambda: get_method(cfg.method).make_config(cfg.method_options)))
     for key, check in checks:
         try:
@@ -100,7 +128,8 @@ def check_known(cfg: TrialConfig) -> None:
 
 def setting_names() -> tuple[str, ...]:
     """The fields a sweep spec may set for all its trials (the grid sets the others)."""
-    grid = {"method", "task", "learning_rate", "seed", "method_options", "epochs", "batch_size", "train_size"}
+    grid = {"method", "task", "learning_rate", "seed", "method_options", "epochs", "batch_size", "train_size",
+            "mixture"}
     return tuple(f.name for f in fields(TrialConfig) if f.name not in grid)
 
 
@@ -124,6 +153,7 @@ def precisions() -> tuple[str, ...]:
 
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
+    from tasks.mixture import SAMPLINGS
     checks = {
         "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
@@ -148,6 +178,11 @@ def _check(cfg: TrialConfig) -> None:
         "tf32": (isinstance(cfg.tf32, bool), "true or false"),
         "exclusive_gpu": (isinstance(cfg.exclusive_gpu, bool), "true or false"),
         "save_modules": (isinstance(cfg.save_modules, bool), "true or false"),
+        "mixture": (cfg.mixture is None or (isinstance(cfg.mixture, tuple) and len(cfg.mixture) >= 2
+                                            and all(isinstance(t, str) for t in cfg.mixture)),
+                    "two or more task names, or null"),
+        "sampling": (cfg.sampling in SAMPLINGS, f"one of {', '.join(SAMPLINGS)}"),
+        "temperature": (_finite(cfg.temperature, least=0, strict=True), "a positive finite number"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:

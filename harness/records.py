@@ -34,13 +34,14 @@ class Record:
     method: str | None = None
     method_options: dict = field(default_factory=dict)
     display_name: str | None = None  # the spec's name for the method in tables and figures
-    task: str | None = None
+    task: str | None = None  # a mixture trial's: the mixture's name
+    mixture: list | None = None  # a mixture trial's member tasks; None for a single task
     learning_rate: float | None = None
     seed: int | None = None
     train_size: int | None = None
     budget: str | None = None
     # what ran, on what
-    data_source: str | None = None  # "fixtures" or "hub:<path>/<config>@<revision>"
+    data_source: str | None = None  # "fixtures" or "hub:<path>/<config>@<revision>" (a mixture: "fixtures" or "task=source; …")
     model_source: str | None = None  # "config:tiny-t5", "hub:<id>@<commit>" or "path:<folder>"
     text_format: dict | None = None  # the inputs' task prefix and the targets' label form
     epochs: int | None = None
@@ -51,13 +52,17 @@ class Record:
     workers: int | None = None
     precision: dict | None = None  # the arithmetic: fp32 or bf16, and torch's fp32 matmul setting (TF32 or not)
     # results
-    val_metrics: list = field(default_factory=list)  # one dict per validation (every epoch, or N steps)
+    # one dict per validation (every epoch, or N steps); a mixture's: member -> its metrics
+    val_metrics: list = field(default_factory=list)
     evaluated_at: list = field(default_factory=list)  # {"epoch", "step"} of each validation
     best_epoch: int | None = None
     best_step: int | None = None  # optimizer steps done at the best validation
-    val_score: float | None = None
-    test_metrics: dict | None = None
+    val_score: float | None = None  # a mixture's: the mean over members of their scores
+    test_metrics: dict | None = None  # a mixture's: member -> its metrics
     test_score: float | None = None
+    # a mixture's, per member: data_source, train_examples, sampling_probability, and val_score and
+    # test_score at the best validation (the best mean over members); None for a single task
+    members: dict | None = None
     trainable_params: int | None = None
     total_params: int | None = None
     trainable_pct: float | None = None
@@ -82,14 +87,14 @@ KEYS = (
     "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
 )
 OPTIONAL_KEYS = tuple(f.name for f in fields(Record) if f.name not in KEYS)
-_COPIED = ("model", "method", "method_options", "task", "learning_rate", "seed", "train_size", "budget",
+_COPIED = ("model", "method", "method_options", "task", "mixture", "learning_rate", "seed", "train_size", "budget",
            "epochs", "batch_size")
 
 
 def new_record(cfg, **results) -> dict:
     """The record of trial ``cfg`` (a ``TrialConfig``) with ``results`` (status and what it measured)."""
     config = cfg.to_dict()
-    base = {k: config[k] for k in _COPIED}
+    base = {k: config.get(k) for k in _COPIED}
     return validate(Record(trial_id=cfg.trial_id, config=config, provenance=provenance(),
                            **{**base, **results}).to_dict())
 

@@ -54,6 +54,9 @@ class SweepSpec:
     of trial settings (``settings``: the spec's values for ``TrialConfig`` fields; the rest keep
     TrialConfig's defaults).
 
+    ``tasks`` is the grid's task axis: the spec's single tasks, then the name of each of its
+    ``mixtures`` (name -> member tasks), whose point trains one model on all its members.
+
     ``epochs`` and ``batch_size`` are one number, or a mapping from each task (or from each
     training-set size) to one, as the paper sets them per task and per low-resource size; no
     ``epochs``: each task's own (the paper's).
@@ -72,10 +75,12 @@ class SweepSpec:
     cpus_per_trial: int = 1
     max_failures: int = 2  # Ray retries of a trial whose worker or node died
     loggers: tuple[str, ...] = ()  # experiment trackers (harness/loggers.py); not part of the sweep's identity
+    mixtures: dict = field(default_factory=dict)  # mixture name -> its member tasks (a tuple)
 
     def identity(self) -> dict:
-        """What makes two specs the same sweep (a folder holds one): all but where results are also sent."""
-        return {k: v for k, v in asdict(self).items() if k != "loggers"}
+        """What makes two specs the same sweep (a folder holds one): all but where results are also sent
+        (and no empty ``mixtures``, so a folder made before mixtures existed keeps its identity)."""
+        return {k: v for k, v in asdict(self).items() if k != "loggers" and not (k == "mixtures" and not v)}
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
@@ -87,10 +92,13 @@ class SweepSpec:
         from tasks import get_task
 
         m = self.method(label)
-        epochs = _at(self.epochs, task, train_size) or get_task(task).epochs
+        members = self.mixtures.get(task)
+        own_epochs = max(get_task(t).epochs for t in members) if members else get_task(task).epochs  # tasks/mixture.py
+        epochs = _at(self.epochs, task, train_size) or own_epochs
         batch_size = {"batch_size": _at(self.batch_size, task, train_size)} if self.batch_size else {}
         return TrialConfig(method=m.name, method_options=dict(m.options), task=task, learning_rate=learning_rate,
-                           seed=seed, train_size=train_size, epochs=epochs, **self.settings, **batch_size)
+                           seed=seed, train_size=train_size, epochs=epochs, mixture=members, **self.settings,
+                           **batch_size)
 
     def trial_at(self, point: dict) -> TrialConfig:
         """The trial at a Ray Tune grid point (keys: method, task, learning_rate, seed, train_size)."""
@@ -118,6 +126,7 @@ class SweepSpec:
         lines = [f"{self.name}: {len(self.trials())} trials = " + " × ".join(f"{n} {what}" for n, what in axes),
                  f"  methods: {', '.join(m.label for m in self.methods)}",
                  f"  tasks: {', '.join(self.tasks)}",
+                 *(f"  mixture {name}: {' + '.join(members)}" for name, members in self.mixtures.items()),
                  f"  learning rates: {', '.join(f'{lr:g}' for lr in self.learning_rates)}",
                  f"  seeds: {', '.join(map(str, self.seeds))}"]
         if sizes:
@@ -145,7 +154,7 @@ _SCALARS = {
     "cpus_per_trial": ((int,), "a positive integer"),
     "max_failures": ((int,), "a non-negative integer"),
 }
-_REQUIRED = ("model", "methods", "tasks", "learning_rates", "seeds")
+_REQUIRED = ("model", "methods", "learning_rates", "seeds")  # and tasks, mixtures or both
 # Bounds that keep a mistaken or hostile spec from taking the machine: the paper's largest spec is
 # under 2 KB, ~60 YAML nodes and ~1,000 grid points.
 MAX_SPEC_BYTES = 1 << 20
@@ -231,6 +240,8 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     for key in _REQUIRED:
         if key not in raw:
             fail(key, "missing")
+    if "tasks" not in raw and "mixtures" not in raw:
+        fail("tasks", "missing (a spec names tasks, mixtures or both)")
     values = {"name": default_name, "settings": {k: raw[k] for k in settings if k in raw}}
     for key, (types, what) in _SCALARS.items():
         if key in raw:
@@ -243,7 +254,9 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     if not NAME.fullmatch(values["name"]):
         fail("name", f"expected a name of letters, digits, '.', '_' and '-' (not a path), got {values['name']!r}")
     values["methods"] = _methods(raw["methods"], fail)
-    values["tasks"] = _tasks(raw["tasks"], fail)
+    values["mixtures"] = _mixtures(raw["mixtures"], fail) if "mixtures" in raw else {}
+    singles = _tasks(raw["tasks"], fail) if "tasks" in raw else ()
+    values["tasks"] = singles + tuple(values["mixtures"])
     values["learning_rates"] = _numbers(raw["learning_rates"], "learning_rates", float, fail)
     values["seeds"] = _numbers(raw["seeds"], "seeds", int, fail, most=MAX_SEED)
     if raw.get("train_size") is not None:
@@ -367,6 +380,23 @@ def _tasks(value, fail) -> tuple[str, ...]:
         if name in value[:i]:
             fail(f"tasks[{i}]", f"{name} is already in the list")
     return tuple(value)
+
+
+def _mixtures(value, fail) -> dict[str, tuple[str, ...]]:
+    """Mixture name -> two or more distinct known tasks; a name that is no task's name (nor a path)."""
+    from tasks import task_names
+    from tasks.mixture import check_mixture
+
+    if not isinstance(value, dict) or not value:
+        fail("mixtures", f"expected a mapping of mixture name to its tasks, got {reprlib.repr(value)}")
+    for name, members in value.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            fail("mixtures", f"expected a name of letters, digits, '.', '_' and '-', got {name!r}")
+        try:
+            check_mixture(name, members, task_names())
+        except ValueError as exc:
+            fail(f"mixtures.{name}", str(exc))
+    return {name: tuple(members) for name, members in value.items()}
 
 
 def _methods(value, fail) -> tuple[MethodSpec, ...]:

@@ -1,6 +1,10 @@
 """The one training loop: the engine's step over shuffled batches, validation by generation each
 epoch, the best epoch kept, test evaluated at the best epoch, a checkpoint after every epoch.
 
+A mixture trial runs the same loop: its batches come from ``tasks.mixture.MixtureSampler`` (each
+batch from one member, the model told which by ``set_task``), validation scores every member and
+the best epoch is the one with the best mean over members (``Mixture.score``).
+
 Setup (data, model, method, engine) happens before the loop, in ``setup``; the batch plan comes in.
 """
 
@@ -13,14 +17,14 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from budgets.plan import BatchPlan
 from engine import devices
-from engine.batches import batches
+from engine.batches import batches, collate
 from engine.devices import set_precision
 from engine.models import load_model
 from engine.state import (
@@ -34,7 +38,9 @@ from engine.state import (
 from engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from harness.config import TrialConfig
 from methods import ParamCount, apply_method, resolve_prefix
+from methods.multitask import set_task
 from tasks import Task, TextFormat, get_task
+from tasks.mixture import Mixture, MixtureSampler, mixture_source, sampling_probabilities
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
@@ -58,15 +64,15 @@ def loop(run: Run, state: dict | None, plan: BatchPlan, *, report, checkpoint_di
          modules_file: Path | None, log) -> dict:
     """The epochs of ``train``: steps, validation, checkpoints; then test at the best validation."""
     cfg = run.cfg
+    order = run.new_order()  # the data order: a shuffle's RNG, or a mixture's sampler
     state = state or {"epoch": 0, "val_metrics": [], "evaluated_at": [], "epoch_times": [], "best": None,
-                      "best_state": None, "order": random.Random(cfg.seed).getstate()}
-    order = random.Random()
+                      "best_state": None, "order": order.getstate()}
     order.setstate(state["order"])
     for epoch in range(state["epoch"], run.epochs):
         run.engine.train()
         start = time.perf_counter()
-        for batch in batches(run.data["train"], plan.micro_batch * run.world, run.pad_id, shuffle=order,
-                             min_rows=run.world):
+        for task, batch in run.train_batches(order, plan.micro_batch * run.world):
+            set_task(run.engine.module, task)  # one task per batch; a no-op for a single-task model
             loss = run.engine.micro_step(run.shard(batch))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
@@ -128,10 +134,14 @@ def validate(run: Run, state: dict, epoch: int) -> None:
 
 @dataclass
 class Run:
-    """A trial set up to train: its task, encoded splits, model in its engine, and where it runs."""
+    """A trial set up to train: its task (or mixture), encoded splits, model in its engine, and where it runs.
+
+    ``data`` holds each split's encoded rows (a mixture's: all members', in member order);
+    ``by_task`` each member's own (a single task's: ``{task: data}``).
+    """
 
     cfg: TrialConfig
-    task: Task
+    task: Task | Mixture
     fmt: TextFormat
     data: dict[str, list[dict]]
     data_source: str
@@ -145,10 +155,41 @@ class Run:
     cpu_memory: tuple[int, str] | None  # (peak bytes, how measured) of the trial's tensors on a CPU
     rank: int = 0
     world: int = 1
+    by_task: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # member -> where its data came from
 
     @property
     def epochs(self) -> int:
         return self.cfg.epochs or self.task.epochs
+
+    @property
+    def members(self) -> tuple[Task, ...]:
+        return self.task.members if isinstance(self.task, Mixture) else (self.task,)
+
+    @property
+    def probabilities(self) -> list[float]:
+        """A mixture's chance per member to give a batch (``tasks.mixture.sampling_probabilities``)."""
+        return sampling_probabilities([len(self.by_task[t.name]["train"]) for t in self.members],
+                                      sampling=self.cfg.sampling, temperature=self.cfg.temperature)
+
+    def new_order(self) -> random.Random | MixtureSampler:
+        """The data order at the trial's start; either kind has ``getstate``/``setstate`` for checkpoints."""
+        if not isinstance(self.task, Mixture):
+            return random.Random(self.cfg.seed)
+        sizes = [len(self.by_task[t.name]["train"]) for t in self.members]
+        return MixtureSampler(sizes, self.probabilities, seed=self.cfg.seed)
+
+    def train_batches(self, order: random.Random | MixtureSampler, rows: int):
+        """One epoch of ``(task, padded batch of rows)``: a shuffled pass over a single task's rows, or
+        a mixture's sampled batches (as many as a pass over all members' rows takes)."""
+        if not isinstance(order, MixtureSampler):
+            for batch in batches(self.data["train"], rows, self.pad_id, shuffle=order, min_rows=self.world):
+                yield self.task.name, batch
+            return
+        for member, indices in order.epoch(rows):
+            task = self.members[member].name
+            own = self.by_task[task]["train"]
+            yield task, collate([own[i] for i in indices], self.pad_id)
 
     @property
     def pad_id(self) -> int:
@@ -163,9 +204,25 @@ class Run:
         """This worker's rows of a step's batch (all of them with one worker), on its device."""
         return {k: v[self.rank :: self.world].contiguous().to(self.device) for k, v in batch.items()}
 
-    def evaluate(self, split: str) -> dict[str, float]:
-        return evaluate(self.engine.module, self.tokenizer, self.task, self.fmt, self.data[split],
-                        self.micro_batch, self.device)
+    def evaluate(self, split: str) -> dict:
+        """The split's metrics; a mixture's per member (``{task: metrics}``), each with its own modules."""
+        metrics = {}
+        for task in self.members:
+            set_task(self.engine.module, task.name)
+            metrics[task.name] = evaluate(self.engine.module, self.tokenizer, task, self.fmt,
+                                          self.by_task[task.name][split], self.micro_batch, self.device)
+        return metrics if isinstance(self.task, Mixture) else metrics[self.task.name]
+
+    def member_results(self, state: dict, test_metrics: dict) -> dict | None:
+        """A mixture's per-member figures for its record: data, training rows, sampling share, and the
+        validation and test scores at the best (mean) validation; None for a single task."""
+        if not isinstance(self.task, Mixture):
+            return None
+        best = state["val_metrics"][state["best"]]
+        return {t.name: {"data_source": self.sources[t.name], "train_examples": len(self.by_task[t.name]["train"]),
+                         "sampling_probability": p, "val_score": t.score(best[t.name]),
+                         "test_score": t.score(test_metrics[t.name])}
+                for t, p in zip(self.members, self.probabilities, strict=True)}
 
     def results(self, state: dict, test_metrics: dict, plan: BatchPlan) -> dict:
         best = state["best"]
@@ -185,7 +242,7 @@ class Run:
             "time_per_epoch_s": sum(state["epoch_times"]) / len(state["epoch_times"]),
             "batch_size": plan.batch_size * self.world, "micro_batch_size": plan.micro_batch,
             "accumulation_steps": plan.accumulation, "workers": self.world, "batch_chosen_by": plan.chosen_by,
-            "precision": self.precision,
+            "precision": self.precision, "members": self.member_results(state, test_metrics),
         }
 
 
@@ -196,16 +253,22 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     precision = set_precision(cfg.precision, tf32=cfg.tf32)
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
-    task = get_task(cfg.task)
-    fmt = TextFormat(prefix=resolve_prefix(cfg.task_prefix, cfg.method), labels=cfg.labels)
-    splits, data_source = task.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
+    members = tuple(get_task(t) for t in cfg.member_tasks)
+    task = Mixture(cfg.task, members) if cfg.mixture else members[0]
+    fmt = TextFormat(prefix=uses_prefix(cfg), labels=cfg.labels)
+    # each member by its own split rule (and train_size subsample)
+    loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in members}
+    sources = {name: found.source for name, found in loaded.items()}
+    data_source = mixture_source(sources) if cfg.mixture else sources[cfg.task]
     model, tokenizer, model_source = load_model(cfg.model, seed=cfg.seed)
-    _, count = apply_method(model, cfg.method, cfg.method_options)
-    max_source = cfg.max_source_length or task.max_source_length
-    data = {split: encode_split(task, fmt, tokenizer, splits[split], max_source) for split in splits}
+    _, count = apply_method(model, cfg.method, cfg.method_options, tasks=cfg.mixture)
+    by_task = {t.name: {split: encode_split(t, fmt, tokenizer, rows, cfg.max_source_length or t.max_source_length)
+                        for split, rows in loaded[t.name].splits.items()} for t in members}
+    data = {split: [row for own in by_task.values() for row in own[split]] for split in by_task[members[0].name]}
     epochs = cfg.epochs or task.epochs
     # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them (as
-    # DeepSpeed's engine does); a partial group left at the very end is not applied.
+    # DeepSpeed's engine does); a partial group left at the very end is not applied. A mixture's
+    # epoch is as many batches as a pass over all its members' rows (tasks/mixture.py).
     micro_steps = epochs * math.ceil(len(data["train"]) / (plan.micro_batch * world))
     opt = Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
                        max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_steps,
@@ -220,7 +283,15 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     if devices.accelerator() is not None:
         torch.cuda.reset_peak_memory_stats(devices.accelerator())
     return Run(cfg, task, fmt, data, data_source, model_source, tokenizer, engine, count, device, plan.micro_batch,
-               precision, memory, rank, world)
+               precision, memory, rank, world, by_task, sources)
+
+
+def uses_prefix(cfg: TrialConfig) -> bool:
+    """Whether inputs start with the task's name: ``auto`` follows the authors per method for a single
+    task and is on for a mixture (Hyperformer's inputs: the model must tell its tasks apart)."""
+    if cfg.mixture and cfg.task_prefix == "auto":
+        return True
+    return resolve_prefix(cfg.task_prefix, cfg.method)
 
 
 def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
@@ -270,16 +341,18 @@ def cpu_tensor_peak(cfg: TrialConfig, rows: list[dict], plan: BatchPlan) -> tupl
     """
     with torch.random.fork_rng():  # its random weights must not move the trial's RNG (measured or cached alike)
         return _tensor_peak(cfg.model, cfg.method, json.dumps(cfg.method_options, sort_keys=True), plan.micro_batch,
-                            max(len(r["input_ids"]) for r in rows), max(len(r["labels"]) for r in rows))
+                            max(len(r["input_ids"]) for r in rows), max(len(r["labels"]) for r in rows),
+                            cfg.mixture)
 
 
 @functools.lru_cache(maxsize=64)  # a worker's later trials of the same workload (other seeds and rates)
 def _tensor_peak(model: str, method: str, options: str, micro_batch: int, source_len: int,
-                 target_len: int) -> tuple[int, str]:
+                 target_len: int, tasks: tuple[str, ...] | None = None) -> tuple[int, str]:
     from budgets.estimate import estimate_fit
     from budgets.workload import Workload
 
-    workload = Workload(model, method, json.loads(options), source_len=source_len, target_len=target_len)
+    workload = Workload(model, method, json.loads(options), source_len=source_len, target_len=target_len,
+                        tasks=tasks)
     fit = estimate_fit(workload, capacity=2**62, batch_size=micro_batch, accounting="cpu", fake=False)
     # one wording for every trial, so a report compares these figures with each other (never with GPU peaks)
     return fit.peak_bytes, ("MemTracker on real CPU tensors: one training step (plain AdamW) at the trial's "

@@ -65,9 +65,11 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     from harness.train import train
     from tasks import get_task
 
-    task = get_task(cfg.task)
+    members = [get_task(t) for t in cfg.member_tasks]
+    # a mixture's batches come from any member: probe with the longest source and target among them
     workload = Workload(cfg.model, cfg.method, cfg.method_options,
-                        source_len=cfg.max_source_length or task.max_source_length, target_len=task.max_target_length)
+                        source_len=max(cfg.max_source_length or t.max_source_length for t in members),
+                        target_len=max(t.max_target_length for t in members), tasks=cfg.mixture)
     # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
     plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)

@@ -34,9 +34,13 @@ UNKNOWN = "unknown"
 
 
 def data_kind(source) -> str:
-    """``fixtures``, ``hub`` or ``unknown``: what a record's ``data_source`` says it trained on."""
+    """``fixtures``, ``hub`` or ``unknown``: what a record's ``data_source`` says it trained on. A
+    mixture's names each member's (``rte=hub:…; sst2=fixtures``): their kind if they share one, else ``mixed``."""
     if not isinstance(source, str) or not source:
         return UNKNOWN
+    if "; " in source:
+        kinds = {data_kind(part.split("=", 1)[-1]) for part in source.split("; ")}
+        return kinds.pop() if len(kinds) == 1 else "mixed"
     return "hub" if source.startswith("hub:") else source
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from harness.folder import grid_trial_ids
 from harness.records import read_records
-from reports import render, select, tables
+from reports import multitask, render, select, tables
 from reports.footer import provenance_lines
 from reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
@@ -42,14 +42,14 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     records = read_records(out_dir, on_bad=lambda path, reason: skipped.append(f"skipped {path}: {reason}"))
     if not records:
         raise FileNotFoundError(" ".join([f"no result records under {Path(out_dir) / 'results'}", *skipped]))
-    summary = summarize(records, baseline=baseline)
+    # mixture trials have tables of their own (reports/multitask.py); the paper's tables are single tasks'
+    summary = summarize([r for r in records if not multitask.is_mixture(r)], baseline=baseline)
     base = select.baseline_label(summary, baseline) if len(summary) else None
     failed = failures(records)
-    if summary.empty:
-        made = [tables.failures_table(failed)]
-    else:
-        made = tables.all_tables(summary, failed, base)
-    made[0].notes += [f"Score check: {m}" for m in select.score_mismatches(records)]
+    made = [] if summary.empty else tables.all_tables(summary, failed, base)[:-1]
+    made += [*multitask.tables(records, summary, baseline), tables.failures_table(failed)]
+    made[0].notes += [f"Score check: {m}" for m in [*select.score_mismatches(records),
+                                                     *multitask.score_mismatches(records)]]
     return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),
                   [*banner_lines(records, failed), *missing_lines(out_dir, records), *skipped])
 
@@ -123,6 +123,10 @@ def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = Non
 def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
     """Numbers, not formatted text: the summary, the efficiency table and the failed trials."""
     paths = [file or folder / "summary.csv", folder / "efficiency.csv", folder / "failures.csv"]
+    mixtures = multitask.summary_frame(rep.records, rep.baseline or BASELINE)
+    if not mixtures.empty:  # one row per mixture, method and member task
+        paths.append(folder / "multitask.csv")
+        mixtures.to_csv(paths[-1], index=False)
     rep.summary.drop(columns="test_scores").to_csv(paths[0], index=False)
     cells = select.at_train_size(rep.summary, select.main_train_size(rep.summary))
     select.efficiency_by_setting(cells, rep.baseline).to_csv(paths[1], index=False)

@@ -1,0 +1,169 @@
+"""Task mixtures: several tasks trained as one, how batches are drawn from them, and how they are scored.
+
+A mixture trial trains one model on its member tasks. Each batch comes from one member (as
+Hyperformer's ``MultiTaskBatchSampler`` does): the member is drawn with probability
+``p_i ∝ n_i^(1/T)`` (``n_i`` its training examples; T = 1 is sampling proportional to size,
+Hyperformer uses T = 10), then the batch is the next rows of that member's own shuffled stream (a new
+permutation each time the member's rows run out). Hyperformer draws a batch's rows with replacement;
+here a member's rows are used once per pass, so no example repeats before every other of its task ran.
+
+An epoch of a mixture is as many batches as one pass over all members' training examples takes:
+``ceil(Σ n_i / batch)`` (Hyperformer's ``num_batches_per_epoch``). With temperature sampling a
+small member is then seen more than once an epoch and a large one less than once.
+
+The score of a mixture is the mean of its members' scores (each the mean of that task's metrics):
+Hyperformer's "average of task metrics", by which the best checkpoint is chosen.
+
+Pure Python, no torch: the sampler's state is plain data, saved in a trial's checkpoint.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from tasks.base import FIXTURES_SOURCE, Task
+
+SAMPLINGS = ("proportional", "temperature")
+
+
+def check_mixture(name: str, members: Sequence[str], known: Sequence[str]) -> None:
+    """A mixture ``name`` of ``members`` that a trial can run, or a one-line ``ValueError``: two or
+    more distinct known tasks, under a name that is no task's."""
+    if isinstance(members, str) or not isinstance(members, Sequence) or not members:
+        raise ValueError(f"expected a list of two or more tasks, got {members!r}")
+    if len(members) < 2:
+        raise ValueError(f"a mixture needs two or more tasks, got only {members[0]!r} (run it as a task)")
+    for member in members:
+        if member not in known:
+            raise ValueError(f"unknown task {member!r} (known: {', '.join(known)})")
+    repeated = [m for i, m in enumerate(members) if m in members[:i]]
+    if repeated:
+        raise ValueError(f"{repeated[0]} is in the mixture twice")
+    if name in known:
+        raise ValueError(f"{name!r} is the name of a task; name the mixture otherwise")
+
+
+def sampling_probabilities(sizes: Sequence[int], *, sampling: str, temperature: float) -> list[float]:
+    """Each member's chance to give the next batch: ``n_i^(1/T) / Σ_j n_j^(1/T)``; ``proportional`` is T = 1.
+
+    Hyperformer's ``generate_tasks_distribution`` normalises ``(n_i / Σn)^(1/T)``: the same numbers.
+    """
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"every member needs training examples, got sizes {list(sizes)}")
+    power = 1.0 if sampling == "proportional" else 1.0 / temperature
+    # in logs, so n^(1/T) of a large task at small T cannot overflow
+    logs = [power * math.log(n) for n in sizes]
+    top = max(logs)
+    weights = [math.exp(x - top) for x in logs]
+    return [w / sum(weights) for w in weights]
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Several tasks trained as one model: the name the grid knows it by, and its members in order."""
+
+    name: str
+    members: tuple[Task, ...]
+
+    @property
+    def member_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.members)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs when a spec gives none: the largest of its members' own (the paper's)."""
+        return max(t.epochs for t in self.members)
+
+    def score(self, metrics: Mapping[str, Mapping[str, float]]) -> float:
+        """The mean over members of each member's score; ``metrics`` maps member -> its metrics."""
+        return sum(t.score(metrics[t.name]) for t in self.members) / len(self.members)
+
+
+def mixture_source(sources: Mapping[str, str]) -> str:
+    """One ``data_source`` for a mixture: ``fixtures`` when every member read its fixtures, else each
+    member's own, ``task=source`` joined by ``; `` (hub revisions differ per task)."""
+    if all(s == FIXTURES_SOURCE for s in sources.values()):
+        return FIXTURES_SOURCE
+    return "; ".join(f"{task}={source}" for task, source in sources.items())
+
+
+class _Stream:
+    """One member's rows, endlessly: a fresh permutation each pass. Its state is the RNG's state before
+    the current permutation was drawn and the position in it (the permutation itself is drawn again)."""
+
+    def __init__(self, size: int, rng: random.Random):
+        self.size, self.rng = size, rng
+        self._new_pass()
+
+    def _new_pass(self) -> None:
+        self.drawn_from = self.rng.getstate()
+        self.order = list(range(self.size))
+        self.rng.shuffle(self.order)
+        self.pos = 0
+
+    def take(self, k: int) -> list[int]:
+        out = []
+        while len(out) < k:
+            if self.pos == self.size:
+                self._new_pass()
+            chunk = self.order[self.pos : self.pos + k - len(out)]
+            out += chunk
+            self.pos += len(chunk)
+        return out
+
+    def getstate(self) -> dict:
+        return {"rng": self.drawn_from, "pos": self.pos}
+
+    def setstate(self, state: dict) -> None:
+        self.rng.setstate(state["rng"])
+        self._new_pass()
+        self.pos = state["pos"]
+
+
+class MixtureSampler:
+    """Batches of a mixture: per batch a member drawn by ``probabilities``, then the next ``batch``
+    row indices of that member's own shuffled stream.
+
+    Deterministic for a seed, and resumable: ``getstate()`` is plain data (tuples, ints), and a sampler
+    given it with ``setstate`` continues with exactly the batches the first would have drawn. A member
+    with fewer rows than a batch repeats rows within the batch.
+    """
+
+    def __init__(self, sizes: Sequence[int], probabilities: Sequence[float], *, seed: int):
+        if len(sizes) != len(probabilities) or not sizes:
+            raise ValueError(f"{len(sizes)} members but {len(probabilities)} probabilities")
+        self.sizes = list(sizes)
+        self._cumulative = list(itertools.accumulate(probabilities))
+        self._choice = random.Random(seed)
+        self._streams = [_Stream(n, random.Random(f"{seed}/{i}")) for i, n in enumerate(sizes)]
+
+    def batches_per_epoch(self, batch: int) -> int:
+        return math.ceil(sum(self.sizes) / batch)
+
+    def draw(self) -> int:
+        """The member that gives the next batch (an index into ``sizes``)."""
+        u = self._choice.random() * self._cumulative[-1]
+        return min(bisect.bisect_right(self._cumulative, u), len(self.sizes) - 1)
+
+    def epoch(self, batch: int) -> Iterator[tuple[int, list[int]]]:
+        """One epoch: ``(member, row indices)`` for each of ``batches_per_epoch(batch)`` batches."""
+        for _ in range(self.batches_per_epoch(batch)):
+            member = self.draw()
+            yield member, self._streams[member].take(batch)
+
+    def getstate(self) -> dict:
+        return {"choice": self._choice.getstate(), "streams": [s.getstate() for s in self._streams]}
+
+    def setstate(self, state: dict) -> None:
+        if len(state["streams"]) != len(self._streams):
+            raise ValueError(f"a sampler state of {len(state['streams'])} members for {len(self._streams)}")
+        self._choice.setstate(state["choice"])
+        for stream, saved in zip(self._streams, state["streams"], strict=True):
+            stream.setstate(saved)

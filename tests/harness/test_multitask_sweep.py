@@ -1,0 +1,54 @@
+"""The multi-task smoke sweep, for real: Ray Tune runs configs/smoke-multitask.yaml (two methods on
+RTE and SST-2 one task at a time and on their mixture, tiny T5, offline fixtures) and one report
+holds the single-task tables, the mixture's table and the two side by side, with the records' numbers."""
+
+from pathlib import Path
+
+from cli.main import main
+from harness.records import read_records
+from harness.spec import load_spec
+from reports.summary import report
+
+SPEC = Path(__file__).resolve().parents[2] / "configs" / "smoke-multitask.yaml"
+
+
+def table_rows(markdown: str, title: str) -> tuple[list[str], dict[str, list[str]]]:
+    """(header, rows by first cell) of one markdown table; bold marks dropped."""
+    section = markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip().strip("*") for c in line.strip("|").split(" | ")]
+            for line in section.splitlines() if line.startswith("| ")]
+    return rows[0], {r[0]: r[1:] for r in rows[1:]}
+
+
+def test_a_ray_sweep_over_tasks_and_a_mixture_reports_both_tables(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(SPEC), "--out", str(out)]) == 0
+    records = read_records(out)
+    assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(SPEC).trials()}
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    mixed = {r["method"]: r for r in records if r["mixture"]}
+    single = {(r["method"], r["task"]): r for r in records if not r.get("mixture")}
+    assert sorted(mixed) == ["adapter", "bitfit"] and len(single) == 4
+    assert all(set(r["members"]) == {"rte", "sst2"} and r["task"] == "rte-sst2" for r in mixed.values())
+    assert "## Multi-task: rte-sst2" in capsys.readouterr().out  # the sweep's own closing report
+
+    text = report(out)
+    header, rows = table_rows(text, "Multi-task: rte-sst2")
+    assert header == ["method", "rte", "sst2", "average", "trainable % (whole mixture)", "peak memory (MB)",
+                      "time/epoch (s)"]
+    for method, r in mixed.items():
+        rte, sst2 = (r["members"][t]["test_score"] for t in ("rte", "sst2"))
+        assert rows[method][:4] == [f"{rte:.2f} ± —", f"{sst2:.2f} ± —", f"{r['test_score']:.2f}",
+                                    f"{r['trainable_pct']:.3f}"]
+        assert rows[method][4:] == [f"{r['peak_memory_bytes'] / 1e6:.0f}", f"{r['time_per_epoch_s']:.2f}"]
+
+    header, rows = table_rows(text, "Multi-task rte-sst2 against one task at a time")
+    assert header[2:4] == ["rte single / mixture", "sst2 single / mixture"]
+    for method, r in mixed.items():
+        alone = [single[(method, t)] for t in ("rte", "sst2")]
+        assert rows[method][1:3] == [f"{a['test_score']:.2f} / {r['members'][a['task']]['test_score']:.2f}"
+                                     for a in alone]
+        assert rows[method][-2:] == [f"{sum(a['trainable_pct'] for a in alone):.3f}", f"{r['trainable_pct']:.3f}"]
+
+    _, main_rows = table_rows(text, "Results per task (Table 1 / Table 2 layout)")
+    assert set(main_rows) == {"adapter", "bitfit"}  # the mixture is no column of the paper's table
