@@ -4,16 +4,16 @@ configuration alone (the model is built on the meta device: no weights, no downl
 from __future__ import annotations
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5Config
 
-from engine.models import model_config
+from engine.models import model_config, model_from_config
 from methods import ParamCount, apply_method, check_options_used, method_names, options_for
 
 
 def count_params(config: T5Config, method: str, options: dict | None = None) -> ParamCount:
     """Apply ``method`` to a meta-device model of ``config`` and count."""
     with torch.device("meta"):
-        model = T5ForConditionalGeneration(config)
+        model = model_from_config(config)
         _, count = apply_method(model, method, options)
     return count
 

@@ -199,10 +199,13 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     task = get_task(cfg.task)
     fmt = TextFormat(prefix=resolve_prefix(cfg.task_prefix, cfg.method), labels=cfg.labels)
     splits, data_source = task.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed)
-    model, tokenizer, model_source = load_model(cfg.model, seed=cfg.seed)
+    model_name = task.model_name(cfg.model, data_source)  # a task that reads images names its encoder
+    model, tokenizer, model_source = load_model(model_name, seed=cfg.seed)
     _, count = apply_method(model, cfg.method, cfg.method_options)
     max_source = cfg.max_source_length or task.max_source_length
-    data = {split: encode_split(task, fmt, tokenizer, splits[split], max_source) for split in splits}
+    inputs = task.model_inputs(splits, model=model_name, data_source=data_source)  # beside the text, or None
+    data = {split: encode_split(task, fmt, tokenizer, splits[split], max_source, inputs and inputs[split])
+            for split in splits}
     epochs = cfg.epochs or task.epochs
     # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them (as
     # DeepSpeed's engine does); a partial group left at the very end is not applied.
@@ -223,13 +226,15 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
                precision, memory, rank, world)
 
 
-def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
-    """Token ids of each example's source and target (unpadded), with the example kept for scoring."""
+def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int,
+                 inputs: list[dict] | None = None) -> list[dict]:
+    """Token ids of each example's source and target (unpadded), its ``inputs`` beside the text (a
+    tensor per model argument), and the example kept for scoring."""
     out = []
-    for ex in examples:
+    for i, ex in enumerate(examples):
         source = tokenizer(task.source(ex, fmt), truncation=True, max_length=max_source).input_ids
         target = tokenizer(task.target(ex, fmt), truncation=True, max_length=task.max_target_length).input_ids
-        out.append({"input_ids": source, "labels": target, "example": ex})
+        out.append({"input_ids": source, "labels": target, **(inputs[i] if inputs else {}), "example": ex})
     return out
 
 
@@ -240,8 +245,7 @@ def evaluate(model, tokenizer, task: Task, fmt: TextFormat, rows: list[dict], ba
     predictions = []
     for batch in batches(rows, batch_size, tokenizer.pad_token_id):
         generated = model.generate(
-            input_ids=batch["input_ids"].to(device),
-            attention_mask=batch["attention_mask"].to(device),
+            **{k: v.to(device) for k, v in batch.items() if k != "labels"},
             max_new_tokens=task.max_target_length,
             do_sample=False,
             num_beams=1,
