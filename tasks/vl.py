@@ -57,7 +57,7 @@ class VisionTask(Task):
 
     image_columns: tuple[str, ...] = ("image",)
     answer: Callable[[dict], str]
-    target_length: int = 16
+    target_length: int = 16  # tokens, bytes under ByT5's tokenizer: answers are a word or two
     max_source_length: int = 40  # VL-Adapter's text length for questions
     epochs: int = 20  # VL-Adapter's 20 epochs
 
@@ -138,7 +138,7 @@ class NLVR2Task(VisionTask):
 class CaptionTask(VisionTask):
     """COCO captioning: every reference caption of an image is a training target; CIDEr selects."""
 
-    target_length: int = 32
+    target_length: int = 64  # bytes under ByT5's tokenizer (tiny-t5), words otherwise: a caption fits either
     max_source_length: int = 8
 
     def references(self, example: dict) -> list[str]:
@@ -220,7 +220,7 @@ TASKS = [
             hub_splits={"train": "train", "validation": "testdev"}),
     NLVR2Task(name="nlvr2", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default", revision=UNPINNED,
               formatter=nlvr_source, answer=nlvr_answer, metrics=(accuracy,),
-              image_columns=("left_image", "right_image"), target_length=4, max_source_length=64),
+              image_columns=("left_image", "right_image"), target_length=8, max_source_length=64),
     CaptionTask(name="coco-caption", version="1.0.0", hub_path="yerevann/coco-karpathy", hub_config="default",
                 revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
                 hub_splits={"train": "train", "validation": "validation", "test": "test"}),

@@ -100,3 +100,12 @@ def test_a_vl_task_adds_its_image_encoder_to_the_model():
     assert vqa.model_name("google-t5/t5-base", "hub:HuggingFaceM4/VQAv2/default@main") == "google-t5/t5-base+clip-rn101"
     assert vqa.model_name("t5-base+openai/clip-vit-base-patch32", "fixtures") == "t5-base+openai/clip-vit-base-patch32"
     assert get_task("sst2").model_name("tiny-t5", "fixtures") == "tiny-t5"
+
+
+@pytest.mark.parametrize("name", VL)
+def test_every_fixture_target_fits_the_generation_length_in_bytes(name):
+    """tiny-t5 reads bytes (ByT5's tokenizer): a target cut short would be unlearnable and unreadable."""
+    task = get_task(name)
+    for rows in task.split(task.load_fixtures()).values():
+        for ex in task.training_examples(rows):
+            assert len(task.target(ex).encode()) + 1 <= task.max_target_length, task.target(ex)
