@@ -7,9 +7,9 @@ each counted once, against the base model's parameters (counted once too, whatev
 from __future__ import annotations
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5Config
 
-from engine.models import model_config
+from engine.models import model_config, model_from_config
 from methods import ParamCount, apply_method, check_options_used, method_names, options_for
 
 
@@ -17,7 +17,7 @@ def count_params(config: T5Config, method: str, options: dict | None = None,
                  tasks: list[str] | None = None) -> ParamCount:
     """Apply ``method`` to a meta-device model of ``config`` (a mixture model of ``tasks``) and count."""
     with torch.device("meta"):
-        model = T5ForConditionalGeneration(config)
+        model = model_from_config(config)
         _, count = apply_method(model, method, options, tasks=tasks)
     return count
 

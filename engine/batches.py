@@ -6,6 +6,8 @@ import random
 
 import torch
 
+TEXT_KEYS = ("input_ids", "labels", "example")  # an encoded row's keys that are not model inputs as they are
+
 
 def pad(seqs: list[list[int]], value: int) -> torch.Tensor:
     width = max(len(s) for s in seqs)
@@ -26,10 +28,12 @@ def batches(rows: list[dict], size: int, pad_id: int, *, shuffle: random.Random 
 
 
 def collate(chunk: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """One padded batch of encoded rows; label padding is -100 so the loss ignores it."""
+    """One padded batch of encoded rows; label padding is -100 so the loss ignores it. Inputs beside
+    the text (a VL task's image features): one tensor per row, stacked."""
     input_ids = pad([r["input_ids"] for r in chunk], pad_id)
     labels = pad([r["labels"] for r in chunk], -100)
-    return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}
+    extra = {k: torch.stack([r[k] for r in chunk]) for k in chunk[0] if k not in TEXT_KEYS}
+    return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels, **extra}
 
 
 def random_batch(vocab_size: int, *, batch_size: int, source_len: int, target_len: int,

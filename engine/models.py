@@ -1,6 +1,8 @@
 """Model loading: ``tiny-t5`` built offline from a config, or any Hugging Face T5 id or path.
 
-``NAME@REVISION`` pins a hub revision (``google-t5/t5-base@<commit>``). ``build_model`` makes a
+``NAME@REVISION`` pins a hub revision (``google-t5/t5-base@<commit>``). ``T5+ENCODER`` is VL-T5
+(vision/model.py): that T5 with a trainable projection of ``ENCODER``'s frozen image features
+(``t5-base+clip-rn101``, VL-Adapter's; ``tiny-t5+tiny-clip`` offline). ``build_model`` makes a
 model from its configuration alone (random weights) with a method applied, on any device: memory
 and step time do not depend on the weights' values, so budgets and benchmarks download nothing.
 """
@@ -19,6 +21,9 @@ from transformers.utils import logging as transformers_logging
 import tinyt5
 from methods import apply_method
 from methods.multitask import set_task
+from vision.encoders import check_encoder
+from vision.encoders import spec as encoder_spec
+from vision.model import VLT5, is_vl_config, vl_config, vl_t5
 
 TINY_T5 = "tiny-t5"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -70,8 +75,17 @@ def _split_revision(name: str) -> tuple[str, str | None]:
     return repo, revision or None
 
 
+def split_vl(name: str) -> tuple[str, str | None]:
+    """(the T5, the image encoder) of ``T5+ENCODER``; (name, None) for a text model."""
+    t5, plus, encoder = name.partition("+")
+    return t5, (encoder if plus else None)
+
+
 def model_config(name: str) -> T5Config:
     """The model's configuration alone (no weights); the original T5 sizes are known offline."""
+    t5, encoder = split_vl(name)
+    if encoder:
+        return vl_config(model_config(t5), feat_dim=encoder_spec(encoder).feat_dim, encoder=encoder)
     if name == TINY_T5:
         return tiny_t5_config()
     if known := known_t5_config(name):
@@ -88,6 +102,9 @@ def model_problem(name: str) -> str | None:
     from huggingface_hub import constants, try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    t5, encoder = split_vl(name)
+    if encoder:
+        return check_encoder(encoder) or model_problem(t5)
     repo, revision = _split_revision(name)
     if name == TINY_T5 or known_t5_config(repo):
         return None
@@ -108,8 +125,14 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
 
     ``tiny-t5`` is initialised from ``seed`` deterministically: ``config:tiny-t5``; a hub model
     names the commit it resolved to, ``hub:<id>@<commit>``; a local folder ``path:<folder>``; a
-    packaged one (``tiny-t5-pretrained``) ``package:<name>@sha256:<digest of its weights>``.
+    packaged one (``tiny-t5-pretrained``) ``package:<name>@sha256:<digest of its weights>``; VL-T5
+    its T5's source and the encoder, ``config:tiny-t5+tiny-clip``.
     """
+    t5, encoder = split_vl(name)
+    if encoder:
+        base, tokenizer, source = load_model(t5, seed=seed)
+        torch.manual_seed(seed)  # the projection's initial weights
+        return vl_t5(base, model_config(name)), tokenizer, f"{source}+{encoder}"
     if name == TINY_T5:
         torch.manual_seed(seed)
         return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer(), f"config:{TINY_T5}"
@@ -145,11 +168,16 @@ def build_model(name: str, method: str, options: dict | None = None, *, device: 
     every batch, too, runs one task's modules).
     """
     with torch.device(device), default_dtype(DTYPES[dtype]):
-        model = T5ForConditionalGeneration(model_config(name))
+        model = model_from_config(model_config(name))
         apply_method(model, method, options, tasks=tasks)
     if tasks:
         set_task(model, tasks[0])
     return model.train()
+
+
+def model_from_config(config: T5Config) -> T5ForConditionalGeneration:
+    """A randomly initialised model of ``config``: VL-T5 when it reads images, else T5."""
+    return VLT5(config) if is_vl_config(config) else T5ForConditionalGeneration(config)
 
 
 @contextlib.contextmanager

@@ -260,10 +260,20 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in members}
     sources = {name: found.source for name, found in loaded.items()}
     data_source = mixture_source(sources) if cfg.mixture else sources[cfg.task]
-    model, tokenizer, model_source = load_model(cfg.model, seed=cfg.seed)
+    # a task that reads images names its encoder; a mixture's members must agree on one model
+    model_names = {t.model_name(cfg.model, sources[t.name]) for t in members}
+    if len(model_names) > 1:
+        raise ValueError(f"mixture {cfg.task}: its members need different models ({', '.join(sorted(model_names))})")
+    (model_name,) = model_names
+    model, tokenizer, model_source = load_model(model_name, seed=cfg.seed)
     _, count = apply_method(model, cfg.method, cfg.method_options, tasks=cfg.mixture)
-    by_task = {t.name: {split: encode_split(t, fmt, tokenizer, rows, cfg.max_source_length or t.max_source_length)
-                        for split, rows in loaded[t.name].splits.items()} for t in members}
+    by_task = {}
+    for t in members:
+        splits = loaded[t.name].splits
+        inputs = t.model_inputs(splits, model=model_name, data_source=sources[t.name])  # beside the text, or None
+        max_source = cfg.max_source_length or t.max_source_length
+        by_task[t.name] = {split: encode_split(t, fmt, tokenizer, rows, max_source, inputs and inputs[split])
+                           for split, rows in splits.items()}
     data = {split: [row for own in by_task.values() for row in own[split]] for split in by_task[members[0].name]}
     epochs = cfg.epochs or task.epochs
     # Micro-batches count across epochs: the optimizer steps after every `accumulation` of them (as
@@ -294,13 +304,15 @@ def uses_prefix(cfg: TrialConfig) -> bool:
     return resolve_prefix(cfg.task_prefix, cfg.method)
 
 
-def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int) -> list[dict]:
-    """Token ids of each example's source and target (unpadded), with the example kept for scoring."""
+def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int,
+                 inputs: list[dict] | None = None) -> list[dict]:
+    """Token ids of each example's source and target (unpadded), its ``inputs`` beside the text (a
+    tensor per model argument), and the example kept for scoring."""
     out = []
-    for ex in examples:
+    for i, ex in enumerate(examples):
         source = tokenizer(task.source(ex, fmt), truncation=True, max_length=max_source).input_ids
         target = tokenizer(task.target(ex, fmt), truncation=True, max_length=task.max_target_length).input_ids
-        out.append({"input_ids": source, "labels": target, "example": ex})
+        out.append({"input_ids": source, "labels": target, **(inputs[i] if inputs else {}), "example": ex})
     return out
 
 
@@ -311,8 +323,7 @@ def evaluate(model, tokenizer, task: Task, fmt: TextFormat, rows: list[dict], ba
     predictions = []
     for batch in batches(rows, batch_size, tokenizer.pad_token_id):
         generated = model.generate(
-            input_ids=batch["input_ids"].to(device),
-            attention_mask=batch["attention_mask"].to(device),
+            **{k: v.to(device) for k, v in batch.items() if k != "labels"},
             max_new_tokens=task.max_target_length,
             do_sample=False,
             num_beams=1,

@@ -7,6 +7,7 @@ parameters to train. Freezing and counting happen once, here, for every method.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from collections.abc import Callable, Sequence
@@ -167,6 +168,8 @@ def apply_method(model: nn.Module, name: str, options: dict | None = None,
     """Apply method ``name`` to ``model``: inject its modules, freeze all else, count.
 
     ``total`` is the base model's parameter count before injection, as in the paper's tables.
+    A model's ``trained_by_every_method`` (submodule paths; VL-T5's visual projection) are no
+    method's business: the method is applied with them set aside, then they train and count.
     ``tasks``: the member tasks of a mixture trial; the model gets a task switch first
     (methods/multitask.py), so per-task modules are built for each. None for a single task.
     """
@@ -177,7 +180,9 @@ def apply_method(model: nn.Module, name: str, options: dict | None = None,
         from methods.multitask import attach_tasks
 
         attach_tasks(model, tasks)
-    trainable = set(method.apply(model, cfg))
+    with set_aside(model, getattr(model, "trained_by_every_method", ())) as kept:
+        trainable = set(method.apply(model, cfg))
+    trainable |= kept
     params = dict(model.named_parameters())
     missing = sorted(trainable - set(params))
     if missing:
@@ -186,6 +191,24 @@ def apply_method(model: nn.Module, name: str, options: dict | None = None,
         p.requires_grad_(pname in trainable)
     count = sum(params[n].numel() for n in trainable)
     return cfg, ParamCount(trainable=count, total=total)
+
+
+@contextlib.contextmanager
+def set_aside(model: nn.Module, paths: Sequence[str]):
+    """Detach the submodules at ``paths`` while the block runs; yields their parameters' names."""
+    held = []
+    for path in paths:
+        parent_path, _, name = path.rpartition(".")
+        parent = model.get_submodule(parent_path)
+        held.append((parent, name, getattr(parent, name)))
+    names = {f"{path}.{n}" for path, (_, _, m) in zip(paths, held, strict=True) for n, _ in m.named_parameters()}
+    for parent, name, _ in held:
+        delattr(parent, name)
+    try:
+        yield names
+    finally:
+        for parent, name, module in held:
+            setattr(parent, name, module)
 
 
 def method_label(name: str, options: dict | None) -> str:

@@ -1,4 +1,4 @@
-"""GLUE and SuperGLUE tasks as declarative specs, looked up by name."""
+"""GLUE, SuperGLUE and vision-and-language tasks as declarative specs, looked up by name."""
 
 from tasks.base import (
     T5_STYLE,
@@ -13,8 +13,9 @@ from tasks.base import (
 from tasks.glue import TASKS as _GLUE
 from tasks.metrics import COUNTS, INVALID
 from tasks.superglue import TASKS as _SUPERGLUE
+from tasks.vl import TASKS as _VL
 
-_REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE}
+_REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE + _VL}
 
 
 def get_task(name: str) -> Task:

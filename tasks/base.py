@@ -120,6 +120,15 @@ class Task:
         """The rows the model trains on; a task with several targets per row expands them here."""
         return rows
 
+    def model_name(self, model: str, data_source: str) -> str:
+        """The model a trial of this task loads for ``model``: the named one; a task that reads images
+        adds its image encoder (tasks/vl.py)."""
+        return model
+
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str) -> dict[str, list[dict]] | None:
+        """Model inputs beside the text, per row of each split (``{split: [{arg: tensor}]}``); None: text only."""
+        return None
+
     def score(self, metrics: dict[str, float]) -> float:
         """The task's single number: the mean of its metrics (the counts ``invalid`` and ``examples`` excluded)."""
         values = [v for k, v in metrics.items() if k not in COUNTS]

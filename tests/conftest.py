@@ -1,12 +1,15 @@
 """Shared fixtures: tiny T5 everywhere, offline, one thread per test process."""
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# image features of the VL tasks: a cache of this test run's own, never the user's
+os.environ.setdefault("PEFTBENCH_FEATURES", tempfile.mkdtemp(prefix="peftbench-features-"))
 
 
 @pytest.fixture

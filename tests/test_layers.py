@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # bottom to top (shared/STYLE.md): what is compared; the step engine; memory budgets; the harness;
 # the command line and the reports
-FLOORS = {"methods": 1, "tasks": 1, "tinyt5": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5, "reports": 5}
+FLOORS = {"methods": 1, "tasks": 1, "tinyt5": 1, "vision": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5, "reports": 5}
 
 
 def modules() -> dict[str, Path]:

@@ -9,8 +9,10 @@ from tasks import task_names
 def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):
     assert main(["tasks", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert list(rows) == task_names() and len(rows) == 14
+    assert list(rows) == task_names() and len(rows) == 18
     assert rows["mrpc"]["metrics"] == ["f1", "accuracy"]
+    assert rows["vqa"]["metrics"] == ["vqa_accuracy"] and rows["coco-caption"]["metrics"] == ["cider", "bleu4"]
+    assert rows["nlvr2"]["fixture_sizes"] == {"train": 120, "validation": 30, "test": 30}
     assert rows["record"]["max_source_length"] == 512 and rows["cb"]["max_source_length"] == 256
     assert rows["cb"]["fixture_sizes"] == {"train": 120, "validation": 30, "test": 30}
     assert rows["mnli"]["split_rule"] == "train = hub train, validation = hub validation_mismatched, " \
@@ -21,7 +23,7 @@ def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):
 def test_tasks_table(capsys):
     assert main(["tasks"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 + 14
+    assert len(lines) == 2 + 18
     assert lines[2].split()[:3] == ["cola", "nyu-mll/glue:cola", "matthews_corr"]
 
 

@@ -1,0 +1,227 @@
+"""Vision-and-language tasks of VL-Adapter (Sung et al., 2022): VQAv2, GQA, NLVR2, COCO captions.
+
+A task here is text plus pictures: its rows hold images (the hub's ``{"bytes", "path"}`` image
+values, base64 text in the offline fixtures, or a URL), its inputs are VL-T5's task prompts (``vqa:
+…``, as in VL-Adapter under every method, so the task-prefix setting does not apply) and its targets
+answers or captions. A trial of one trains VL-T5: ``model_name`` adds the image encoder to the model
+the trial names (``tiny-t5`` → ``tiny-t5+tiny-clip`` on fixtures, ``t5-base+clip-rn101`` on hub
+data, VL-Adapter's), and ``model_inputs`` gives each row its image features from the feature cache
+(vision/features.py), computed once per dataset and encoder.
+
+Fixtures (``python -m tasks.fixtures.vl_build``) are small drawn pictures whose answers follow from
+the picture: a shape's colour, how many shapes, which side; captions name the shape and colour.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
+from tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy
+
+FIXTURE_ENCODER = "tiny-clip"  # fixtures are 32×32 drawings: the tiny random CLIP reads them offline
+HUB_ENCODER = "clip-rn101"  # VL-Adapter's CLIP ResNet-101 grid features
+# Hub revisions: the datasets' current heads could not be resolved to commits offline; replace each
+# with the full commit hash it resolves to before the first hub run (``datasets`` takes it as ``revision``).
+UNPINNED = "main"
+
+
+def image_bytes(value) -> bytes:
+    """An image's encoded bytes from a row's image value: the hub's ``{"bytes", "path"}`` (bytes, or
+    base64 text in fixtures), a decoded PIL image, or a URL (COCO Karpathy's rows)."""
+    if isinstance(value, dict):
+        value = value.get("bytes") or value.get("path")
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        with urllib.request.urlopen(value, timeout=60) as response:
+            return response.read()
+    if isinstance(value, str):
+        return base64.b64decode(value, validate=True)
+    if hasattr(value, "save"):  # a decoded PIL image
+        import io
+
+        buf = io.BytesIO()
+        value.save(buf, format="PNG")
+        return buf.getvalue()
+    raise TypeError(f"not an image value: {type(value).__name__}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisionTask(Task):
+    """A task whose examples come with images: ``image_columns`` name them (two for NLVR2)."""
+
+    image_columns: tuple[str, ...] = ("image",)
+    answer: Callable[[dict], str]
+    target_length: int = 16  # tokens, bytes under ByT5's tokenizer: answers are a word or two
+    max_source_length: int = 40  # VL-Adapter's text length for questions
+    epochs: int = 20  # VL-Adapter's 20 epochs
+
+    @property
+    def max_target_length(self) -> int:
+        return self.target_length
+
+    def source(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
+        return self.formatter(example)
+
+    def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
+        return self.answer(example)
+
+    def model_name(self, model: str, data_source: str) -> str:
+        """``model`` with this task's image encoder, unless it names one (``T5+ENCODER``)."""
+        if "+" in model:
+            return model
+        return f"{model}+{FIXTURE_ENCODER if data_source == FIXTURES_SOURCE else HUB_ENCODER}"
+
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str) -> dict[str, list[dict]]:
+        """Each row's ``visual_features`` (images, cells, dim): a view of the dataset's cached features."""
+        from vision.features import features_for, item_key
+
+        encoder = model.partition("+")[2]
+        keyed = {split: [self.images(ex) for ex in rows] for split, rows in splits.items()}
+        items = {item_key(imgs): imgs for rows in keyed.values() for imgs in rows}
+        feats, index = features_for(encoder, items, source=f"{data_source}/{self.name}")
+        return {split: [{"visual_features": feats[index[item_key(imgs)]]} for imgs in rows]
+                for split, rows in keyed.items()}
+
+    def images(self, example: dict) -> list[bytes]:
+        return [image_bytes(example[c]) for c in self.image_columns]
+
+    def load_hub(self) -> dict[str, list[dict]]:
+        import datasets
+
+        ds = datasets.load_dataset(self.hub_path, self.hub_config, revision=self.revision)
+        for column in self.image_columns:  # keep images encoded: features are computed once, from bytes
+            if column in ds.column_names[next(iter(ds))] and isinstance(ds[next(iter(ds))].features[column],
+                                                                         datasets.Image):
+                ds = ds.cast_column(column, datasets.Image(decode=False))
+        return {ours: list(ds[theirs]) for ours, theirs in self.hub_splits.items()}
+
+    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for metric in self.metrics:
+            out.update(metric(predictions, [self.references(ex) for ex in examples]))
+        out["invalid"] = sum(not self.valid(p) for p in predictions)
+        out["examples"] = len(predictions)
+        return out
+
+    def references(self, example: dict):
+        """What a metric compares a prediction with: the answer."""
+        return self.answer(example)
+
+    def valid(self, prediction: str) -> bool:
+        """Whether a generated text could be read as an answer at all (empty: no)."""
+        return bool(normalize_vqa(prediction))
+
+
+@dataclass(frozen=True, kw_only=True)
+class VQATask(VisionTask):
+    """VQAv2: the target is the most common of the 10 annotators' answers; scored by VQA accuracy."""
+
+    def references(self, example: dict) -> list[str]:
+        return [a["answer"] for a in example["answers"]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NLVR2Task(VisionTask):
+    """NLVR2: two images and a sentence; the target is ``true`` or ``false``."""
+
+    def valid(self, prediction: str) -> bool:
+        return normalize_vqa(prediction) in ("true", "false")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptionTask(VisionTask):
+    """COCO captioning: every reference caption of an image is a training target; CIDEr selects."""
+
+    target_length: int = 64  # bytes under ByT5's tokenizer (tiny-t5), words otherwise: a caption fits either
+    max_source_length: int = 8
+
+    def references(self, example: dict) -> list[str]:
+        return list(example["sentences"])
+
+    def training_examples(self, rows: list[dict]) -> list[dict]:
+        """One example per reference caption (VL-T5 trains on every caption of an image)."""
+        return [{**r, "sentences": [s]} for r in rows for s in r["sentences"]]
+
+    def score(self, metrics: dict[str, float]) -> float:
+        """CIDEr, the paper's COCO number (BLEU-4 is reported beside it)."""
+        return metrics["cider"]
+
+    def images(self, example: dict) -> list[bytes]:
+        """The row's image, else its URL (the Karpathy split's rows on the hub carry COCO's URLs)."""
+        return [image_bytes(example.get("image") or example["url"])]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GQATask(VisionTask):
+    """GQA (balanced): questions in one hub configuration, their images in another, joined by ``imageId``."""
+
+    def load_hub(self) -> dict[str, list[dict]]:
+        import datasets
+
+        out = {}
+        for ours, theirs in self.hub_splits.items():
+            rows = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_instructions", revision=self.revision)
+            images = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_images", revision=self.revision)
+            images = images.cast_column("image", datasets.Image(decode=False))
+            by_id = {r["id"]: r["image"] for split in images.values() for r in split}
+            out[ours] = [{**r, "image": by_id[r["imageId"]]} for split in rows.values() for r in split]
+        return out
+
+
+def vqa_answer(ex: dict) -> str:
+    """The most common annotator answer (VQAv2's ``multiple_choice_answer``)."""
+    return ex.get("multiple_choice_answer") or Counter(a["answer"] for a in ex["answers"]).most_common(1)[0][0]
+
+
+def vqa_source(ex: dict) -> str:
+    """``{"question": "What color is the shape?", …}`` -> ``vqa: What color is the shape?``"""
+    return f"vqa: {ex['question']}"
+
+
+def gqa_source(ex: dict) -> str:
+    """``{"question": "Which side is the circle on?", …}`` -> ``gqa: Which side is the circle on?``"""
+    return f"gqa: {ex['question']}"
+
+
+def nlvr_source(ex: dict) -> str:
+    """``{"sentence": "The left image has more shapes.", …}`` -> ``nlvr: The left image has more shapes.``"""
+    return f"nlvr: {ex['sentence']}"
+
+
+def nlvr_answer(ex: dict) -> str:
+    return "true" if str(ex["label"]).lower() in ("true", "1") else "false"
+
+
+def caption_source(ex: dict) -> str:
+    """Any COCO row -> ``caption:`` (the image is the input)."""
+    return "caption:"
+
+
+def gqa_answer(ex: dict) -> str:
+    return ex["answer"]
+
+
+def caption_answer(ex: dict) -> str:
+    """The first reference caption (training rows carry one each: ``training_examples``)."""
+    return ex["sentences"][0]
+
+
+TASKS = [
+    VQATask(name="vqa", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default", revision=UNPINNED,
+            formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,)),
+    GQATask(name="gqa", version="1.0.0", hub_path="lmms-lab/GQA", hub_config="balanced", revision=UNPINNED,
+            formatter=gqa_source, answer=gqa_answer, metrics=(accuracy,),
+            hub_splits={"train": "train", "validation": "testdev"}),
+    NLVR2Task(name="nlvr2", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default", revision=UNPINNED,
+              formatter=nlvr_source, answer=nlvr_answer, metrics=(accuracy,),
+              image_columns=("left_image", "right_image"), target_length=8, max_source_length=64),
+    CaptionTask(name="coco-caption", version="1.0.0", hub_path="yerevann/coco-karpathy", hub_config="default",
+                revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
+                hub_splits={"train": "train", "validation": "validation", "test": "test"}),
+]

@@ -1,0 +1,108 @@
+"""Metrics of the vision-and-language tasks on generated text, ×100, named as VL-Adapter's tables.
+
+- ``vqa_accuracy``: the official VQA accuracy (Antol et al., 2015; the VQA evaluation code): a
+  prediction's accuracy against the 10 annotators' answers is min(#annotators who gave it / 3, 1),
+  averaged over the 10 subsets of 9 annotators (each annotator left out once); answers are
+  normalised first as the official code does (punctuation, number words, articles, contractions).
+- ``accuracy`` (GQA, NLVR2): exact match of the normalised prediction with the one answer.
+- ``cider`` (CIDEr-D) and ``bleu4``: the COCO caption evaluation's scorers (pycocoevalcap), on text
+  tokenised here as its PTB tokenizer does for plain captions (lower case, punctuation dropped, split
+  on spaces), so no Java is needed. Captions with quotes, hyphens or contractions tokenise slightly
+  differently from the Stanford tokenizer; methods/FIDELITY.md says so.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The official evaluation's normalisation tables (vqaEval.py), in part: contractions most common in answers.
+_CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
+                 "wont": "won't", "didnt": "didn't", "wasnt": "wasn't", "werent": "weren't", "hasnt": "hasn't",
+                 "havent": "haven't", "shouldnt": "shouldn't", "couldnt": "couldn't", "wouldnt": "wouldn't",
+                 "im": "i'm", "ive": "i've", "youre": "you're", "theyre": "they're", "thats": "that's",
+                 "whats": "what's", "its": "it's", "lets": "let's"}
+_NUMBERS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+            "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+_ARTICLES = {"a", "an", "the"}
+_PUNCTUATION = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",",
+                "?", "!"]
+_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+_COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
+
+
+def normalize_vqa(answer: str) -> str:
+    """An answer as the official VQA evaluation compares it (processPunctuation, processDigitArticle)."""
+    text = answer.replace("\n", " ").replace("\t", " ").strip().lower()
+    for p in _PUNCTUATION:
+        if (p + " " in text or " " + p in text) or re.search(_COMMA_STRIP, text) is not None:
+            text = text.replace(p, "")
+        else:
+            text = text.replace(p, " ")
+    text = _PERIOD_STRIP.sub("", text)
+    words = [_NUMBERS.get(w, w) for w in text.split() if w not in _ARTICLES]
+    return " ".join(_CONTRACTIONS.get(w, w) for w in words)
+
+
+def vqa_score(prediction: str, answers: list[str]) -> float:
+    """One prediction's VQA accuracy in [0, 1] against its annotators' answers (10 in VQAv2)."""
+    if not answers:
+        raise ValueError("a VQA question without annotator answers")
+    pred, gold = normalize_vqa(prediction), [normalize_vqa(a) for a in answers]
+    if len(gold) == 1:
+        return float(pred == gold[0])
+    scores = []
+    for left_out in range(len(gold)):
+        agreeing = sum(g == pred for i, g in enumerate(gold) if i != left_out)
+        scores.append(min(agreeing / 3, 1.0))
+    return sum(scores) / len(scores)
+
+
+def vqa_accuracy(predictions: list[str], answers: list[list[str]]) -> dict[str, float]:
+    _check(predictions, answers)
+    return {"vqa_accuracy": 100.0 * sum(map(vqa_score, predictions, answers)) / len(predictions)}
+
+
+def accuracy(predictions: list[str], answers: list[str]) -> dict[str, float]:
+    """Accuracy: the normalised prediction equals the normalised answer (GQA, NLVR2)."""
+    _check(predictions, answers)
+    hits = sum(normalize_vqa(p) == normalize_vqa(a) for p, a in zip(predictions, answers, strict=True))
+    return {"accuracy": 100.0 * hits / len(predictions)}
+
+
+def caption_tokens(text: str) -> str:
+    """A caption as the COCO evaluation's PTB tokenizer leaves plain text: lower case, its
+    punctuation removed, words separated by single spaces."""
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return " ".join(text.split())
+
+
+def _scorer_inputs(predictions: list[str], references: list[list[str]]) -> tuple[dict, dict]:
+    _check(predictions, references)
+    res = {i: [caption_tokens(p)] for i, p in enumerate(predictions)}
+    gts = {i: [caption_tokens(r) for r in refs] for i, refs in enumerate(references)}
+    return gts, res
+
+
+def cider(predictions: list[str], references: list[list[str]]) -> dict[str, float]:
+    """CIDEr-D (Vedantam et al., 2015) over the split, the COCO evaluation's ``Cider`` scorer; its
+    document frequencies come from the split's references, as in the COCO evaluation."""
+    from pycocoevalcap.cider.cider import Cider
+
+    score, _ = Cider().compute_score(*_scorer_inputs(predictions, references))
+    return {"cider": 100.0 * float(score)}
+
+
+def bleu4(predictions: list[str], references: list[list[str]]) -> dict[str, float]:
+    """Corpus BLEU-4 (Papineni et al., 2002) with the brevity penalty of the closest reference length,
+    the COCO evaluation's ``Bleu(4)`` scorer."""
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    scores, _ = Bleu(4).compute_score(*_scorer_inputs(predictions, references), verbose=0)
+    return {"bleu4": 100.0 * float(scores[3])}
+
+
+def _check(predictions: list, references: list) -> None:
+    if not references:
+        raise ValueError("a metric of an empty split")
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")

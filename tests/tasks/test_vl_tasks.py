@@ -1,0 +1,111 @@
+"""The vision-and-language tasks: formats, fixtures whose answers are in the picture, splits, scoring."""
+
+import base64
+import io
+from collections import Counter
+
+import pytest
+from PIL import Image
+
+from tasks import get_task
+from tasks.fixtures import vl_build
+from tasks.vl import TASKS, image_bytes
+
+VL = [t.name for t in TASKS]
+SCHEMAS = {  # each hub dataset's columns (the image as the hub's {"bytes", "path"} value)
+    "vqa": {"question_type", "multiple_choice_answer", "answers", "image_id", "answer_type", "question_id",
+            "question", "image"},
+    "gqa": {"id", "imageId", "question", "answer", "fullAnswer", "image"},
+    "nlvr2": {"identifier", "sentence", "left_image", "right_image", "label"},
+    "coco-caption": {"filepath", "sentids", "filename", "imgid", "split", "sentences", "cocoid", "url", "image"},
+}
+
+
+def picture(value) -> Image.Image:
+    return Image.open(io.BytesIO(image_bytes(value))).convert("RGB")
+
+
+def colours(img: Image.Image) -> set[str]:
+    """The fixture colours present in a picture (exact RGB of the drawn fills)."""
+    pixels = set(img.getdata())
+    return {name for name, rgb in vl_build.COLORS.items() if rgb in pixels}
+
+
+@pytest.mark.parametrize("name", VL)
+def test_fixtures_have_the_hub_schema_and_are_rebuilt_byte_for_byte(name):
+    task, built = get_task(name), vl_build.build()[name]
+    raw = task.load_fixtures()
+    for ours, theirs in task.hub_splits.items():
+        assert raw[ours] == [__import__("json").loads(__import__("json").dumps(r)) for r in built[theirs]]
+        assert all(set(r) == SCHEMAS[name] for r in raw[ours])
+    splits = task.split(raw)
+    assert task.split_sizes(raw) == {k: len(v) for k, v in splits.items()}
+
+
+def test_formats_are_vl_t5s_task_prompts():
+    vqa = get_task("vqa").load_fixtures()["train"][0]
+    assert (get_task("vqa").source(vqa), get_task("vqa").target(vqa)) == ("vqa: what color are the shapes?", "yellow")
+    nlvr = {"sentence": "Both images contain a red shape.", "label": "False"}
+    assert (get_task("nlvr2").source(nlvr), get_task("nlvr2").target(nlvr)) == (
+        "nlvr: Both images contain a red shape.", "false")
+    gqa = {"question": "Which side is the circle on?", "answer": "left"}
+    assert (get_task("gqa").source(gqa), get_task("gqa").target(gqa)) == ("gqa: Which side is the circle on?", "left")
+    coco = get_task("coco-caption")
+    rows = coco.training_examples(coco.load_fixtures()["train"][:1])
+    assert [coco.target(r) for r in rows] == coco.load_fixtures()["train"][0]["sentences"]
+    assert coco.source(rows[0]) == "caption:"
+
+
+def test_vqa_answers_are_in_the_picture():
+    for row in get_task("vqa").load_fixtures()["train"]:
+        img = picture(row["image"])
+        if row["answer_type"] == "other":
+            assert colours(img) == {row["multiple_choice_answer"]}
+        answers = Counter(a["answer"] for a in row["answers"])
+        assert len(row["answers"]) == 10 and answers[row["multiple_choice_answer"]] == 8
+
+
+def test_gqa_and_nlvr2_answers_are_in_the_pictures():
+    for row in get_task("gqa").load_fixtures()["train"]:
+        img, asked = picture(row["image"]), row["question"].split()[4]  # "Which side is the red circle on?"
+        halves = {"left": img.crop((0, 0, 16, 32)), "right": img.crop((16, 0, 32, 32))}
+        assert {side for side, half in halves.items() if asked in colours(half)} == {row["answer"]}, row["id"]
+    for row in get_task("nlvr2").load_fixtures()["train"]:
+        if row["sentence"].startswith("Both images contain a "):
+            asked = row["sentence"].split()[4]
+            both = all(asked in colours(picture(row[c])) for c in ("left_image", "right_image"))
+            assert str(both) == row["label"], row["identifier"]
+
+
+def test_fixture_images_are_base64_png_in_the_hub_image_value():
+    row = get_task("gqa").load_fixtures()["train"][0]
+    assert row["image"]["path"] is None
+    assert base64.b64decode(row["image"]["bytes"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture(row["image"]).size == (32, 32)
+
+
+def test_evaluation_counts_unreadable_outputs():
+    nlvr = get_task("nlvr2")
+    rows = [{"sentence": "s", "label": "True"}, {"sentence": "s", "label": "False"}]
+    assert nlvr.evaluate(["true", "maybe"], rows) == {"accuracy": 50.0, "invalid": 1, "examples": 2}
+    coco = get_task("coco-caption")
+    rows = [{"sentences": ["a red circle"]}, {"sentences": ["a blue square"]}]
+    metrics = coco.evaluate(["a red square", "a blue square"], rows)
+    assert metrics["cider"] == pytest.approx(500.0) and coco.score(metrics) == metrics["cider"]
+
+
+def test_a_vl_task_adds_its_image_encoder_to_the_model():
+    vqa = get_task("vqa")
+    assert vqa.model_name("tiny-t5", "fixtures") == "tiny-t5+tiny-clip"
+    assert vqa.model_name("google-t5/t5-base", "hub:HuggingFaceM4/VQAv2/default@main") == "google-t5/t5-base+clip-rn101"
+    assert vqa.model_name("t5-base+openai/clip-vit-base-patch32", "fixtures") == "t5-base+openai/clip-vit-base-patch32"
+    assert get_task("sst2").model_name("tiny-t5", "fixtures") == "tiny-t5"
+
+
+@pytest.mark.parametrize("name", VL)
+def test_every_fixture_target_fits_the_generation_length_in_bytes(name):
+    """tiny-t5 reads bytes (ByT5's tokenizer): a target cut short would be unlearnable and unreadable."""
+    task = get_task(name)
+    for rows in task.split(task.load_fixtures()).values():
+        for ex in task.training_examples(rows):
+            assert len(task.target(ex).encode()) + 1 <= task.max_target_length, task.target(ex)
