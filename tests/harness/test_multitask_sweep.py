@@ -1,4 +1,4 @@
-"""The multi-task smoke sweep, for real: Ray Tune runs configs/smoke-multitask.yaml (two methods on
+"""The multi-task smoke sweep, for real: Ray Tune runs configs/smoke-multitask.yaml (three methods on
 RTE and SST-2 one task at a time and on their mixture, tiny T5, offline fixtures) and one report
 holds the single-task tables, the mixture's table and the two side by side, with the records' numbers."""
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from cli.main import main
 from harness.records import read_records
 from harness.spec import load_spec
+from methods import method_label
 from reports.summary import report
 
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "smoke-multitask.yaml"
@@ -26,9 +27,10 @@ def test_a_ray_sweep_over_tasks_and_a_mixture_reports_both_tables(tmp_path, caps
     records = read_records(out)
     assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(SPEC).trials()}
     assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
-    mixed = {r["method"]: r for r in records if r["mixture"]}
-    single = {(r["method"], r["task"]): r for r in records if not r.get("mixture")}
-    assert sorted(mixed) == ["adapter", "bitfit"] and len(single) == 4
+    mixed = {method_label(r["method"], r["method_options"]): r for r in records if r["mixture"]}
+    single = {(method_label(r["method"], r["method_options"]), r["task"]): r for r in records if not r.get("mixture")}
+    labels = [m.label for m in load_spec(SPEC).methods]
+    assert sorted(mixed) == sorted(labels) and len(single) == 2 * len(labels)
     assert all(set(r["members"]) == {"rte", "sst2"} and r["task"] == "rte-sst2" for r in mixed.values())
     assert "## Multi-task: rte-sst2" in capsys.readouterr().out  # the sweep's own closing report
 
@@ -51,4 +53,4 @@ def test_a_ray_sweep_over_tasks_and_a_mixture_reports_both_tables(tmp_path, caps
         assert rows[method][-2:] == [f"{sum(a['trainable_pct'] for a in alone):.3f}", f"{r['trainable_pct']:.3f}"]
 
     _, main_rows = table_rows(text, "Results per task (Table 1 / Table 2 layout)")
-    assert set(main_rows) == {"adapter", "bitfit"}  # the mixture is no column of the paper's table
+    assert set(main_rows) == set(labels)  # the mixture is no column of the paper's table
