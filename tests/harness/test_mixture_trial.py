@@ -12,10 +12,9 @@ import json
 
 import pytest
 import torch
-from transformers import ByT5Tokenizer, T5ForConditionalGeneration
+from transformers import ByT5Tokenizer
 
 from budgets.plan import BatchPlan
-from engine.models import tiny_t5_config
 from engine.state import LOOP_STATE
 from harness import train as loop
 from harness.config import TrialConfig
@@ -101,18 +100,6 @@ def test_the_best_epoch_is_the_best_mean_over_members_not_any_members_best(monke
     assert {t: m["val_score"] for t, m in result["members"].items()} == {"rte": 50.0, "sst2": 60.0}
     assert len(set(seen["validation"])) == 3  # two members per validation, three epochs of weights
     assert seen["test"] == [seen["validation"][-1]] * 2, "test scored with other weights than the best mean's"
-
-
-@pytest.fixture(scope="module")
-def dropout_t5(tmp_path_factory) -> str:
-    """A local tiny T5 with dropout: training consumes the torch RNG, so resume must restore it."""
-    folder = tmp_path_factory.mktemp("dropout-t5")
-    config = tiny_t5_config()
-    config.dropout_rate = 0.1
-    torch.manual_seed(0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    ByT5Tokenizer().save_pretrained(folder)
-    return str(folder)
 
 
 class Killed(RuntimeError):

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import ByT5Tokenizer, T5ForConditionalGeneration
 
 from budgets.plan import BatchPlan
-from engine.models import tiny_t5_config
 from engine.state import LOOP_STATE
 from harness import train as loop
 from harness.config import TrialConfig
@@ -24,18 +22,6 @@ from harness.config import TrialConfig
 
 class Killed(RuntimeError):
     pass
-
-
-@pytest.fixture(scope="module")
-def dropout_t5(tmp_path_factory) -> str:
-    """A local tiny T5 with dropout 0.1: training consumes the torch RNG, so resume must restore it."""
-    folder = tmp_path_factory.mktemp("dropout-t5")
-    config = tiny_t5_config()
-    config.dropout_rate = 0.1
-    torch.manual_seed(0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    ByT5Tokenizer().save_pretrained(folder)
-    return str(folder)
 
 
 def trial(model: str, method: str, epochs: int = 3) -> TrialConfig:
