@@ -12,6 +12,7 @@ import json
 
 import pytest
 import torch
+from identical import assert_identical
 from transformers import ByT5Tokenizer
 
 from budgets.plan import BatchPlan
@@ -127,21 +128,6 @@ def test_a_resumed_mixture_trial_ends_bit_for_bit_where_an_unbroken_one_does(dro
         assert_identical(a[key], b[key], key)
     assert resumed["test_metrics"] == unbroken["test_metrics"]
     assert resumed["members"] == unbroken["members"]
-
-
-def assert_identical(a, b, where: str) -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, dict):
-        assert set(a) == set(b), f"{where}: keys differ"
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), f"{where}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path, monkeypatch):

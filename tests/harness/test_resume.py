@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from identical import assert_identical
 
 from budgets.plan import BatchPlan
 from engine.state import LOOP_STATE
@@ -50,23 +51,6 @@ def final_state(folder: Path) -> dict:
         saved["zero"] = [{key: shard[key] for key in ("base_optimizer_state", "single_partition_of_fp32_groups")}
                          for shard in shards]
     return saved
-
-
-def assert_identical(a, b, where: str = "state") -> None:
-    """Equal, tensors bit for bit, through nested dicts, lists and tuples."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.shape == b.shape, f"{where}: shapes differ"
-        assert torch.equal(a, b), f"{where} differs (largest difference {(a.double() - b.double()).abs().max().item():.3g})"
-    elif isinstance(a, dict):
-        assert set(a) == set(b), f"{where}: keys differ: {sorted(map(str, set(a) ^ set(b)))}"
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), f"{where}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def fingerprint(run) -> float:
