@@ -71,6 +71,10 @@ class VisionTask(Task):
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         return self.answer(example)
 
+    @property
+    def images_per_example(self) -> int:
+        return len(self.image_columns)
+
     def model_name(self, model: str, data_source: str) -> str:
         """``model`` with this task's image encoder, unless it names one (``T5+ENCODER``)."""
         if "+" in model:
