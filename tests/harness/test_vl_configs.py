@@ -23,8 +23,8 @@ def test_the_vl_mixture_is_vl_adapters_setting():
     for name in ("adapter", "phm-adapter", "lora", "prompt-tuning-r"):  # VL-Adapter's single and multiple
         assert {(name, "shared"), (name, "per-task")} <= modes
     assert ("adapter", "shared-up") in modes  # half-shared
-    hyperformer = get_method("hyperformer").make_config(spec.method("hyperformer[projected_task_embedding_dim=8,"
-                                                                    "reduction_factor=8]").options)
+    hyperformer = get_method("hyperformer++").make_config(spec.method("hyperformer++[projected_task_embedding_dim=8,"
+                                                                      "reduction_factor=8]").options)
     assert hyperformer.projected_task_embedding_dim == 8 and hyperformer.reduction_factor == 8
     assert {m.options["r"] for m in spec.methods if m.name == "lora"} == {128}
     assert {m.options["prompt_length"] for m in spec.methods if m.name == "prompt-tuning-r"} == {40}
