@@ -1,5 +1,9 @@
 """What a memory budget is for: one method on one model at given sequence lengths, and its step.
 
+A VL-T5 workload (``T5+ENCODER``) also has ``images`` per row: each adds the encoder's cells as
+visual tokens in front of the source (vision/model.py), so the encoder's sequence is
+``images × cells + source_len`` long, and the batch carries random features of that shape.
+
 The model is built from its configuration with random weights (memory does not depend on the
 values), so neither the estimate nor a GPU probe downloads anything. The step is the engine's
 (engine/step.py), the one every trial runs.
@@ -13,9 +17,10 @@ import torch
 
 from budgets.parse import DTYPE_NAMES
 from engine.batches import random_batch
-from engine.models import build_model
+from engine.models import build_model, split_vl
 from engine.step import Engine, Optimization, deepspeed_config_of
 from methods import get_method
+from vision.encoders import spec as encoder_spec
 
 
 @dataclass(frozen=True)
@@ -29,21 +34,27 @@ class Workload:
     target_len: int = 16
     dtype: str = "float32"  # parameters, gradients and optimizer state alike
     tasks: tuple[str, ...] | None = None  # a mixture's members: the method builds its modules for each
+    images: int = 0  # images per row (VL-T5: NLVR2's 2); their cells are visual tokens before the source
 
     def __post_init__(self):
         for name in ("source_len", "target_len"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.images, int) and self.images >= 0):
+            raise ValueError(f"images must be a non-negative integer, got {self.images!r}")
+        if self.images and split_vl(self.model)[1] is None:
+            raise ValueError(f"{self.model} reads no images (a VL-T5 is named T5+ENCODER), got images={self.images}")
         if self.dtype not in DTYPE_NAMES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPE_NAMES)}, got {self.dtype!r}")
         get_method(self.method).make_config(self.options)  # unknown method or option: fail now
 
     def describe(self) -> dict:
-        """The workload as plain data (a single task's without ``tasks``: cache keys made before mixtures hold)."""
+        """The workload as plain data (without ``tasks`` and ``images`` when unused: cache keys made before them hold)."""
         out = asdict(self)
-        if self.tasks is None:
-            del out["tasks"]
+        for key, absent in (("tasks", None), ("images", 0)):
+            if out[key] == absent:
+                del out[key]
         return out
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -57,6 +68,12 @@ class Workload:
         return Engine(model, Optimization(accumulation=accumulation), deepspeed=deepspeed, foreach=foreach)
 
     def batch(self, model: torch.nn.Module, batch_size: int, *, device="cpu") -> dict[str, torch.Tensor]:
-        """``batch_size`` rows at full length: the most memory a batch of this size can need."""
-        return random_batch(model.config.vocab_size, batch_size=batch_size, source_len=self.source_len,
-                            target_len=self.target_len, device=device)
+        """``batch_size`` rows at full length: the most memory a batch of this size can need; a VL-T5's
+        with ``images`` of random features each (what the values are does not change the memory)."""
+        batch = random_batch(model.config.vocab_size, batch_size=batch_size, source_len=self.source_len,
+                             target_len=self.target_len, device=device)
+        if self.images:
+            visual = encoder_spec(model.config.visual["encoder"])
+            batch["visual_features"] = torch.randn(batch_size, self.images, visual.cells, visual.feat_dim,
+                                                   device=device)
+        return batch

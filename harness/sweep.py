@@ -1,4 +1,5 @@
 """A sweep is a Ray Tune grid over method × task × learning rate × seed; each point is a trial.
+Before the trials, the image features of its VL tasks are computed once over the cluster (harness/features.py).
 
 Nothing is lost when something dies: the records are the sweep's state. A run's grid is the
 spec's points that have no ``ok`` record yet (failed ones run again unless kept), so ``--resume``
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from budgets.parse import card_bytes_needed, format_bytes, parse_budget
+from harness.features import extract_features, ray_map
 from harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
 from harness.loggers import logger_callbacks
 from harness.records import read_records
@@ -147,6 +149,10 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
         trainable = tune.with_resources(tune.with_parameters(tune_trial, spec=spec, out_dir=str(out_dir)),
                                         trial_resources(spec, ray.cluster_resources()))
         prepare()
+        # before the trials: every image feature they read, computed once over the cluster (harness/features.py)
+        gpus = ray.cluster_resources().get("GPU", 0) > 0
+        extract_features([spec.trial_at(p) for p in points],
+                         map_for=lambda what: ray_map(gpus=gpus, log=print, what=what))
         run_config = tune.RunConfig(
             name=private_run_folder(storage), storage_path=storage, verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),

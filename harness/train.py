@@ -287,7 +287,8 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     if deepspeed is None:
         model.to(devices.placement())
     # on a CPU, before training: its extra optimizer step must not touch the trial's own state
-    memory = None if devices.accelerator() is not None else cpu_tensor_peak(cfg, data["train"], plan)
+    memory = None if devices.accelerator() is not None else cpu_tensor_peak(
+        cfg, model_name, data["train"], plan, images=max(t.images_per_example for t in members))
     engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch, precision=cfg.precision)
     device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
     if devices.accelerator() is not None:
@@ -342,28 +343,29 @@ def reset_cpu_peak_memory() -> None:
         pass
 
 
-def cpu_tensor_peak(cfg: TrialConfig, rows: list[dict], plan: BatchPlan) -> tuple[int, str]:
+def cpu_tensor_peak(cfg: TrialConfig, model: str, rows: list[dict], plan: BatchPlan, *,
+                    images: int = 0) -> tuple[int, str]:
     """Peak bytes of the trial's tensors on a CPU, and how they were measured (never an estimate).
 
     The process's resident size is mostly the interpreter and its libraries, so the tensors are
     measured instead: MemTracker over one real training step of the same model and method (plain
     AdamW) at the trial's micro-batch, every row as long as the longest source and target of its
-    training split.
+    training split, with ``images`` of features each when ``model`` is a VL-T5 (the most any member shows).
     """
     with torch.random.fork_rng():  # its random weights must not move the trial's RNG (measured or cached alike)
-        return _tensor_peak(cfg.model, cfg.method, json.dumps(cfg.method_options, sort_keys=True), plan.micro_batch,
+        return _tensor_peak(model, cfg.method, json.dumps(cfg.method_options, sort_keys=True), plan.micro_batch,
                             max(len(r["input_ids"]) for r in rows), max(len(r["labels"]) for r in rows),
-                            cfg.mixture)
+                            cfg.mixture, images)
 
 
 @functools.lru_cache(maxsize=64)  # a worker's later trials of the same workload (other seeds and rates)
 def _tensor_peak(model: str, method: str, options: str, micro_batch: int, source_len: int,
-                 target_len: int, tasks: tuple[str, ...] | None = None) -> tuple[int, str]:
+                 target_len: int, tasks: tuple[str, ...] | None = None, images: int = 0) -> tuple[int, str]:
     from budgets.estimate import estimate_fit
     from budgets.workload import Workload
 
     workload = Workload(model, method, json.loads(options), source_len=source_len, target_len=target_len,
-                        tasks=tasks)
+                        tasks=tasks, images=images)
     fit = estimate_fit(workload, capacity=2**62, batch_size=micro_batch, accounting="cpu", fake=False)
     # one wording for every trial, so a report compares these figures with each other (never with GPU peaks)
     return fit.peak_bytes, ("MemTracker on real CPU tensors: one training step (plain AdamW) at the trial's "

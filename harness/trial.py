@@ -66,12 +66,27 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     from tasks import get_task
 
     members = [get_task(t) for t in cfg.member_tasks]
-    # a mixture's batches come from any member: probe with the longest source and target among them
-    workload = Workload(cfg.model, cfg.method, cfg.method_options,
+    # a mixture's batches come from any member: probe with the longest source and target among them,
+    # and the most images (VL-T5's visual tokens lengthen the encoder's input)
+    workload = Workload(probed_model(cfg, members), cfg.method, cfg.method_options,
                         source_len=max(cfg.max_source_length or t.max_source_length for t in members),
-                        target_len=max(t.max_target_length for t in members), tasks=cfg.mixture)
+                        target_len=max(t.max_target_length for t in members), tasks=cfg.mixture,
+                        images=max(t.images_per_example for t in members))
     # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
     plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
     return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules)
+
+
+def probed_model(cfg: TrialConfig, members) -> str:
+    """The model the trial will load, as the budget must probe it (a VL task adds its image encoder).
+
+    Which encoder depends on where the data comes from, known only once it is loaded: ``fixtures``
+    when asked for, else the hub's (``auto`` falling back to the fixtures then probes the hub's
+    encoder, whose features are the larger: an overestimate, never an underestimate).
+    """
+    from tasks.base import FIXTURES_SOURCE
+
+    names = {t.model_name(cfg.model, FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source) for t in members}
+    return names.pop() if len(names) == 1 else cfg.model  # members needing different models: setup refuses

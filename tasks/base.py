@@ -125,8 +125,15 @@ class Task:
         adds its image encoder (tasks/vl.py)."""
         return model
 
-    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str) -> dict[str, list[dict]] | None:
-        """Model inputs beside the text, per row of each split (``{split: [{arg: tensor}]}``); None: text only."""
+    @property
+    def images_per_example(self) -> int:
+        """Images each example shows the model beside its text (0: a text task); a VL task's tasks/vl.py."""
+        return 0
+
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str,
+                     map_fn: Callable = map) -> dict[str, list[dict]] | None:
+        """Model inputs beside the text, per row of each split (``{split: [{arg: tensor}]}``); None: text
+        only. What must be computed first (a VL task's image features) is mapped by ``map_fn``."""
         return None
 
     def score(self, metrics: dict[str, float]) -> float:

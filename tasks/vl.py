@@ -57,6 +57,7 @@ class VisionTask(Task):
 
     image_columns: tuple[str, ...] = ("image",)
     answer: Callable[[dict], str]
+    paper_name: str  # the dataset as VL-Adapter's tables name it (its metrics: vl_metrics.PAPER_NAMES)
     target_length: int = 16  # tokens, bytes under ByT5's tokenizer: answers are a word or two
     max_source_length: int = 40  # VL-Adapter's text length for questions
     epochs: int = 20  # VL-Adapter's 20 epochs
@@ -71,20 +72,26 @@ class VisionTask(Task):
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         return self.answer(example)
 
+    @property
+    def images_per_example(self) -> int:
+        return len(self.image_columns)
+
     def model_name(self, model: str, data_source: str) -> str:
         """``model`` with this task's image encoder, unless it names one (``T5+ENCODER``)."""
         if "+" in model:
             return model
         return f"{model}+{FIXTURE_ENCODER if data_source == FIXTURES_SOURCE else HUB_ENCODER}"
 
-    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str) -> dict[str, list[dict]]:
-        """Each row's ``visual_features`` (images, cells, dim): a view of the dataset's cached features."""
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str,
+                     map_fn: Callable = map) -> dict[str, list[dict]]:
+        """Each row's ``visual_features`` (images, cells, dim): a view of the dataset's cached features;
+        images not in the cache yet are encoded by ``map_fn`` over shards (``features_for``)."""
         from vision.features import features_for, item_key
 
         encoder = model.partition("+")[2]
         keyed = {split: [self.images(ex) for ex in rows] for split, rows in splits.items()}
         items = {item_key(imgs): imgs for rows in keyed.values() for imgs in rows}
-        feats, index = features_for(encoder, items, source=f"{data_source}/{self.name}")
+        feats, index = features_for(encoder, items, source=f"{data_source}/{self.name}", map_fn=map_fn)
         return {split: [{"visual_features": feats[index[item_key(imgs)]]} for imgs in rows]
                 for split, rows in keyed.items()}
 
@@ -213,15 +220,19 @@ def caption_answer(ex: dict) -> str:
 
 
 TASKS = [
-    VQATask(name="vqa", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default", revision=UNPINNED,
+    VQATask(name="vqa", paper_name="VQAv2", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default",
+            revision=UNPINNED,
             formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,)),
-    GQATask(name="gqa", version="1.0.0", hub_path="lmms-lab/GQA", hub_config="balanced", revision=UNPINNED,
+    GQATask(name="gqa", paper_name="GQA", version="1.0.0", hub_path="lmms-lab/GQA", hub_config="balanced",
+            revision=UNPINNED,
             formatter=gqa_source, answer=gqa_answer, metrics=(accuracy,),
             hub_splits={"train": "train", "validation": "testdev"}),
-    NLVR2Task(name="nlvr2", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default", revision=UNPINNED,
+    NLVR2Task(name="nlvr2", paper_name="NLVR2", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default",
+              revision=UNPINNED,
               formatter=nlvr_source, answer=nlvr_answer, metrics=(accuracy,),
               image_columns=("left_image", "right_image"), target_length=8, max_source_length=64),
-    CaptionTask(name="coco-caption", version="1.0.0", hub_path="yerevann/coco-karpathy", hub_config="default",
+    CaptionTask(name="coco-caption", paper_name="COCO Caption", version="1.0.0", hub_path="yerevann/coco-karpathy",
+                hub_config="default",
                 revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
                 hub_splits={"train": "train", "validation": "validation", "test": "test"}),
 ]

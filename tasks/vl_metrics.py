@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+PAPER_NAMES = {"vqa_accuracy": "VQA accuracy", "accuracy": "accuracy", "cider": "CIDEr", "bleu4": "BLEU-4"}
+
 # The official evaluation's normalisation tables (vqaEval.py), in part: contractions most common in answers.
 _CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
                  "wont": "won't", "didnt": "didn't", "wasnt": "wasn't", "werent": "weren't", "hasnt": "hasn't",

@@ -50,9 +50,9 @@ def image_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:24]
 
 
-def extract_shard(encoder: str, images: list[bytes], *, batch_size: int = 64) -> torch.Tensor:
+def extract_shard(encoder: str, images: list[bytes], *, batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
     """Features (N, cells, dim) of one shard of encoded images: the unit of work a cluster maps."""
-    parts = [encode(encoder, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    parts = [encode(encoder, images[i : i + batch_size], device=device) for i in range(0, len(images), batch_size)]
     EXTRACTED[encoder] += len(images)
     return torch.cat(parts)
 

@@ -1,0 +1,78 @@
+"""VL-Adapter's Table 1 layout: each vision-and-language task's test metrics under the paper's names
+(VQAv2 VQA accuracy, GQA accuracy, NLVR2 accuracy, COCO Caption CIDEr and BLEU-4), per method, at the
+learning rate the report selected for that method and task (for a mixture: on the mean validation score
+over its members), mean over seeds of the records' own metrics. One table for the VL tasks trained one at
+a time, one per mixture that has VL members."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from methods import method_label
+from reports import multitask, select
+from reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, number, shown, task_order
+
+
+def vision_tasks(names) -> list:
+    """The VL tasks among ``names`` (tasks this install does not know are left out), in the paper's order."""
+    from tasks import get_task, task_names
+    from tasks.vl import VisionTask
+
+    known = set(task_names())
+    return [get_task(t) for t in task_order(names) if t in known and isinstance(get_task(t), VisionTask)]
+
+
+def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple[str, ...]) -> dict[str, float]:
+    """Each metric's mean over the ``ok`` records of ``task``'s summary cell at its selected learning rate."""
+    own = [r for r in records if r["status"] == "ok" and r["task"] == task
+           and method_label(r["method"], r["method_options"]) == cell["method"]
+           and r["learning_rate"] == cell["learning_rate"] and r.get("model") == cell["model"]
+           and select.data_kind(r.get("data_source")) == cell["data"]]
+    return {m: sum(r["test_metrics"][m] for r in own) / len(own) if own else math.nan for m in metrics}
+
+
+def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], note: str) -> Table | None:
+    """The VL tasks of ``summary`` (one row per setting and method), or None when it has none."""
+    from tasks.vl_metrics import PAPER_NAMES
+
+    tasks = vision_tasks(summary["task"].unique()) if not summary.empty else []
+    if not tasks:
+        return None
+    columns = [c for c in select.SETTING if summary[c].nunique() > 1]
+    cells = [(t, m) for t in tasks for m in t.metric_names]
+    header = [*columns, "method", *(f"{t.paper_name} {PAPER_NAMES.get(m, m)}" for t, m in cells), "trainable %"]
+    names = display_names(summary)
+    rows, values, groups = [], [], []
+    for setting, own in select.settings(summary):
+        prefix = [dict(zip(select.SETTING, setting, strict=True))[c] for c in columns]
+        for method in sorted(set(own["method"])):
+            by_task = own[own["method"] == method].set_index("task")
+            found = {t.name: metric_means(records, t.name, by_task.loc[t.name], t.metric_names)
+                     for t in tasks if t.name in by_task.index}
+            scores = [found.get(t.name, {}).get(m, math.nan) for t, m in cells]
+            pct = by_task["trainable_pct"].mean()
+            rows.append([*prefix, names[method], *(number(s) for s in scores), number(pct, 3)])
+            values.append([*(None for _ in prefix), None, *(shown(s, 2) for s in scores), shown(pct, 3)])
+            groups.append(setting)
+    directions = [UNRANKED] * (len(columns) + 1) + [HIGHER] * len(cells) + [LOWER]
+    notes = [note, "Metrics as VL-Adapter names them (×100); COCO Caption's CIDEr is the score a trial selects on.",
+             "Bold: the best of its column."]
+    return Table(key, title, header, rows, notes, best_cells(values, directions, groups))
+
+
+def tables(records: list[dict], single: pd.DataFrame, baseline: str) -> list[Table]:
+    """The VL table of the single-task trials, then one per mixture with VL members."""
+    out = [vl_table("vl", "Vision and language (VL-Adapter Table 1 layout)", single,
+                    [r for r in records if not multitask.is_mixture(r)],
+                    "Each task trained on its own; test metrics at the learning rate with the best mean "
+                    "validation score, mean over seeds.")]
+    members = multitask.member_rows([r for r in records if multitask.is_mixture(r)])
+    for name, summary in multitask.mixture_summaries(records, baseline).items():
+        out.append(vl_table(f"vl_{name}", f"Vision and language: {name} (VL-Adapter Table 1 layout)", summary,
+                            [r for r in members if r["mixture_name"] == name],
+                            f"One model trained on the mixture {name}; each member's test metrics at the learning "
+                            "rate with the best mean validation score over its members, mean over seeds. "
+                            "Trainable %: the one model's, counted once."))
+    return [t for t in out if t is not None]

@@ -1,0 +1,62 @@
+"""The VL smoke sweep, for real: Ray Tune runs configs/vl-smoke.yaml (2 methods × the 4 VL tasks one at a
+time and as one mixture, tiny T5 + tiny CLIP, offline fixtures). The sweep's feature step computes every
+task's image features before the first trial, the trials only read them, and the report holds the VL
+tasks under VL-Adapter's metric names with the records' numbers."""
+
+from pathlib import Path
+
+from test_multitask_sweep import table_rows
+
+from cli.main import main
+from harness.records import read_records
+from harness.spec import load_spec
+from methods import method_label
+from reports.summary import report
+
+SPEC = Path(__file__).resolve().parents[2] / "configs" / "vl-smoke.yaml"
+VL = ("vqa", "gqa", "nlvr2", "coco-caption")
+HEADER = ["method", "VQAv2 VQA accuracy", "GQA accuracy", "NLVR2 accuracy", "COCO Caption CIDEr",
+          "COCO Caption BLEU-4", "trainable %"]
+
+
+def cells(metrics: dict) -> list[str]:
+    return [f"{metrics[t][m]:.2f}" for t, m in (("vqa", "vqa_accuracy"), ("gqa", "accuracy"), ("nlvr2", "accuracy"),
+                                                 ("coco-caption", "cider"), ("coco-caption", "bleu4"))]
+
+
+def test_the_vl_smoke_sweep_extracts_features_first_and_reports_the_vl_tasks(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))  # the Ray workers inherit it
+    out = tmp_path / "out"
+    assert main(["sweep", str(SPEC), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    records = read_records(out)
+    assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(SPEC).trials()}
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+
+    # the feature step: one cache entry per task, printed ready, written before any trial began
+    manifests = sorted((tmp_path / "features").glob("*.json"))
+    assert len(manifests) == len(VL)
+    for task in VL:
+        assert f"[features] {task} (tiny-clip, fixtures): ready" in printed
+    first_start = min(r["finished_at"] - r["wall_time_s"] for r in records)
+    for manifest in manifests:
+        for path in (manifest, manifest.with_suffix(".safetensors")):
+            assert path.stat().st_mtime < first_start, f"{path.name} written after a trial began"
+
+    text = report(out)
+    single = {method_label(r["method"], r["method_options"]): {} for r in records}
+    for r in records:
+        if not r.get("mixture"):
+            single[method_label(r["method"], r["method_options"])][r["task"]] = r["test_metrics"]
+    header, rows = table_rows(text, "Vision and language (VL-Adapter Table 1 layout)")
+    assert header == HEADER and set(rows) == set(single)
+    for method, metrics in single.items():  # one seed, one learning rate: the cell is the record's number
+        assert rows[method][:-1] == cells(metrics)
+
+    header, rows = table_rows(text, "Vision and language: vl4 (VL-Adapter Table 1 layout)")
+    assert header == HEADER
+    for r in (r for r in records if r.get("mixture")):
+        assert r["mixture"] == list(VL) and set(r["test_metrics"]) == set(VL)
+        assert rows[method_label(r["method"], r["method_options"])] == [*cells(r["test_metrics"]),
+                                                                       f"{r['trainable_pct']:.3f}"]
+    assert "## Multi-task: vl4" in text and "## Multi-task vl4 against one task at a time" in text
