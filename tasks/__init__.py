@@ -29,5 +29,10 @@ def task_names() -> list[str]:
     return list(_REGISTRY)
 
 
+def text_task_names() -> list[str]:
+    """The tasks that read text only (no images): GLUE and SuperGLUE."""
+    return [name for name in _REGISTRY if get_task(name).images_per_example == 0]
+
+
 __all__ = ["COUNTS", "INVALID", "T5_STYLE", "ClassificationTask", "DataUnavailable", "Loaded", "Task", "TextFormat",
-           "get_task", "paper_splits", "subsample", "task_names"]
+           "get_task", "paper_splits", "subsample", "task_names", "text_task_names"]

@@ -5,10 +5,9 @@ import logging
 
 import pytest
 
-from tasks import DataUnavailable, get_task, task_names
-from tasks.vl import TASKS as VL_TASKS
+from tasks import DataUnavailable, get_task, task_names, text_task_names
 
-TEXT_TASKS = [n for n in task_names() if n not in {t.name for t in VL_TASKS}]  # VL tasks: test_vl_tasks.py
+TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 from tasks import base as tasks_base
 from tasks.base import FIXTURES
 from tasks.fixtures import build

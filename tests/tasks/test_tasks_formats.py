@@ -3,10 +3,9 @@ and in the original code's (task prefix, label digits)."""
 
 import pytest
 
-from tasks import TextFormat, get_task, task_names
-from tasks.vl import TASKS as VL_TASKS
+from tasks import TextFormat, get_task, text_task_names
 
-TEXT_TASKS = [n for n in task_names() if n not in {t.name for t in VL_TASKS}]  # VL tasks: test_vl_tasks.py
+TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 
 ORIGINAL = TextFormat(prefix=True, labels="digits")  # as the original code feeds full FT, BitFit, …
 

@@ -2,10 +2,9 @@
 
 import pytest
 
-from tasks import COUNTS, INVALID, TextFormat, get_task, task_names
-from tasks.vl import TASKS as VL_TASKS
+from tasks import COUNTS, INVALID, TextFormat, get_task, text_task_names
 
-TEXT_TASKS = [n for n in task_names() if n not in {t.name for t in VL_TASKS}]  # VL tasks: test_vl_tasks.py
+TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 from tasks.metrics import accuracy, em, f1, macro_f1_over, matthews_corr, pearson, spearman
 from tasks.record import normalize_answer, token_f1
 

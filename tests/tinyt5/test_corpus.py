@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tasks import get_task, task_names
+from tasks import get_task, text_task_names
 from tinyt5 import corpus, pretrain
 
 WORD = re.compile(r"\w+")
@@ -24,9 +24,10 @@ def corpus_words(pairs) -> set[str]:
 
 
 def held_out_sources() -> list[str]:
-    """The source text of every validation and test example of every task's fixture."""
+    """The source text of every validation and test example of every text task's fixture (a VL
+    task's answer is in its picture, not its words)."""
     out = []
-    for name in task_names():
+    for name in text_task_names():
         task = get_task(name)
         splits = task.load("fixtures")
         out += [task.source(ex) for split in ("validation", "test") for ex in splits[split]]
@@ -53,7 +54,7 @@ def test_no_sst2_held_out_sentence_is_a_substring_of_the_corpus(pairs):
 
 def test_fixture_and_corpus_share_only_function_words_and_the_named_label_words(corpus_words):
     fixture_words = {w for s in held_out_sources() for w in WORD.findall(s)}
-    labels = {t for name in task_names() for t in getattr(get_task(name), "label_texts", ())}
+    labels = {t for name in text_task_names() for t in getattr(get_task(name), "label_texts", ())}
     shared = corpus_words & fixture_words
     assert shared - corpus.FUNCTION_WORDS == set()
     assert corpus_words & labels == set(corpus.LABEL_WORDS)
