@@ -15,6 +15,7 @@ the picture: a shape's colour, how many shapes, which side; captions name the sh
 from __future__ import annotations
 
 import base64
+import re
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -25,9 +26,23 @@ from tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy
 
 FIXTURE_ENCODER = "tiny-clip"  # fixtures are 32×32 drawings: the tiny random CLIP reads them offline
 HUB_ENCODER = "clip-rn101"  # VL-Adapter's CLIP ResNet-101 grid features
-# Hub revisions: the datasets' current heads could not be resolved to commits offline; replace each
-# with the full commit hash it resolves to before the first hub run (``datasets`` takes it as ``revision``).
+# Hub revisions: the datasets' heads could not be resolved to commits offline, where this was written.
+# Until a commit is written here, a hub run resolves the branch once per process to the commit it
+# points at (``pinned``), loads that commit for every split, and the records name it.
 UNPINNED = "main"
+_HEADS: dict[tuple[str, str], str] = {}  # (repo, branch) -> the commit it pointed at when first loaded
+
+
+def pinned(repo: str, revision: str) -> str:
+    """The commit to load: ``revision`` when it is a full commit hash, else the commit the branch or
+    tag points at now, asked of the hub once per process (every split, every trial: one commit)."""
+    if re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    if (repo, revision) not in _HEADS:
+        from huggingface_hub import HfApi
+
+        _HEADS[(repo, revision)] = HfApi().dataset_info(repo, revision=revision).sha
+    return _HEADS[(repo, revision)]
 
 
 def image_bytes(value) -> bytes:
@@ -66,6 +81,13 @@ class VisionTask(Task):
     def max_target_length(self) -> int:
         return self.target_length
 
+    @property
+    def hub_source(self) -> str:
+        """The dataset at the commit it was loaded at (an unpinned branch: the commit it resolved to)."""
+        resolved = _HEADS.get((self.hub_path, self.revision))
+        at = f"{resolved} ({self.revision} when loaded)" if resolved else self.revision
+        return f"hub:{self.hub_path}/{self.hub_config}@{at}"
+
     def source(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         return self.formatter(example)
 
@@ -101,7 +123,7 @@ class VisionTask(Task):
     def load_hub(self) -> dict[str, list[dict]]:
         import datasets
 
-        ds = datasets.load_dataset(self.hub_path, self.hub_config, revision=self.revision)
+        ds = datasets.load_dataset(self.hub_path, self.hub_config, revision=pinned(self.hub_path, self.revision))
         for column in self.image_columns:  # keep images encoded: features are computed once, from bytes
             if column in ds.column_names[next(iter(ds))] and isinstance(ds[next(iter(ds))].features[column],
                                                                          datasets.Image):
@@ -173,8 +195,8 @@ class GQATask(VisionTask):
 
         out = {}
         for ours, theirs in self.hub_splits.items():
-            rows = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_instructions", revision=self.revision)
-            images = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_images", revision=self.revision)
+            rows = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_instructions", revision=pinned(self.hub_path, self.revision))
+            images = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_images", revision=pinned(self.hub_path, self.revision))
             images = images.cast_column("image", datasets.Image(decode=False))
             by_id = {r["id"]: r["image"] for split in images.values() for r in split}
             out[ours] = [{**r, "image": by_id[r["imageId"]]} for split in rows.values() for r in split]
