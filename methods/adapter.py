@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from transformers.activations import NewGELUActivation
 
-from methods.multitask import SHARING, TaskSwitch, check_sharing, per_task, sharing_field, sharing_modes, task_switch
+from methods.multitask import SHARING, TaskSwitch, check_sharing, per_task, sharing_field, task_switch
 from methods.registry import register
 
 MakeLinear = Callable[[int, int], nn.Module]  # (in_features, out_features) -> layer
@@ -57,7 +57,7 @@ class AdapterConfig:
     sublayers: ClassVar[tuple[str, ...]] = ("self_attention", "feed_forward")
 
     def __post_init__(self):
-        check_sharing(self.sharing, sharing_modes(type(self)))
+        check_sharing(self)
         for name, least in self._int_bounds().items():
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.multitask import TaskSwitch, check_sharing, sharing_field, sharing_modes, task_switch
+from methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
 from methods.registry import register
 
 
@@ -29,7 +29,7 @@ class BitFitConfig:
     sharing: str = sharing_field(("shared", "per-task"))
 
     def __post_init__(self):
-        check_sharing(self.sharing, sharing_modes(type(self)))
+        check_sharing(self)
 
 
 class WithBias(nn.Module):

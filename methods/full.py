@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from methods.multitask import check_sharing, sharing_field, sharing_modes
+from methods.multitask import check_sharing, sharing_field
 from methods.registry import register
 
 
@@ -20,7 +20,7 @@ class FullConfig:
     sharing: str = sharing_field(("shared",), note="a whole model per task would be separate trials, not a mixture")
 
     def __post_init__(self):
-        check_sharing(self.sharing, sharing_modes(type(self)))
+        check_sharing(self)
         if self.zero_stage not in (0, 1, 2):
             raise ValueError(f"zero_stage must be 0, 1 or 2, got {self.zero_stage!r}")
         if not (isinstance(self.workers, int) and self.workers >= 1):

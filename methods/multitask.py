@@ -89,10 +89,11 @@ class PerTask(nn.Module):
         return self.tasks[self._switch.current](*args, **kwargs)
 
 
-def check_sharing(sharing: str, allowed: Sequence[str]) -> None:
-    """A method's ``__post_init__`` check of its ``sharing`` option against the modes it supports."""
-    if sharing not in allowed:
-        raise ValueError(f"sharing must be one of {', '.join(allowed)}, got {sharing!r}")
+def check_sharing(cfg) -> None:
+    """A method's ``__post_init__`` check of its ``sharing`` option against the modes its config declares."""
+    allowed = sharing_modes(type(cfg))
+    if cfg.sharing not in allowed:
+        raise ValueError(f"sharing must be one of {', '.join(allowed)}, got {cfg.sharing!r}")
 
 
 def per_task(make: Callable[[], nn.Module], switch: TaskSwitch | None) -> nn.Module:

@@ -31,7 +31,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from methods.multitask import TaskSwitch, check_sharing, sharing_field, sharing_modes, task_switch
+from methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
 from methods.registry import Option, option_list, register
 
 # Fields of peft's base config that describe a saved adapter, not the method: not options here.
@@ -94,7 +94,7 @@ class PeftBridgeConfig:
     fixed_type: ClassVar[str | None] = None  # the named entries' peft type
 
     def __post_init__(self):
-        check_sharing(self.sharing, sharing_modes(type(self)))
+        check_sharing(self)
 
     @classmethod
     def from_options(cls, options: dict) -> PeftBridgeConfig:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from methods.multitask import check_sharing, sharing_field, sharing_modes, task_switch
+from methods.multitask import check_sharing, sharing_field, task_switch
 from methods.registry import register
 
 
@@ -33,7 +33,7 @@ class PromptTuningConfig:
     sharing: str = sharing_field(("shared", "per-task"))
 
     def __post_init__(self):
-        check_sharing(self.sharing, sharing_modes(type(self)))
+        check_sharing(self)
         if not (isinstance(self.prompt_length, int) and self.prompt_length >= 1):
             raise ValueError(f"prompt_length must be a positive integer, got {self.prompt_length!r}")
 

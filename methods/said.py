@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.multitask import check_sharing, sharing_field, sharing_modes
+from methods.multitask import check_sharing, sharing_field
 from methods.registry import register
 
 
@@ -117,7 +117,7 @@ class SAIDConfig:
     sharing: str = sharing_field(("shared",), note="one point of the subspace moves the whole model for every task")
 
     def __post_init__(self):
-        check_sharing(self.sharing, sharing_modes(type(self)))
+        check_sharing(self)
         if not (isinstance(self.said_dim, int) and self.said_dim >= 2):
             raise ValueError(f"said_dim must be an integer >= 2, got {self.said_dim!r}")
         if not (isinstance(self.seed, int) and self.seed >= 0):
