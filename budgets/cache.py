@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from budgets.fit import Fit
+from peftbench.budgets.fit import Fit
 
 SCHEMA = "peftbench.budget-cache/1"
 FILENAME = "budget-cache.json"

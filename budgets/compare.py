@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from budgets.fit import Fit
-from budgets.parse import MARGIN, BudgetError, capacity
-from budgets.plan import find_fit
-from budgets.workload import Workload
+from peftbench.budgets.fit import Fit
+from peftbench.budgets.parse import MARGIN, BudgetError, capacity
+from peftbench.budgets.plan import find_fit
+from peftbench.budgets.workload import Workload
 
 REFERENCE = "full"
 

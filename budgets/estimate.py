@@ -26,10 +26,10 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.distributed._tools.mem_tracker import MemTracker
 from torch.overrides import TorchFunctionMode
 
-from budgets.fit import Fit
-from budgets.parse import BudgetError, format_bytes
-from budgets.search import largest_batch
-from budgets.workload import Workload
+from peftbench.budgets.fit import Fit
+from peftbench.budgets.parse import BudgetError, format_bytes
+from peftbench.budgets.search import largest_batch
+from peftbench.budgets.workload import Workload
 
 # c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize: every CUDA allocation is rounded up to 512 bytes.
 CUDA_BLOCK = 512

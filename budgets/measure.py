@@ -18,12 +18,12 @@ from typing import Protocol
 
 import torch
 
-from budgets.estimate import CUDA_BLOCK, tracked_peak
-from budgets.fit import Fit
-from budgets.parse import BudgetError, format_bytes
-from budgets.search import largest_batch
-from budgets.workload import Workload
-from engine import devices
+from peftbench.budgets.estimate import CUDA_BLOCK, tracked_peak
+from peftbench.budgets.fit import Fit
+from peftbench.budgets.parse import BudgetError, format_bytes
+from peftbench.budgets.search import largest_batch
+from peftbench.budgets.workload import Workload
+from peftbench.engine import devices
 
 log = logging.getLogger(__name__)
 METHOD = "measured: torch.cuda.max_memory_allocated"

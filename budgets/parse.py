@@ -27,7 +27,7 @@ def card_bytes_needed(budget_bytes: int, workers: int = 1) -> int:
     """What one process of a trial holds on its card: its budget, its CUDA context and, when it is one
     of several workers, NCCL's buffers — the last two outside every budget's cap."""
     return budget_bytes + CUDA_CONTEXT_BYTES + (NCCL_BYTES if workers > 1 else 0)
-DTYPE_NAMES = ("float32", "bfloat16", "float16")  # engine/models.py DTYPES, named without torch
+DTYPE_NAMES = ("float32", "bfloat16", "float16")  # models/load.py DTYPES, named without torch
 
 
 class BudgetError(ValueError):

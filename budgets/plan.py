@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from budgets.cache import BudgetCache
-from budgets.estimate import estimate_fit
-from budgets.fit import Fit
-from budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
-from budgets.parse import MARGIN, BudgetError, capacity, format_bytes
-from budgets.workload import Workload
-from engine.step import rank_and_world
-from methods import get_method
+from peftbench.budgets.cache import BudgetCache
+from peftbench.budgets.estimate import estimate_fit
+from peftbench.budgets.fit import Fit
+from peftbench.budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
+from peftbench.budgets.parse import MARGIN, BudgetError, capacity, format_bytes
+from peftbench.budgets.workload import Workload
+from peftbench.engine.step import rank_and_world
+from peftbench.methods import get_method
 
 VERSIONED = ("peftbench", "torch", "transformers", "deepspeed")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from budgets.parse import BudgetError, format_bytes
+from peftbench.budgets.parse import BudgetError, format_bytes
 
 MAX_BATCH = 2**16  # the search never probes beyond this; a batch this large is the answer then
 

@@ -1,7 +1,7 @@
 """What a memory budget is for: one method on one model at given sequence lengths, and its step.
 
 A VL-T5 workload (``T5+ENCODER``) also has ``images`` per row: each adds the encoder's cells as
-visual tokens in front of the source (vision/model.py), so the encoder's sequence is
+visual tokens in front of the source (models/vlt5.py), so the encoder's sequence is
 ``images × cells + source_len`` long, and the batch carries random features of that shape.
 
 The model is built from its configuration with random weights (memory does not depend on the
@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from budgets.parse import DTYPE_NAMES
-from engine.batches import random_batch
-from engine.models import build_model, split_vl
-from engine.step import Engine, Optimization, deepspeed_config_of
-from methods import get_method
-from vision.encoders import spec as encoder_spec
+from peftbench.budgets.parse import DTYPE_NAMES
+from peftbench.engine.batches import random_batch
+from peftbench.engine.build import build_model
+from peftbench.engine.step import Engine, Optimization, deepspeed_config_of
+from peftbench.methods import get_method
+from peftbench.models.encoders import spec as encoder_spec
+from peftbench.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Workload:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (isinstance(self.images, int) and self.images >= 0):
             raise ValueError(f"images must be a non-negative integer, got {self.images!r}")
-        if self.images and split_vl(self.model)[1] is None:
+        if self.images and not ModelSpec.parse(self.model).is_vl:
             raise ValueError(f"{self.model} reads no images (a VL-T5 is named T5+ENCODER), got images={self.images}")
         if self.dtype not in DTYPE_NAMES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPE_NAMES)}, got {self.dtype!r}")

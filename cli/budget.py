@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from budgets.parse import DEFAULT_BUDGET, DTYPE_NAMES, MARGIN, BudgetError, capacity, format_bytes, parse_budget
+from peftbench.budgets.parse import DEFAULT_BUDGET, DTYPE_NAMES, MARGIN, BudgetError, capacity, format_bytes, parse_budget
 
 DEFAULT_TARGET_LEN = 16  # with --seq-len: room for a label of a few words
 
@@ -39,7 +39,7 @@ def run(args, options: dict) -> int:
     """The subcommand's body; ``options`` are the parsed ``--option`` pairs."""
     import torch
 
-    from budgets.compare import compare_fits, fit_row
+    from peftbench.budgets.compare import compare_fits, fit_row
 
     try:
         budget, workloads = workloads_from(args, options)
@@ -73,7 +73,7 @@ class TablePrinter:
     """Prints each row of ``compare_fits`` as it ends, the header with the first that has a fit."""
 
     def __init__(self, workloads, say):
-        from methods import method_label
+        from peftbench.methods import method_label
 
         self.label = lambda row: method_label(row["method"], row["options"])
         self.width = max(len(method_label(w.method, w.options)) for w in workloads)
@@ -96,10 +96,10 @@ class TablePrinter:
 
 def workloads_from(args, options: dict):
     """The budget and a workload per method, from the flags over the spec of ``--config`` if given."""
-    from budgets.workload import Workload
-    from harness.spec import load_spec
-    from methods import check_options_used, method_names, options_for
-    from tasks import get_task
+    from peftbench.budgets.workload import Workload
+    from peftbench.harness.spec import load_spec
+    from peftbench.methods import check_options_used, method_names, options_for
+    from peftbench.tasks import get_task
 
     spec = load_spec(args.config) if args.config else None
     base = spec.trials()[0] if spec else None
@@ -131,7 +131,7 @@ def workloads_from(args, options: dict):
 
 
 def text(row: dict, *, asked: bool) -> str:
-    from methods import method_label
+    from peftbench.methods import method_label
 
     kind = "estimated" if row["estimated"] else "measured"
     lines = [

@@ -14,7 +14,7 @@ def one_line(text: str, width: int = 100) -> str:
 
 def method_rows(names: list[str] | None = None) -> list[dict]:
     """Each method with its one-line help and its options (name, default, help), from the registry."""
-    from methods import get_method, method_names
+    from peftbench.methods import get_method, method_names
 
     rows = []
     for name in names or method_names():

@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig, check_known
+from peftbench.harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig, check_known
 
 
 def fail(message: str) -> int:
@@ -24,7 +24,7 @@ def fail(message: str) -> int:
 
 def parse_options(pairs: list[str]) -> dict:
     """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}`` (values parsed as YAML)."""
-    from harness.spec import load_yaml
+    from peftbench.harness.spec import load_yaml
 
     out = {}
     for pair in pairs or []:
@@ -45,7 +45,7 @@ def parse_batch(value: str | None) -> int | str | None:
 
 
 def cmd_sweep(args) -> int:
-    from harness.spec import SpecError, load_spec
+    from peftbench.harness.spec import SpecError, load_spec
 
     try:
         spec, narrow = load_spec(args.spec), narrowing(args)
@@ -57,9 +57,9 @@ def cmd_sweep(args) -> int:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
         return 0
-    from harness.folder import FolderError
-    from harness.sweep import SweepError, run_sweep
-    from reports.summary import report
+    from peftbench.harness.folder import FolderError
+    from peftbench.harness.sweep import SweepError, run_sweep
+    from peftbench.reports.summary import report
 
     try:
         outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
@@ -79,7 +79,7 @@ def narrowing(args):
     """The part of the grid the sweep flags pick (``--methods a,b --tasks x --seeds 0``)."""
     import re
 
-    from harness.spec import Narrowing
+    from peftbench.harness.spec import Narrowing
 
     def items(text: str | None) -> tuple[str, ...]:  # commas inside a label's [options] do not split
         return tuple(s.strip() for s in re.split(r",(?![^\[]*\])", text) if s.strip()) if text else ()
@@ -92,7 +92,7 @@ def narrowing(args):
 
 def with_loggers(spec, names: list[str]):
     """The spec with the ``--logger`` names added to its own."""
-    from harness.loggers import check_loggers
+    from peftbench.harness.loggers import check_loggers
 
     check_loggers(names)
     return dataclasses.replace(spec, loggers=tuple(dict.fromkeys([*spec.loggers, *names])))
@@ -108,8 +108,8 @@ def cmd_trial(args) -> int:
         check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
         return fail(f"{flag_of(exc.key)}: {exc.message}")
-    from engine.models import model_problem
-    from harness.folder import FolderError, check_writable
+    from peftbench.models.load import model_problem
+    from peftbench.harness.folder import FolderError, check_writable
 
     if problem := model_problem(cfg.model):
         return fail(f"--model: {problem}")
@@ -117,7 +117,7 @@ def cmd_trial(args) -> int:
         check_writable(Path(args.out).resolve())
     except FolderError as exc:
         return fail(exc)
-    from harness.trial import run_trial
+    from peftbench.harness.trial import run_trial
 
     record = run_trial(cfg, args.out)
     print(json.dumps({k: record[k] for k in ("trial_id", "status", "error", "val_score", "test_score",
@@ -126,7 +126,7 @@ def cmd_trial(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from tasks import catalog
+    from peftbench.tasks import catalog
 
     try:
         if args.action == "show":
@@ -142,13 +142,13 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_budget(args) -> int:
-    from cli.budget import run
+    from peftbench.cli.budget import run
 
     return run(args, parse_options(args.option))
 
 
 def cmd_report(args) -> int:
-    from reports.summary import report
+    from peftbench.reports.summary import report
 
     try:
         print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
@@ -160,13 +160,13 @@ def cmd_report(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from engine.accounting import param_table
-    from methods import method_label
+    from peftbench.engine.accounting import param_table
+    from peftbench.methods import method_label
 
     try:
         tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
         if tasks:
-            from tasks import get_task
+            from peftbench.tasks import get_task
 
             for task in tasks:  # a typo fails here, in one line, not as a count for a task that is not there
                 get_task(task)
@@ -189,7 +189,7 @@ def cmd_params(args) -> int:
 def cmd_bench_step(args) -> int:
     import torch
 
-    from engine.bench import bench_step, parse_shapes, table
+    from peftbench.engine.bench import bench_step, parse_shapes, table
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -207,7 +207,7 @@ def cmd_bench_step(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from cli.listing import method_rows
+    from peftbench.cli.listing import method_rows
 
     try:
         rows = method_rows(args.name)
@@ -224,7 +224,7 @@ def cmd_methods(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from reports.compare import compare
+    from peftbench.reports.compare import compare
 
     try:
         print(compare(args.dirs, args.format), end="")
@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
 
     p = sub.add_parser("budget", help="the largest batch that fits a memory budget, and its peak memory")
-    from cli.budget import add_arguments
+    from peftbench.cli.budget import add_arguments
 
     add_arguments(p)
     p.set_defaults(func=cmd_budget)
@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default="full", help="the method every other is compared with")
     p.set_defaults(func=cmd_report)
 
-    from cli.listing import add_parsers
+    from peftbench.cli.listing import add_parsers
 
     add_parsers(sub, methods=cmd_methods, compare=cmd_compare)
     return parser

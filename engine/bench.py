@@ -20,12 +20,13 @@ from collections.abc import Callable
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine import devices
-from engine.batches import random_batch
-from engine.devices import set_precision
-from engine.models import build_model, model_config
-from engine.step import Engine, Optimization
-from methods import check_options_used, options_for
+from peftbench.engine import devices
+from peftbench.engine.batches import random_batch
+from peftbench.engine.devices import set_precision
+from peftbench.engine.build import build_model
+from peftbench.models.load import model_config
+from peftbench.engine.step import Engine, Optimization
+from peftbench.methods import check_options_used, options_for
 
 
 def training_step(model: torch.nn.Module, batch: dict, *, precision: str = "fp32") -> Callable[[], None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-PRECISIONS = ("fp32", "bf16")
+from peftbench.engine import PRECISIONS
 
 
 def accelerator() -> torch.device | None:

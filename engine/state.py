@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from engine.step import Engine
+from peftbench.engine.step import Engine
 
 LOOP_STATE = "loop.pt"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from methods import get_method
+from peftbench.methods import get_method
 
 
 @dataclass(frozen=True)

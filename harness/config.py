@@ -11,7 +11,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
+from peftbench.budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
+from peftbench.engine import PRECISIONS
 
 DATA_SOURCES = ("auto", "hub", "fixtures")
 PREFIX_SETTINGS = ("auto", "always", "never")  # methods/registry.py resolve_prefix
@@ -107,9 +108,9 @@ class TrialConfig:
 def check_known(cfg: TrialConfig) -> None:
     """Every name the trial uses (method, its options, task) known, before anything loads: one line
     (``ConfigError``). An unknown method is caught by name alone, without importing torch."""
-    from methods import check_method_name, get_method
-    from tasks import get_task, task_names
-    from tasks.mixture import check_mixture
+    from peftbench.methods import check_method_name, get_method
+    from peftbench.tasks import get_task, task_names
+    from peftbench.tasks.mixture import check_mixture
 
     def task():
         if cfg.mixture is None:
@@ -145,15 +146,9 @@ def _finite(value, *, least: float, strict: bool) -> bool:
     return value > least if strict else value >= least
 
 
-def precisions() -> tuple[str, ...]:
-    from engine.devices import PRECISIONS  # torch loads only once a trial is configured
-
-    return PRECISIONS
-
-
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
-    from tasks.mixture import SAMPLINGS
+    from peftbench.tasks.mixture import SAMPLINGS
     checks = {
         "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
@@ -174,7 +169,7 @@ def _check(cfg: TrialConfig) -> None:
         "eval_every_steps": (_positive_int(cfg.eval_every_steps, allow_none=True), "a positive integer or null"),
         "model": (isinstance(cfg.model, str) and cfg.model != "", "a model name, hub id or path"),
         "method_options": (isinstance(cfg.method_options, dict), "a mapping of option to value"),
-        "precision": (cfg.precision in precisions(), f"one of {', '.join(precisions())}"),
+        "precision": (cfg.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         "tf32": (isinstance(cfg.tf32, bool), "true or false"),
         "exclusive_gpu": (isinstance(cfg.exclusive_gpu, bool), "true or false"),
         "save_modules": (isinstance(cfg.save_modules, bool), "true or false"),

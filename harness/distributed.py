@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.config import TrialConfig
+from peftbench.harness.config import TrialConfig
 
 
 def workers_of(cfg: TrialConfig) -> int:
     """How many data-parallel workers the trial's method asks for (1 unless it has ``workers``)."""
-    from methods import get_method
+    from peftbench.methods import get_method
 
     return getattr(get_method(cfg.method).make_config(cfg.method_options), "workers", 1)
 
@@ -24,7 +24,7 @@ def _worker_loop(config: dict) -> None:
     """Runs on every worker: the ordinary trial; rank 0 hands its record to the coordinator."""
     import ray.train
 
-    from harness.trial import run_trial
+    from peftbench.harness.trial import run_trial
 
     cfg = TrialConfig(**config["trial"])
     record = run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=False)

@@ -2,7 +2,7 @@
 
 Before any trial starts, each task of the grid that shows images (a VL task) is loaded once as its
 trials load it (``data``, the model they name) and its image features are computed into the cache
-(vision/features.py): one Ray task per shard of missing images (``extract_shard``), on a GPU each
+(models/features.py): one Ray task per shard of missing images (``extract_shard``), on a GPU each
 when the cluster has them, else a CPU each. Every split's rows are covered whatever a trial's
 ``train_size`` subsample, so the trials only read. A sweep of text tasks does nothing here.
 """
@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from harness.config import TrialConfig
+from peftbench.harness.config import TrialConfig
 
 
 def feature_jobs(trials: Iterable[TrialConfig]) -> list[tuple[str, str, str]]:
     """(task, data, model) of each task that shows images, once, in the trials' order."""
-    from tasks import get_task
+    from peftbench.tasks import get_task
 
     jobs = {}
     for cfg in trials:
@@ -55,14 +55,15 @@ def extract_features(trials: Iterable[TrialConfig], *, map_for: Callable[[str], 
     """Compute into the cache the image features of every VL task of ``trials``; return how many
     tasks had any. ``map_for(what)`` gives the ``map`` over shards (``ray_map`` in a sweep; the
     builtin ``map`` when None)."""
-    from tasks import get_task
+    from peftbench.tasks import get_task
+    from peftbench.tasks.base import trial_model
 
     jobs = feature_jobs(trials)
     for name, data, model in jobs:
         task, start = get_task(name), time.perf_counter()
         loaded = task.load_with_source(data)
-        model_name = task.model_name(model, loaded.source)
-        what = f"{name} ({model_name.partition('+')[2]}, {loaded.source})"
+        model_name = trial_model(model, [task], lambda _: loaded.source)
+        what = f"{name} ({model_name.encoder}, {loaded.source})"
         task.model_inputs(loaded.splits, model=model_name, data_source=loaded.source,
                           map_fn=map_for(what) if map_for else map)
         log(f"[features] {what}: ready ({time.perf_counter() - start:.1f}s)")

@@ -21,8 +21,8 @@ from pathlib import Path
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from harness.records import new_record, write_record
-from harness.spec import SweepSpec
+from peftbench.harness.records import new_record, write_record
+from peftbench.harness.spec import SweepSpec
 
 
 def point_label(config: dict) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from harness.provenance import provenance
+from peftbench.harness.provenance import provenance
 
 SCHEMA = "peftbench.result/1"
 STATUSES = ("ok", "failed")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from budgets.parse import BudgetError, parse_budget
-from harness.config import MAX_SEED, ConfigError, TrialConfig, setting_names
-from methods import method_label
+from peftbench.budgets.parse import BudgetError, parse_budget
+from peftbench.harness.config import MAX_SEED, ConfigError, TrialConfig, setting_names
+from peftbench.methods import method_label
 
 
 class _Loader(yaml.SafeLoader):
@@ -89,7 +89,7 @@ class SweepSpec:
         self, label: str, task: str, learning_rate: float, seed: int, train_size: int | None = None
     ) -> TrialConfig:
         """The trial at one grid point: the spec's settings with the point's overrides."""
-        from tasks import get_task
+        from peftbench.tasks import get_task
 
         m = self.method(label)
         members = self.mixtures.get(task)
@@ -278,7 +278,7 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
 def _check_trials(spec: SweepSpec, fail) -> None:
     """Every trial's settings through TrialConfig's own checks, the grid's size, its model, and no
     two points that are one trial."""
-    from engine.models import model_problem
+    from peftbench.models.load import model_problem
 
     size = math.prod(map(len, (spec.methods, spec.tasks, spec.learning_rates, spec.seeds, spec.train_size)))
     if size > MAX_GRID_POINTS:
@@ -360,7 +360,7 @@ def _numbers(value, key, kind, fail, *, most: int | None = None) -> tuple:
 
 
 def _loggers(value, fail) -> tuple[str, ...]:
-    from harness.loggers import check_loggers
+    from peftbench.harness.loggers import check_loggers
 
     try:
         check_loggers(_list(value, "loggers", fail))
@@ -370,7 +370,7 @@ def _loggers(value, fail) -> tuple[str, ...]:
 
 
 def _tasks(value, fail) -> tuple[str, ...]:
-    from tasks import get_task
+    from peftbench.tasks import get_task
 
     for i, name in enumerate(_list(value, "tasks", fail)):
         try:
@@ -384,8 +384,8 @@ def _tasks(value, fail) -> tuple[str, ...]:
 
 def _mixtures(value, fail) -> dict[str, tuple[str, ...]]:
     """Mixture name -> two or more distinct known tasks; a name that is no task's name (nor a path)."""
-    from tasks import task_names
-    from tasks.mixture import check_mixture
+    from peftbench.tasks import task_names
+    from peftbench.tasks.mixture import check_mixture
 
     if not isinstance(value, dict) or not value:
         fail("mixtures", f"expected a mapping of mixture name to its tasks, got {reprlib.repr(value)}")
@@ -400,7 +400,7 @@ def _mixtures(value, fail) -> dict[str, tuple[str, ...]]:
 
 
 def _methods(value, fail) -> tuple[MethodSpec, ...]:
-    from methods import get_method
+    from peftbench.methods import get_method
 
     out = []
     for i, entry in enumerate(_list(value, "methods", fail)):

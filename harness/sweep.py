@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from budgets.parse import card_bytes_needed, format_bytes, parse_budget
-from harness.features import extract_features, ray_map
-from harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
-from harness.loggers import logger_callbacks
-from harness.records import read_records
-from harness.spec import Narrowing, SweepSpec
-from harness.trial import run_trial
+from peftbench.budgets.parse import card_bytes_needed, format_bytes, parse_budget
+from peftbench.harness.features import extract_features, ray_map
+from peftbench.harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
+from peftbench.harness.loggers import logger_callbacks
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import Narrowing, SweepSpec
+from peftbench.harness.trial import run_trial
 
 CONNECT_TIMEOUT_S = 5
 
@@ -40,7 +40,7 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
     carries the record to the driver, which writes it."""
     from ray import tune
 
-    from harness.distributed import run_distributed_trial, workers_of
+    from peftbench.harness.distributed import run_distributed_trial, workers_of
 
     cfg = spec.trial_at(config["point"])
     workers = workers_of(cfg)
@@ -140,7 +140,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
     import ray
     from ray import tune
 
-    from harness.progress import SweepProgress
+    from peftbench.harness.progress import SweepProgress
 
     join_cluster(address)
     try:
@@ -209,7 +209,7 @@ def check_resources(spec: SweepSpec, nodes: list[dict]) -> None:
     """Refuse (one line, naming the key) a spec whose trials can never be placed on these nodes:
     Ray would wait for them forever. A trial's CPUs must fit on one node; Ray Train workers take
     a CPU each (a GPU each on a GPU cluster) anywhere in the cluster."""
-    from harness.distributed import workers_of
+    from peftbench.harness.distributed import workers_of
 
     most_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
     total = {k: sum(n.get(k, 0) for n in nodes) for k in ("CPU", "GPU")}
@@ -243,7 +243,7 @@ def trial_resources(spec: SweepSpec, cluster: dict):
     the workers ask for their own CPUs and whole GPUs."""
     from ray import tune
 
-    from harness.distributed import workers_of
+    from peftbench.harness.distributed import workers_of
 
     gpu_memory = spec_gpu_memory(spec) if cluster.get("GPU", 0) > 0 else None
 

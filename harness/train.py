@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
-from budgets.plan import BatchPlan
-from engine import devices
-from engine.batches import batches, collate
-from engine.devices import set_precision
-from engine.models import load_model
-from engine.state import (
+from peftbench.budgets.plan import BatchPlan
+from peftbench.engine import devices
+from peftbench.engine.batches import batches, collate
+from peftbench.engine.devices import set_precision
+from peftbench.models.load import load_model
+from peftbench.engine.state import (
     has_checkpoint,
     load_checkpoint,
     load_trainable_state,
@@ -35,12 +35,13 @@ from engine.state import (
     save_tensors,
     trainable_state,
 )
-from engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
-from harness.config import TrialConfig
-from methods import ParamCount, apply_method, resolve_prefix
-from methods.multitask import set_task
-from tasks import Task, TextFormat, get_task
-from tasks.mixture import Mixture, MixtureSampler, mixture_source, sampling_probabilities
+from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
+from peftbench.harness.config import TrialConfig
+from peftbench.methods import ParamCount, apply_method, resolve_prefix
+from peftbench.methods.multitask import set_task
+from peftbench.tasks import Task, TextFormat, get_task
+from peftbench.tasks.base import trial_model
+from peftbench.tasks.mixture import Mixture, MixtureSampler, mixture_source, sampling_probabilities
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
@@ -260,11 +261,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in members}
     sources = {name: found.source for name, found in loaded.items()}
     data_source = mixture_source(sources) if cfg.mixture else sources[cfg.task]
-    # a task that reads images names its encoder; a mixture's members must agree on one model
-    model_names = {t.model_name(cfg.model, sources[t.name]) for t in members}
-    if len(model_names) > 1:
-        raise ValueError(f"mixture {cfg.task}: its members need different models ({', '.join(sorted(model_names))})")
-    (model_name,) = model_names
+    model_name = trial_model(cfg.model, members, lambda t: sources[t.name])
     model, tokenizer, model_source = load_model(model_name, seed=cfg.seed)
     _, count = apply_method(model, cfg.method, cfg.method_options, tasks=cfg.mixture)
     by_task = {}
@@ -288,7 +285,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
         model.to(devices.placement())
     # on a CPU, before training: its extra optimizer step must not touch the trial's own state
     memory = None if devices.accelerator() is not None else cpu_tensor_peak(
-        cfg, model_name, data["train"], plan, images=max(t.images_per_example for t in members))
+        cfg, str(model_name), data["train"], plan, images=max(t.images_per_example for t in members))
     engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch, precision=cfg.precision)
     device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
     if devices.accelerator() is not None:
@@ -361,8 +358,8 @@ def cpu_tensor_peak(cfg: TrialConfig, model: str, rows: list[dict], plan: BatchP
 @functools.lru_cache(maxsize=64)  # a worker's later trials of the same workload (other seeds and rates)
 def _tensor_peak(model: str, method: str, options: str, micro_batch: int, source_len: int,
                  target_len: int, tasks: tuple[str, ...] | None = None, images: int = 0) -> tuple[int, str]:
-    from budgets.estimate import estimate_fit
-    from budgets.workload import Workload
+    from peftbench.budgets.estimate import estimate_fit
+    from peftbench.budgets.workload import Workload
 
     workload = Workload(model, method, json.loads(options), source_len=source_len, target_len=target_len,
                         tasks=tasks, images=images)

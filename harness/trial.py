@@ -10,8 +10,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.config import TrialConfig
-from harness.records import new_record, read_record, record_path, write_record
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.records import new_record, read_record, record_path, write_record
 
 log = logging.getLogger(__name__)
 BUDGET_CACHE = "budget-cache.json"
@@ -60,10 +60,10 @@ def ok_record(path: Path) -> dict | None:
 def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None) -> dict:
     """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
     # torch and friends load only when a trial really runs
-    from budgets.plan import plan_batch
-    from budgets.workload import Workload
-    from harness.train import train
-    from tasks import get_task
+    from peftbench.budgets.plan import plan_batch
+    from peftbench.budgets.workload import Workload
+    from peftbench.harness.train import train
+    from peftbench.tasks import get_task
 
     members = [get_task(t) for t in cfg.member_tasks]
     # a mixture's batches come from any member: probe with the longest source and target among them,
@@ -86,7 +86,9 @@ def probed_model(cfg: TrialConfig, members) -> str:
     when asked for, else the hub's (``auto`` falling back to the fixtures then probes the hub's
     encoder, whose features are the larger: an overestimate, never an underestimate).
     """
-    from tasks.base import FIXTURES_SOURCE
+    from peftbench.tasks.base import FIXTURES_SOURCE, trial_model
 
-    names = {t.model_name(cfg.model, FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source) for t in members}
-    return names.pop() if len(names) == 1 else cfg.model  # members needing different models: setup refuses
+    try:
+        return str(trial_model(cfg.model, members, lambda t: FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source))
+    except ValueError:
+        return cfg.model  # members needing different models: setup refuses

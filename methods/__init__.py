@@ -1,7 +1,7 @@
 """Parameter-efficient fine-tuning methods; each family's module registers its methods when first
 looked up (methods/registry.py)."""
 
-from methods.registry import (
+from peftbench.methods.registry import (
     ParamCount,
     apply_method,
     check_method_name,

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 from transformers.activations import NewGELUActivation
 
-from methods.multitask import SHARING, TaskSwitch, check_sharing, per_task, sharing_field, task_switch
-from methods.registry import register
+from peftbench.methods.multitask import SHARING, TaskSwitch, check_sharing, per_task, sharing_field, task_switch
+from peftbench.methods.registry import register
 
 MakeLinear = Callable[[int, int], nn.Module]  # (in_features, out_features) -> layer
 

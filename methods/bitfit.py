@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
-from methods.registry import register
+from peftbench.methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
+from peftbench.methods.registry import register
 
 
 @dataclass(frozen=True)

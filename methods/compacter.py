@@ -26,9 +26,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from methods.adapter import AdapterConfig, adapter_and_layer_norm_names, apply, glorot_uniform_
-from methods.multitask import SHARING, sharing_field, task_switch
-from methods.registry import register
+from peftbench.methods.adapter import AdapterConfig, adapter_and_layer_norm_names, apply, glorot_uniform_
+from peftbench.methods.multitask import SHARING, sharing_field, task_switch
+from peftbench.methods.registry import register
 
 
 def _slices_glorot(shape: tuple[int, ...]) -> nn.Parameter:

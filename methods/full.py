@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from methods.multitask import check_sharing, sharing_field
-from methods.registry import register
+from peftbench.methods.multitask import check_sharing, sharing_field
+from peftbench.methods.registry import register
 
 
 @dataclass(frozen=True)

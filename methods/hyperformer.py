@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import NewGELUActivation
 
-from methods.adapter import AfterSublayer, adapter_and_layer_norm_names, normal_linear
-from methods.multitask import TaskSwitch, task_switch
-from methods.registry import register
+from peftbench.methods.adapter import AfterSublayer, adapter_and_layer_norm_names, normal_linear
+from peftbench.methods.multitask import TaskSwitch, task_switch
+from peftbench.methods.registry import register
 
 SUBLAYERS = ("feed_forward", "self_attention")  # position ids, in the authors' order
 

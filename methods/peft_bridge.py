@@ -31,8 +31,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
-from methods.registry import Option, option_list, register
+from peftbench.methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
+from peftbench.methods.registry import Option, option_list, register
 
 # Fields of peft's base config that describe a saved adapter, not the method: not options here.
 _BOOKKEEPING = {"base_model_name_or_path", "revision", "peft_type", "task_type", "inference_mode",

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from methods.multitask import check_sharing, sharing_field, task_switch
-from methods.registry import register
+from peftbench.methods.multitask import check_sharing, sharing_field, task_switch
+from peftbench.methods.registry import register
 
 
 @dataclass(frozen=True)

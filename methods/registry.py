@@ -130,7 +130,7 @@ def check_method_name(name: str) -> None:
 def get_method(name: str) -> Method:
     check_method_name(name)
     family = next(f for f, names in FAMILIES.items() if name in names)
-    importlib.import_module(f"methods.{family}")  # registers the family's methods; a no-op once imported
+    importlib.import_module(f"{__package__}.{family}")  # registers the family's methods; a no-op once imported
     return _REGISTRY[name]
 
 
@@ -177,7 +177,7 @@ def apply_method(model: nn.Module, name: str, options: dict | None = None,
     cfg = method.make_config(options)
     total = sum(p.numel() for p in model.parameters())
     if tasks is not None:
-        from methods.multitask import attach_tasks
+        from peftbench.methods.multitask import attach_tasks
 
         attach_tasks(model, tasks)
     with set_aside(model, getattr(model, "trained_by_every_method", ())) as kept:

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.multitask import check_sharing, sharing_field
-from methods.registry import register
+from peftbench.methods.multitask import check_sharing, sharing_field
+from peftbench.methods.registry import register
 
 
 def fwht(x: torch.Tensor, radix_bits: int = 4) -> torch.Tensor:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.records import read_records
-from reports import render
-from reports.select import summarize
-from reports.tables import Table, score_cell
+from peftbench.harness.records import read_records
+from peftbench.reports import render
+from peftbench.reports.select import summarize
+from peftbench.reports.tables import Table, score_cell
 
 KEY = ["model", "data", "method", "task", "train_size"]
 

@@ -15,9 +15,9 @@ import math
 
 import pandas as pd
 
-from methods import method_label
-from reports import select
-from reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, megabytes, number, shown
+from peftbench.methods import method_label
+from peftbench.reports import select
+from peftbench.reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, megabytes, number, shown
 
 SHARING = "sharing"  # the method option that says how a mixture's tasks share modules (methods/multitask.py)
 

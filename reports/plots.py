@@ -14,8 +14,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from reports import placement, select
-from reports.tables import display_names, method_order, task_order
+from peftbench.reports import placement, select
+from peftbench.reports.tables import display_names, method_order, task_order
 
 MAX_BUBBLE = 2500  # points² of the largest memory bubble
 DPI = 110

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from reports.tables import Table
+from peftbench.reports.tables import Table
 
 # Unicode the report uses, in LaTeX; everything else special to TeX is escaped in ``tex``.
 LATEX_SYMBOLS = {"±": r"$\pm$", "≈": r"$\approx$", "≠": r"$\neq$", "Δ": r"$\Delta$", "—": "---", "²": r"$^2$"}

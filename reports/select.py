@@ -14,7 +14,7 @@ import statistics
 
 import pandas as pd
 
-from methods import method_label
+from peftbench.methods import method_label
 
 SETTING = ["model", "data"]
 CELL = ["model", "data_source", "method", "task", "train_size"]
@@ -277,7 +277,7 @@ def score_mismatches(records: list[dict]) -> list[str]:
     metrics (``Task.score``); this checks that rather than assuming it. Tasks this install does
     not know cannot be checked and are skipped.
     """
-    from tasks import get_task
+    from peftbench.tasks import get_task
 
     out = []
     for r in records:

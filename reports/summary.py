@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.folder import grid_trial_ids
-from harness.records import read_records
-from reports import multitask, render, select, tables, vl
-from reports.footer import provenance_lines
-from reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
+from peftbench.harness.folder import grid_trial_ids
+from peftbench.harness.records import read_records
+from peftbench.reports import multitask, render, select, tables, vl
+from peftbench.reports.footer import provenance_lines
+from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
 __all__ = ["FORMATS", "SUMMARY_COLUMNS", "Report", "build", "failures", "report", "summarize"]
 
@@ -144,7 +144,7 @@ def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
 
 def write_documents(rep: Report, folder: Path, file: Path | None, fmt: str) -> list[Path]:
     """Figures (PNG + SVG) and the markdown / LaTeX / HTML documents that show them."""
-    from reports import plots  # matplotlib loads only when a figure is drawn
+    from peftbench.reports import plots  # matplotlib loads only when a figure is drawn
 
     figures = plots.make_figures(rep.summary, rep.baseline) if len(rep.summary) else {}
     written = plots.save_figures(figures, folder)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports import select
+from peftbench.reports import select
 
 SIGNIFICANT = "*"  # marks a cell whose difference to full fine-tuning is significant
 ESTIMATE = "≈"  # marks a memory figure a record says was estimated
@@ -52,7 +52,7 @@ def shown(value, digits: int):
 
 def task_order(tasks) -> list[str]:
     """Tasks in the registry's order (the paper's), unknown ones after, alphabetically."""
-    from tasks import task_names
+    from peftbench.tasks import task_names
 
     known = task_names()
     return sorted(set(tasks), key=lambda t: (known.index(t) if t in known else len(known), t))

@@ -10,15 +10,15 @@ import math
 
 import pandas as pd
 
-from methods import method_label
-from reports import multitask, select
-from reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, number, shown, task_order
+from peftbench.methods import method_label
+from peftbench.reports import multitask, select
+from peftbench.reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, number, shown, task_order
 
 
 def vision_tasks(names) -> list:
     """The VL tasks among ``names`` (tasks this install does not know are left out), in the paper's order."""
-    from tasks import get_task, task_names
-    from tasks.vl import VisionTask
+    from peftbench.tasks import get_task, task_names
+    from peftbench.tasks.vl import VisionTask
 
     known = set(task_names())
     return [get_task(t) for t in task_order(names) if t in known and isinstance(get_task(t), VisionTask)]
@@ -35,7 +35,7 @@ def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple
 
 def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], note: str) -> Table | None:
     """The VL tasks of ``summary`` (one row per setting and method), or None when it has none."""
-    from tasks.vl_metrics import PAPER_NAMES
+    from peftbench.tasks.vl_metrics import PAPER_NAMES
 
     tasks = vision_tasks(summary["task"].unique()) if not summary.empty else []
     if not tasks:

@@ -1,6 +1,6 @@
 """GLUE, SuperGLUE and vision-and-language tasks as declarative specs, looked up by name."""
 
-from tasks.base import (
+from peftbench.tasks.base import (
     T5_STYLE,
     ClassificationTask,
     DataUnavailable,
@@ -10,10 +10,10 @@ from tasks.base import (
     paper_splits,
     subsample,
 )
-from tasks.glue import TASKS as _GLUE
-from tasks.metrics import COUNTS, INVALID
-from tasks.superglue import TASKS as _SUPERGLUE
-from tasks.vl import TASKS as _VL
+from peftbench.tasks.glue import TASKS as _GLUE
+from peftbench.tasks.metrics import COUNTS, INVALID
+from peftbench.tasks.superglue import TASKS as _SUPERGLUE
+from peftbench.tasks.vl import TASKS as _VL
 
 _REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE + _VL}
 

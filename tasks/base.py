@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from tasks.hub import hub_reachable
-from tasks.metrics import COUNTS, INVALID
+from peftbench.models.spec import ModelSpec
+from peftbench.tasks.hub import hub_reachable
+from peftbench.tasks.metrics import COUNTS, INVALID
 
 log = logging.getLogger(__name__)
 
@@ -120,17 +121,17 @@ class Task:
         """The rows the model trains on; a task with several targets per row expands them here."""
         return rows
 
-    def model_name(self, model: str, data_source: str) -> str:
-        """The model a trial of this task loads for ``model``: the named one; a task that reads images
-        adds its image encoder (tasks/vl.py)."""
-        return model
+    def encoder(self, data_source: str) -> str | None:
+        """The image encoder this task's pictures are read with, for data from ``data_source``
+        (tasks/vl.py); None: a text task. ``trial_model`` puts it into the trial's model."""
+        return None
 
     @property
     def images_per_example(self) -> int:
         """Images each example shows the model beside its text (0: a text task); a VL task's tasks/vl.py."""
         return 0
 
-    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str,
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: ModelSpec, data_source: str,
                      map_fn: Callable = map) -> dict[str, list[dict]] | None:
         """Model inputs beside the text, per row of each split (``{split: [{arg: tensor}]}``); None: text
         only. What must be computed first (a VL task's image features) is mapped by ``map_fn``."""
@@ -335,3 +336,20 @@ def _one_line(exc: BaseException) -> str:
     """An exception as ``Type: first line of its message``, for a one-line log or error."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def trial_model(model: str | ModelSpec, members: Sequence[Task], source_of: Callable[[Task], str]) -> ModelSpec:
+    """The one model a trial of ``members`` loads: ``model`` as named, reading the image encoder its VL
+    members use for their data (``source_of(task)``) unless the name chose one. Members that need
+    different encoders, or a mixture of text and VL tasks, are refused (ValueError)."""
+    spec = ModelSpec.parse(model)
+    encoders = {t.encoder(source_of(t)) for t in members}
+    if None in encoders and len(encoders) > 1:
+        raise ValueError(f"{', '.join(t.name for t in members)}: text tasks and image-text tasks cannot be "
+                         "trained as one model")
+    encoders.discard(None)
+    if len(encoders) > 1 and not spec.encoder:
+        raise ValueError(f"{', '.join(t.name for t in members)}: the tasks read their images with different "
+                         f"encoders ({', '.join(sorted(encoders))}); name one in the model (T5+ENCODER)")
+    return spec.with_encoder(encoders.pop()) if encoders else spec
+

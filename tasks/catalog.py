@@ -4,8 +4,8 @@ must start fast): split sizes come from the counts, without drawing the split pe
 
 from __future__ import annotations
 
-from tasks import get_task, task_names
-from tasks.base import SMALL_DATASET, T5_STYLE, VALIDATION_FROM_TRAIN, Task, TextFormat
+from peftbench.tasks import get_task, task_names
+from peftbench.tasks.base import SMALL_DATASET, T5_STYLE, VALIDATION_FROM_TRAIN, Task, TextFormat
 
 SPLITS = ("train", "validation", "test")
 

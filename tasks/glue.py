@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from tasks.base import ClassificationTask
-from tasks.metrics import accuracy, f1, matthews_corr, pearson, spearman
+from peftbench.tasks.base import ClassificationTask
+from peftbench.tasks.metrics import accuracy, f1, matthews_corr, pearson, spearman
 
 GLUE_HUB = "nyu-mll/glue"
 GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"

@@ -26,7 +26,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from tasks.base import FIXTURES_SOURCE, Task
+from peftbench.tasks.base import FIXTURES_SOURCE, Task
 
 SAMPLINGS = ("proportional", "temperature")
 

@@ -14,7 +14,7 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 
-from tasks.base import T5_STYLE, Task, TextFormat
+from peftbench.tasks.base import T5_STYLE, Task, TextFormat
 
 PUNCTUATION = frozenset(string.punctuation)
 

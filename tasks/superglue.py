@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 
-from tasks import record
-from tasks.base import ClassificationTask
-from tasks.glue import SMALL_EPOCHS, fields
-from tasks.metrics import accuracy, em, f1a, macro_f1_over
+from peftbench.tasks import record
+from peftbench.tasks.base import ClassificationTask
+from peftbench.tasks.glue import SMALL_EPOCHS, fields
+from peftbench.tasks.metrics import accuracy, em, f1a, macro_f1_over
 
 SUPERGLUE_HUB = "aps/super_glue"
 SUPERGLUE_REVISION = "3de24cf8022e94f4ee4b9d55a6f539891524d646"

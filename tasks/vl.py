@@ -6,9 +6,9 @@ values, base64 text in the offline fixtures, or a URL), its inputs are VL-T5's t
 answers or captions. A trial of one trains VL-T5: ``model_name`` adds the image encoder to the model
 the trial names (``tiny-t5`` → ``tiny-t5+tiny-clip`` on fixtures, ``t5-base+clip-rn101`` on hub
 data, VL-Adapter's), and ``model_inputs`` gives each row its image features from the feature cache
-(vision/features.py), computed once per dataset and encoder.
+(models/features.py), computed once per dataset and encoder.
 
-Fixtures (``python -m tasks.fixtures.vl_build``) are small drawn pictures whose answers follow from
+Fixtures (``python -m peftbench.tasks.fixtures.vl_build``) are small drawn pictures whose answers follow from
 the picture: a shape's colour, how many shapes, which side; captions name the shape and colour.
 """
 
@@ -21,8 +21,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
-from tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy
+from peftbench.models.spec import ModelSpec
+from peftbench.tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
+from peftbench.tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy
 
 FIXTURE_ENCODER = "tiny-clip"  # fixtures are 32×32 drawings: the tiny random CLIP reads them offline
 HUB_ENCODER = "clip-rn101"  # VL-Adapter's CLIP ResNet-101 grid features
@@ -98,19 +99,17 @@ class VisionTask(Task):
     def images_per_example(self) -> int:
         return len(self.image_columns)
 
-    def model_name(self, model: str, data_source: str) -> str:
-        """``model`` with this task's image encoder, unless it names one (``T5+ENCODER``)."""
-        if "+" in model:
-            return model
-        return f"{model}+{FIXTURE_ENCODER if data_source == FIXTURES_SOURCE else HUB_ENCODER}"
+    def encoder(self, data_source: str) -> str:
+        """The fixtures' drawings are read by the tiny CLIP, the hub's pictures by VL-Adapter's encoder."""
+        return FIXTURE_ENCODER if data_source == FIXTURES_SOURCE else HUB_ENCODER
 
-    def model_inputs(self, splits: dict[str, list[dict]], *, model: str, data_source: str,
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: ModelSpec, data_source: str,
                      map_fn: Callable = map) -> dict[str, list[dict]]:
         """Each row's ``visual_features`` (images, cells, dim): a view of the dataset's cached features;
         images not in the cache yet are encoded by ``map_fn`` over shards (``features_for``)."""
-        from vision.features import features_for, item_key
+        from peftbench.models.features import features_for, item_key
 
-        encoder = model.partition("+")[2]
+        encoder = str(model.encoder)
         keyed = {split: [self.images(ex) for ex in rows] for split, rows in splits.items()}
         items = {item_key(imgs): imgs for rows in keyed.values() for imgs in rows}
         feats, index = features_for(encoder, items, source=f"{data_source}/{self.name}", map_fn=map_fn)

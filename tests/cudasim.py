@@ -24,7 +24,7 @@ from torch.cuda._utils import _get_device_index
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from engine import devices
+from peftbench.engine import devices
 
 INDEX = 3
 NAME = "Simulated H100"
@@ -129,7 +129,7 @@ def run_gloo_workers(fn, *, world: int = 2, timeout: float = 120) -> dict[int, o
     Raises ``TimeoutError`` when a worker has not finished in ``timeout`` seconds (a deadlock).
     ``fn`` must be importable (a module-level function): workers are spawned, not forked.
     """
-    from engine.step import free_port
+    from peftbench.engine.step import free_port
 
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()

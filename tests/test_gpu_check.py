@@ -6,9 +6,9 @@ from pathlib import Path
 
 from cudasim import simulated_cuda
 
-from budgets.parse import parse_budget
-from harness.spec import parse_spec
-from harness.sweep import gpu_share
+from peftbench.budgets.parse import parse_budget
+from peftbench.harness.spec import parse_spec
+from peftbench.harness.sweep import gpu_share
 
 
 def gpu_check():

@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# bottom to top (shared/STYLE.md): what is compared; the step engine; memory budgets; the harness;
-# the command line and the reports
-FLOORS = {"methods": 1, "tasks": 1, "tinyt5": 1, "vision": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5, "reports": 5}
+# bottom to top (shared/STYLE.md): models; what is compared; the step engine; memory budgets; the
+# harness; the command line and the reports
+FLOORS = {"models": 0, "methods": 1, "tasks": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5, "reports": 5}
 
 
 def modules() -> dict[str, Path]:
+    """Every module of the floors by its installed name (``peftbench.harness.train``)."""
     found = {}
     for package in FLOORS:
         for path in (ROOT / package).rglob("*.py"):
             name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-            found[name] = path
+            found[f"peftbench.{name}"] = path
     return found
 
 
@@ -33,7 +34,7 @@ def imports(path: Path, known: dict[str, Path]) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             subs = [f"{node.module}.{alias.name}" for alias in node.names]
-            # ``from tasks import record`` imports the submodule; ``from tasks import get_task`` the package
+            # ``from peftbench.tasks import record`` imports the submodule; ``… import get_task`` the package
             names = [s for s in subs if s in known] + ([node.module] if any(s not in known for s in subs) else [])
         else:
             continue
@@ -47,7 +48,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def floor(module: str) -> int:
-    return FLOORS[module.split(".")[0]]
+    return FLOORS[module.split(".")[1]]
 
 
 def test_no_package_imports_a_higher_floor():
@@ -90,7 +91,7 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 @pytest.fixture(scope="module")
 def sweep_folder(tmp_path_factory):
-    from harness.records import Record, write_record
+    from peftbench.harness.records import Record, write_record
 
     folder = tmp_path_factory.mktemp("sweep")
     for seed in (0, 1):
@@ -109,10 +110,24 @@ def test_light_commands_import_no_torch(command, sweep_folder):
     """``--help``, the task list and the report never pay for torch (or Ray)."""
     command = [str(sweep_folder) if c == "SWEEP" else c for c in command]
     probe = ("import sys, runpy; sys.argv = ['peftbench', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('cli.main', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "try:\n    runpy.run_module('peftbench.cli.main', run_name='__main__')\nexcept SystemExit:\n    pass\n"
              "heavy = sorted(m for m in ('torch', 'ray', 'transformers', 'deepspeed') if m in sys.modules)\n"
              "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=ROOT,
                          timeout=120, check=True).stdout
     assert out.strip().splitlines()[-1] == "HEAVY []"
     assert ("| adapter" in out) == (command[0] == "report")  # the report was made, not an error
+
+
+def test_every_import_of_ours_names_the_package():
+    """``from tasks import …`` would work only from the repository's root (cwd on sys.path) and would load a
+    second copy beside ``peftbench.tasks``: every file, tests and scripts included, imports ``peftbench.…``."""
+    bare = set(FLOORS) | {"vision", "tinyt5"}
+    files = [p for p in ROOT.rglob("*.py") if not {".venv", ".git", "build"} & set(p.relative_to(ROOT).parts)]
+    found = []
+    for path in [*files, ROOT / "scripts" / "gpu-check"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in bare]
+    assert found == []

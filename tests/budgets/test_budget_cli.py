@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli.main import main
+from peftbench.cli.main import main
 
 ARGS = ["budget", "--estimate", "--model", "tiny-t5", "--method", "adapter", "--seq-len", "32", "--target-len", "4"]
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from budgets.estimate import CUDA_BLOCK, CudaAttention, estimate_fit, estimating, tracked_peak
-from budgets.workload import Workload
+from peftbench.budgets.estimate import CUDA_BLOCK, CudaAttention, estimate_fit, estimating, tracked_peak
+from peftbench.budgets.workload import Workload
 
 LARGE = 10**12  # a capacity nothing reaches
 
@@ -100,7 +100,7 @@ def test_attention_runs_the_kernel_cuda_runs():
 
 
 def test_nothing_fits_a_tiny_budget():
-    from budgets.parse import BudgetError
+    from peftbench.budgets.parse import BudgetError
 
     with pytest.raises(BudgetError, match="not even a batch of 1 fits"):
         estimate_fit(Workload("tiny-t5", "full", source_len=16, target_len=4), capacity=1_000_000)

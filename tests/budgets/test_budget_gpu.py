@@ -8,10 +8,10 @@ import pytest
 import torch
 from cudasim import collected, run_gloo_workers, simulated_cuda
 
-from budgets.measure import ProbeTrainer
-from budgets.parse import capacity
-from budgets.plan import find_fit, plan_batch
-from budgets.workload import Workload
+from peftbench.budgets.measure import ProbeTrainer
+from peftbench.budgets.parse import capacity
+from peftbench.budgets.plan import find_fit, plan_batch
+from peftbench.budgets.workload import Workload
 
 SMALL = {"source_len": 16, "target_len": 4}
 
@@ -37,7 +37,7 @@ def test_the_simulated_allocator_counts_live_storages_and_raises_over_its_cap(mo
 
 
 def test_budget_measure_runs_end_to_end_on_the_simulated_device(monkeypatch, capsys):
-    from cli.main import main
+    from peftbench.cli.main import main
 
     budget = 20 * 10**6
     with simulated_cuda(monkeypatch, total=80 * 10**9) as memory:

@@ -6,8 +6,8 @@ import logging
 import pytest
 import torch
 
-from budgets.measure import measure_fit, probe_peak
-from budgets.workload import Workload
+from peftbench.budgets.measure import measure_fit, probe_peak
+from peftbench.budgets.workload import Workload
 
 
 class SimulatedDevice:
@@ -93,7 +93,7 @@ def test_out_of_memory_mid_search_is_recovered_and_the_search_ends_right():
 def test_a_leaked_tensor_after_out_of_memory_is_reported(caplog):
     device = SimulatedDevice(10_000)
     kept = []
-    with caplog.at_level(logging.WARNING, logger="budgets.measure"):
+    with caplog.at_level(logging.WARNING, logger="peftbench.budgets.measure"):
         fit = measure_fit(capacity=9_500, memory=device,
                           new_trainer=lambda: SimulatedTrainer(device, leak_to=kept))
     assert kept and "still allocated after an out-of-memory probe" in caplog.text
@@ -110,8 +110,8 @@ def test_probe_peak_resets_the_peak_between_probes():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_measured_on_the_gpu_is_close_to_the_estimate():
-    from budgets.estimate import estimate_fit
-    from budgets.plan import capacity, find_fit
+    from peftbench.budgets.estimate import estimate_fit
+    from peftbench.budgets.plan import capacity, find_fit
 
     workload = Workload("tiny-t5", "adapter", source_len=128, target_len=8)
     budget = 2 * 10**9
@@ -126,7 +126,7 @@ def test_measured_on_the_gpu_is_close_to_the_estimate():
 
 @pytest.mark.parametrize("method", ["adapter", "full"])  # plain torch, and a DeepSpeed engine
 def test_probe_trainer_steps_and_attributes_memory(method):
-    from budgets.measure import ProbeTrainer
+    from peftbench.budgets.measure import ProbeTrainer
 
     workload = Workload("tiny-t5", method, source_len=16, target_len=4)
     n_params = sum(p.numel() for p in workload.build().parameters())

@@ -2,9 +2,9 @@
 
 import pytest
 
-from budgets.parse import BudgetError, parse_budget
-from cli.main import main
-from harness.spec import SpecError, parse_spec
+from peftbench.budgets.parse import BudgetError, parse_budget
+from peftbench.cli.main import main
+from peftbench.harness.spec import SpecError, parse_spec
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -58,7 +58,7 @@ def test_spec_errors_name_the_key(extra, key):
 
 
 def test_trial_command_batch_option():
-    from cli.main import parse_batch
+    from peftbench.cli.main import parse_batch
 
     assert (parse_batch(None), parse_batch("max"), parse_batch("100")) == (None, "max", 100)
     for bad in ("0", "-3", "most", "1.5"):

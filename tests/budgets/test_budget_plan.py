@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-import budgets.plan
-from budgets.cache import BudgetCache
-from budgets.fit import Fit
-from budgets.plan import method_source, plan_batch
-from budgets.workload import Workload
+from peftbench.budgets import plan as budget_plan
+from peftbench.budgets.cache import BudgetCache
+from peftbench.budgets.fit import Fit
+from peftbench.budgets.plan import method_source, plan_batch
+from peftbench.budgets.workload import Workload
 
 
 def fit_of(batch: int) -> Fit:
@@ -59,8 +59,8 @@ def fits(monkeypatch):
         calls.append(accumulate)
         return fit_of(table[accumulate])
 
-    monkeypatch.setattr(budgets.plan, "estimate_fit", fake_estimate)
-    monkeypatch.setattr(budgets.plan.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(budget_plan, "estimate_fit", fake_estimate)
+    monkeypatch.setattr(budget_plan.torch.cuda, "is_available", lambda: False)
     return table, calls
 
 
@@ -100,7 +100,7 @@ def test_an_edited_method_does_not_reuse_its_cached_batch(fits, tmp_path, monkey
     plan("max", tmp_path)
     plan("max", tmp_path)
     assert calls == [False]
-    monkeypatch.setattr(budgets.plan, "method_source", lambda name: "edited")
+    monkeypatch.setattr(budget_plan, "method_source", lambda name: "edited")
     plan("max", tmp_path)
     assert calls == [False, False]
     # the digest is of the files implementing the method

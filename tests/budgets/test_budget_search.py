@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from budgets.parse import BudgetError
-from budgets.search import MAX_BATCH, largest_batch, line
+from peftbench.budgets.parse import BudgetError
+from peftbench.budgets.search import MAX_BATCH, largest_batch, line
 
 CUDA_BLOCK = 512
 

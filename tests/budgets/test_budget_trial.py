@@ -5,15 +5,15 @@ import math
 import pytest
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-import budgets.plan
-import harness.train
-from budgets.estimate import estimate_fit
-from budgets.plan import MARGIN
-from budgets.workload import Workload
-from harness.config import TrialConfig
-from harness.records import read_records, validate
-from harness.trial import run_trial
-from tasks import get_task
+from peftbench.budgets import plan as budget_plan
+from peftbench.harness import train as harness_train
+from peftbench.budgets.estimate import estimate_fit
+from peftbench.budgets.plan import MARGIN
+from peftbench.budgets.workload import Workload
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.records import read_records, validate
+from peftbench.harness.trial import run_trial
+from peftbench.tasks import get_task
 
 
 def budget_for(micro_fit: int, workload: Workload) -> str:
@@ -29,14 +29,14 @@ def budget_for(micro_fit: int, workload: Workload) -> str:
 def events(monkeypatch):
     """'m' for each training micro-batch's forward, 'S' for each optimizer step, in order."""
     seen = []
-    load_model = harness.train.load_model
+    load_model = harness_train.load_model
 
     def counting_load_model(name, *, seed):
         model, tokenizer, source = load_model(name, seed=seed)
         model.register_forward_pre_hook(lambda module, args: seen.append("m") if module.training else None)
         return model, tokenizer, source
 
-    monkeypatch.setattr(harness.train, "load_model", counting_load_model)
+    monkeypatch.setattr(harness_train, "load_model", counting_load_model)
     handle = register_optimizer_step_post_hook(lambda *a: seen.append("S"))
     yield seen
     handle.remove()
@@ -48,7 +48,7 @@ def test_batch_100_with_micro_batch_25_steps_every_4_and_caches(method, tmp_path
     workload = Workload("tiny-t5", method, source_len=task.max_source_length, target_len=task.max_target_length)
     budget = budget_for(30, workload)  # 30 fit: the largest divisor of 100 that does is 25
     estimates = []
-    monkeypatch.setattr(budgets.plan, "estimate_fit", lambda *a, **kw: estimates.append(kw) or estimate_fit(*a, **kw))
+    monkeypatch.setattr(budget_plan, "estimate_fit", lambda *a, **kw: estimates.append(kw) or estimate_fit(*a, **kw))
     cfg = TrialConfig(model="tiny-t5", method=method, task="sst2", learning_rate=3e-3, seed=0, epochs=1,
                       batch=100, budget=budget, warmup_steps=0, data="fixtures")
     record = validate(run_trial(cfg, tmp_path))

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import yaml
 
-from harness.spec import parse_spec
-from methods import method_names
-from tasks import task_names
+from peftbench.harness.spec import parse_spec
+from peftbench.methods import method_names
+from peftbench.tasks import task_names
 
 CONFIG = Path(__file__).parents[2] / "configs" / "efficiency.yaml"
 TABLE_3 = ["full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",

@@ -4,24 +4,26 @@ numbers as people write them."""
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
-from cli.main import main
-from harness.spec import SpecError, load_spec, parse_spec
+from peftbench.cli.main import main
+from peftbench.harness.spec import SpecError, load_spec, parse_spec
 
 
 def test_a_typod_method_in_trial_exits_2_at_once_without_the_hub(tmp_path):
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli.main", "trial", "--method", "lroa", "--task", "sst2",
+    """Refused before anything heavy loads: no torch, no transformers, no hub client (what made it slow)."""
+    probe = ("import sys, runpy; sys.argv = ['peftbench', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('peftbench', run_name='__main__')\n"
+             "except SystemExit as exc:\n    code = exc.code\n"
+             "heavy = sorted(m for m in ('torch', 'transformers', 'huggingface_hub', 'ray') if m in sys.modules)\n"
+             "print('HEAVY', heavy, 'EXIT', code)")
+    done = subprocess.run([sys.executable, "-c", probe, "trial", "--method", "lroa", "--task", "sst2",
                            "--lr", "1e-3", "--out", str(tmp_path)], check=False, capture_output=True, text=True,
-                          env={"HF_HUB_OFFLINE": "0", "PATH": ""}, timeout=60)
-    took = time.perf_counter() - start
-    assert done.returncode == 2
+                          env={"HF_HUB_OFFLINE": "0", "PATH": ""}, timeout=120)
+    assert done.stdout.strip() == "HEAVY [] EXIT 2"
     assert done.stderr.startswith("peftbench: --method: unknown method 'lroa' (known: full,")
-    assert done.stderr.count("\n") == 1 and done.stdout == ""
-    assert took < 2.0, took
+    assert done.stderr.count("\n") == 1
     assert not (tmp_path / "results").exists()  # no failed record
 
 

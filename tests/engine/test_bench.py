@@ -8,11 +8,11 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from cli.main import main
-from engine.batches import random_batch
-from engine.bench import FLOOR, backbone, floor_step, interleaved_times, parse_shapes, summarize, training_step
-from engine.models import tiny_t5_config
-from methods import apply_method
+from peftbench.cli.main import main
+from peftbench.engine.batches import random_batch
+from peftbench.engine.bench import FLOOR, backbone, floor_step, interleaved_times, parse_shapes, summarize, training_step
+from peftbench.models.load import tiny_t5_config
+from peftbench.methods import apply_method
 
 
 def test_interleaving_rotates_the_order_and_times_every_repetition():

@@ -4,13 +4,13 @@ read as tensors and plain data only, and a trial whose checkpoint cannot be read
 import pytest
 import torch
 
-from budgets.plan import BatchPlan
-from engine.models import load_model
-from engine.state import LOOP_STATE, load_checkpoint, save_checkpoint
-from engine.step import Engine, Optimization, deepspeed_config_of
-from harness.config import TrialConfig
-from harness.train import resume
-from methods import apply_method
+from peftbench.budgets.plan import BatchPlan
+from peftbench.models.load import load_model
+from peftbench.engine.state import LOOP_STATE, load_checkpoint, save_checkpoint
+from peftbench.engine.step import Engine, Optimization, deepspeed_config_of
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.train import resume
+from peftbench.methods import apply_method
 
 
 def test_the_payload_is_live_when_unpickled(tmp_path, plant_pickle):

@@ -9,9 +9,9 @@ import sys
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.batches import random_batch
-from engine.models import tiny_t5_config
-from engine.step import Engine, Optimization, deepspeed_config_of
+from peftbench.engine.batches import random_batch
+from peftbench.models.load import tiny_t5_config
+from peftbench.engine.step import Engine, Optimization, deepspeed_config_of
 
 
 def test_deepspeed_starts_without_building_its_shared_memory_op(capfd):
@@ -34,8 +34,8 @@ def test_deepspeed_starts_without_building_its_shared_memory_op(capfd):
 
 SINGLE_PROCESS_ENGINE = """
 import torch, torch.distributed as dist
-import engine.step as step
-from engine.models import tiny_t5_config
+import peftbench.engine.step as step
+from peftbench.models.load import tiny_t5_config
 from transformers import T5ForConditionalGeneration
 def no_port():
     raise AssertionError("a single-process DeepSpeed engine asked for a TCP port")

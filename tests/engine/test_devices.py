@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from engine.batches import batches, random_batch
-from engine.devices import set_precision
-from engine.models import build_model, tiny_t5_config
-from engine.step import Engine, Optimization
-from methods import method_names
+from peftbench.engine.batches import batches, random_batch
+from peftbench.engine.devices import set_precision
+from peftbench.engine.build import build_model
+from peftbench.models.load import tiny_t5_config
+from peftbench.engine.step import Engine, Optimization
+from peftbench.methods import method_names
 
 
 @pytest.mark.parametrize("method", method_names())

@@ -11,10 +11,10 @@ import torch
 from cudasim import run_gloo_workers
 from transformers import T5ForConditionalGeneration
 
-from engine.batches import random_batch
-from engine.models import tiny_t5_config
-from engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
-from harness.train import Run
+from peftbench.engine.batches import random_batch
+from peftbench.models.load import tiny_t5_config
+from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
+from peftbench.harness.train import Run
 
 ROWS = 8
 

@@ -11,7 +11,7 @@ import sys
 import torch
 from transformers import ByT5Tokenizer, T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
+from peftbench.models.load import tiny_t5_config
 
 REPO = "peftbench-tests/tiny-t5"
 COMMITS = {"a" * 40: 0, "b" * 40: 1}  # commit -> seed of its weights
@@ -30,7 +30,7 @@ def fake_hub_cache(root) -> None:
 
 LOAD = """
 import json, sys
-from engine.models import load_model
+from peftbench.models.load import load_model
 out = {}
 for name in sys.argv[1:]:
     model, _, source = load_model(name, seed=0)

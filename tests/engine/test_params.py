@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cli.main import main
-from engine.accounting import count_params, param_table
-from engine.models import model_config
+from peftbench.cli.main import main
+from peftbench.engine.accounting import count_params, param_table
+from peftbench.models.load import model_config
 
 # Trainable % of T5-base as printed in the paper (three decimals).
 PAPER_T5_BASE = {

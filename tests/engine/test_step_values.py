@@ -7,12 +7,12 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.accounting import count_params
-from engine.batches import batches
-from engine.models import model_config, tiny_t5_config
-from engine.step import Engine, Optimization
-from harness.train import Run
-from methods import apply_method
+from peftbench.engine.accounting import count_params
+from peftbench.engine.batches import batches
+from peftbench.models.load import model_config, tiny_t5_config
+from peftbench.engine.step import Engine, Optimization
+from peftbench.harness.train import Run
+from peftbench.methods import apply_method
 
 
 def tiny_model() -> T5ForConditionalGeneration:

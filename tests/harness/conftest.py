@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import ByT5Tokenizer, T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
+from peftbench.models.load import tiny_t5_config
 
 
 @pytest.fixture(scope="module")

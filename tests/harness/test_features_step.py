@@ -1,10 +1,10 @@
 """The sweep's feature step (harness/features.py): each VL task of the grid, once, every split's images
 encoded into the cache, so a trial after it encodes nothing whatever its subsample."""
 
-from harness.config import TrialConfig
-from harness.features import extract_features, feature_jobs
-from tasks import get_task
-from vision import features
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.features import extract_features, feature_jobs
+from peftbench.tasks import get_task
+from peftbench.models import features
 
 
 def trials():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_resilience import records_in, sweep, write_spec
 
-from harness.spec import load_spec
+from peftbench.harness.spec import load_spec
 
 
 def descends_from(pid: int, ancestor: int) -> bool:

@@ -15,15 +15,15 @@ import torch
 from identical import assert_identical
 from transformers import ByT5Tokenizer
 
-from budgets.plan import BatchPlan
-from engine.state import LOOP_STATE
-from harness import train as loop
-from harness.config import TrialConfig
-from harness.records import read_records
-from harness.spec import SpecError, parse_spec
-from harness.trial import run_trial
-from methods.multitask import task_switch
-from tasks import get_task
+from peftbench.budgets.plan import BatchPlan
+from peftbench.engine.state import LOOP_STATE
+from peftbench.harness import train as loop
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import SpecError, parse_spec
+from peftbench.harness.trial import run_trial
+from peftbench.methods.multitask import task_switch
+from peftbench.tasks import get_task
 
 PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
 
@@ -131,7 +131,7 @@ def test_a_resumed_mixture_trial_ends_bit_for_bit_where_an_unbroken_one_does(dro
 
 
 def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path, monkeypatch):
-    import budgets.plan
+    from peftbench.budgets import plan as budget_plan
 
     probed = []
 
@@ -139,7 +139,7 @@ def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path,
         probed.append(workload)
         raise Killed("planned")
 
-    monkeypatch.setattr(budgets.plan, "plan_batch", plan_batch)
+    monkeypatch.setattr(budget_plan, "plan_batch", plan_batch)
     record = run_trial(mixture(mixture=("rte", "cola"), max_source_length=None, batch="max"), tmp_path, write=False)
     assert record["status"] == "failed" and "planned" in record["error"]  # a failure becomes its record
     rte, cola = get_task("rte"), get_task("cola")

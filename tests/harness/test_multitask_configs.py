@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.main import main
-from harness.spec import parse_spec
-from methods import get_method
+from peftbench.cli.main import main
+from peftbench.harness.spec import parse_spec
+from peftbench.methods import get_method
 
 CONFIG = Path(__file__).parents[2] / "configs" / "multitask-glue.yaml"
 GLUE = ["rte", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "cola"]

@@ -4,11 +4,11 @@ holds the single-task tables, the mixture's table and the two side by side, with
 
 from pathlib import Path
 
-from cli.main import main
-from harness.records import read_records
-from harness.spec import load_spec
-from methods import method_label
-from reports.summary import report
+from peftbench.cli.main import main
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import load_spec
+from peftbench.methods import method_label
+from peftbench.reports.summary import report
 
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "smoke-multitask.yaml"
 

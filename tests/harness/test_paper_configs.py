@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.main import main
-from harness.spec import parse_spec
-from methods import get_method
-from tasks import get_task
+from peftbench.cli.main import main
+from peftbench.harness.spec import parse_spec
+from peftbench.methods import get_method
+from peftbench.tasks import get_task
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 PAPER_METHODS = ["full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",

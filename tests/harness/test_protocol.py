@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-import engine.step
-from budgets.plan import BatchPlan
-from harness.config import ConfigError, TrialConfig
-from harness.train import setup
-from harness.trial import run_trial
+from peftbench.engine import step as engine_step
+from peftbench.budgets.plan import BatchPlan
+from peftbench.harness.config import ConfigError, TrialConfig
+from peftbench.harness.train import setup
+from peftbench.harness.trial import run_trial
 
 PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
 
@@ -25,7 +25,7 @@ def test_the_authors_defaults_are_no_weight_decay_and_clipping_at_one():
 def test_weight_decay_and_clipping_reach_the_plain_torch_step(monkeypatch):
     clipped = []
     real_clip = torch.nn.utils.clip_grad_norm_
-    monkeypatch.setattr(engine.step.torch.nn.utils, "clip_grad_norm_",
+    monkeypatch.setattr(engine_step.torch.nn.utils, "clip_grad_norm_",
                         lambda params, max_norm, **kw: clipped.append(max_norm) or real_clip(params, max_norm, **kw))
     run = setup(config("adapter", weight_decay=0.1, max_grad_norm=0.5), PLAN)
     assert {g["weight_decay"] for g in run.engine.optimizer.param_groups} == {0.1}
@@ -97,11 +97,11 @@ def test_out_of_range_settings_are_refused_before_anything_loads():
 def test_saved_modules_reload_into_the_same_model_and_method_and_score_the_same(tmp_path):
     from safetensors.torch import load_file
 
-    from engine.models import load_model
-    from engine.state import load_trainable_state
-    from harness.train import encode_split, evaluate
-    from methods import apply_method, resolve_prefix
-    from tasks import TextFormat, get_task
+    from peftbench.models.load import load_model
+    from peftbench.engine.state import load_trainable_state
+    from peftbench.harness.train import encode_split, evaluate
+    from peftbench.methods import apply_method, resolve_prefix
+    from peftbench.tasks import TextFormat, get_task
 
     cfg = config("bitfit", epochs=2, learning_rate=3e-2, save_modules=True)
     record = run_trial(cfg, tmp_path)

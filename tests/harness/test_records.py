@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from harness.config import TrialConfig
-from harness.records import KEYS, OPTIONAL_KEYS, SCHEMA, read_record, read_records, validate, write_record
-from harness.trial import new_record
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.records import KEYS, OPTIONAL_KEYS, SCHEMA, read_record, read_records, validate, write_record
+from peftbench.harness.trial import new_record
 
 
 def make_record(**fields):

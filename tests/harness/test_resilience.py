@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.records import read_records
-from harness.spec import load_spec
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import load_spec
 
-PEFTBENCH = [sys.executable, "-m", "cli.main"]
+PEFTBENCH = [sys.executable, "-m", "peftbench"]
 
 
 def write_spec(path: Path, **changes) -> Path:
@@ -123,7 +123,7 @@ def stop(node: subprocess.Popen) -> None:
 @pytest.fixture
 def two_node_cluster(monkeypatch):
     """A head node and a worker node on this machine, one CPU each."""
-    from engine.step import free_port
+    from peftbench.engine.step import free_port
 
     # `ray start` clusters want a token; one of the test's own, given to every process through the
     # environment, so no node races another for ~/.ray/auth_token (absent on a fresh CI machine)

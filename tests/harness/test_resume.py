@@ -15,10 +15,10 @@ import pytest
 import torch
 from identical import assert_identical
 
-from budgets.plan import BatchPlan
-from engine.state import LOOP_STATE
-from harness import train as loop
-from harness.config import TrialConfig
+from peftbench.budgets.plan import BatchPlan
+from peftbench.engine.state import LOOP_STATE
+from peftbench.harness import train as loop
+from peftbench.harness.config import TrialConfig
 
 
 class Killed(RuntimeError):

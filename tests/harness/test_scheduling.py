@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.spec import SpecError, parse_spec
-from harness.sweep import SweepError, gpu_share, trial_resources
+from peftbench.harness.spec import SpecError, parse_spec
+from peftbench.harness.sweep import SweepError, gpu_share, trial_resources
 
 
 def spec(**changes):
@@ -63,7 +63,7 @@ def test_gpu_memory_must_be_a_size():
 def test_workers_of_a_multi_worker_trial_keep_room_for_cuda_and_nccl(budget, fits):
     # 80 GB cards: a single worker may take 79 GB (a CUDA context beside it), a worker of a
     # four-worker trial also needs NCCL's buffers, so 78 GB at most
-    from harness.sweep import check_resources
+    from peftbench.harness.sweep import check_resources
 
     gpu_node = {"CPU": 32, "GPU": 4}
     check_resources(spec(budget="79GB", gpu_memory="80GB", methods=["adapter"]), [gpu_node])

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.main import main
-from harness.spec import SpecError, load_spec, parse_spec
+from peftbench.cli.main import main
+from peftbench.harness.spec import SpecError, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

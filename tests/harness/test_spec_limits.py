@@ -7,8 +7,8 @@ import tracemalloc
 import pytest
 import yaml
 
-from cli.main import main
-from harness.spec import MAX_SPEC_BYTES, SpecError, load_spec, parse_spec
+from peftbench.cli.main import main
+from peftbench.harness.spec import MAX_SPEC_BYTES, SpecError, load_spec, parse_spec
 
 
 def spec(**changes):

@@ -2,10 +2,10 @@
 
 import pytest
 
-from harness.config import TrialConfig
-from harness.records import OPTIONAL_KEYS
-from harness.spec import SpecError, parse_spec
-from harness.trial import new_record
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.records import OPTIONAL_KEYS
+from peftbench.harness.spec import SpecError, parse_spec
+from peftbench.harness.trial import new_record
 
 BASE = {"model": "tiny-t5", "methods": ["full", "adapter"], "tasks": ["sst2", "cb"],
         "learning_rates": [1e-3, 1e-4], "seeds": [0, 1]}

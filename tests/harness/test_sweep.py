@@ -2,10 +2,10 @@
 
 import yaml
 
-from cli.main import main
-from harness.records import read_records
-from harness.spec import load_spec
-from reports.summary import summarize
+from peftbench.cli.main import main
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import load_spec
+from peftbench.reports.summary import summarize
 
 
 def test_ray_sweep_records_every_grid_point_and_reports(tmp_path, capsys):

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import TrialConfig
-from harness.folder import FolderError, check_spec_file, write_sweep_files
-from harness.progress import SweepProgress
-from harness.records import new_record, read_records
-from harness.spec import parse_spec
-from harness.sweep import spec_text, timing_summary
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.folder import FolderError, check_spec_file, write_sweep_files
+from peftbench.harness.progress import SweepProgress
+from peftbench.harness.records import new_record, read_records
+from peftbench.harness.spec import parse_spec
+from peftbench.harness.sweep import spec_text, timing_summary
 
 SPEC = {"name": "s", "model": "tiny-t5", "data": "fixtures", "methods": ["adapter"], "tasks": ["sst2"],
         "learning_rates": [1e-3], "seeds": [0], "epochs": 1}

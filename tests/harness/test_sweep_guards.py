@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.main import main
-from engine.step import free_port
-from harness.config import TrialConfig
-from harness.folder import FolderError, FolderLock
-from harness.records import new_record, write_record
-from harness.spec import load_spec
-from harness.sweep import points_to_run
+from peftbench.cli.main import main
+from peftbench.engine.step import free_port
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.folder import FolderError, FolderLock
+from peftbench.harness.records import new_record, write_record
+from peftbench.harness.spec import load_spec
+from peftbench.harness.sweep import points_to_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ class Watch(importlib.abc.MetaPathFinder):
             seen.append(os.environ.get("RAY_DEDUP_LOGS"))
         return None
 sys.meta_path.insert(0, Watch())
-from cli.main import main
+from peftbench.cli.main import main
 code = main(sys.argv[1:])
 print("RAY_DEDUP_LOGS at import:", seen)
 sys.exit(code)
@@ -160,8 +160,8 @@ def test_resume_reruns_failed_missing_and_unreadable_points(tmp_path, capsys):
 
 
 def test_a_trial_runs_over_a_file_that_is_not_a_record(tmp_path, tiny_trial_kwargs):
-    from harness.records import read_record, record_path
-    from harness.trial import ok_record
+    from peftbench.harness.records import read_record, record_path
+    from peftbench.harness.trial import ok_record
 
     cfg = TrialConfig(method="bitfit", task="sst2", learning_rate=1e-3, **tiny_trial_kwargs)
     path = record_path(tmp_path, cfg.trial_id)
@@ -173,8 +173,8 @@ def test_a_trial_runs_over_a_file_that_is_not_a_record(tmp_path, tiny_trial_kwar
 
 
 def test_the_report_counts_grid_points_without_a_record(tmp_path):
-    from harness.folder import write_sweep_files
-    from reports.summary import report
+    from peftbench.harness.folder import write_sweep_files
+    from peftbench.reports.summary import report
 
     spec = load_spec(write_spec(tmp_path / "s.yaml"))
     first, second = spec.trials()

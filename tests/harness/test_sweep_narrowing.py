@@ -6,9 +6,9 @@ import struct
 import yaml
 from tensorboardX.proto import event_pb2
 
-from cli.main import main
-from harness.records import read_records
-from harness.spec import load_spec
+from peftbench.cli.main import main
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import load_spec
 
 
 def scalars(event_file) -> dict[str, list[float]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.progress import SweepProgress
-from harness.records import new_record
-from harness.spec import parse_spec
-from harness.sweep import idle_slot_seconds, timing_summary
+from peftbench.harness.progress import SweepProgress
+from peftbench.harness.records import new_record
+from peftbench.harness.spec import parse_spec
+from peftbench.harness.sweep import idle_slot_seconds, timing_summary
 
 SPEC = parse_spec({"model": "tiny-t5", "data": "fixtures", "methods": ["bitfit", "full", "adapter", "prompt-tuning-r"],
                    "tasks": ["cb"], "learning_rates": [1e-3], "seeds": [0], "epochs": 1})

@@ -2,10 +2,10 @@
 
 from collections import Counter
 
-from harness.config import TrialConfig
-from harness.records import read_records
-from harness.trial import run_trial
-from tasks import get_task
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.records import read_records
+from peftbench.harness.trial import run_trial
+from peftbench.tasks import get_task
 
 
 def test_full_fine_tuning_beats_the_majority_class_on_sst2(tmp_path):

@@ -5,8 +5,8 @@ import weakref
 import pytest
 from cudasim import NAME, collected, simulated_cuda
 
-from harness.config import TrialConfig
-from harness.trial import run_trial
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.trial import run_trial
 
 
 def test_a_fixed_batch_trial_runs_end_to_end_on_the_simulated_device(monkeypatch, tmp_path, tiny_trial_kwargs):
@@ -22,8 +22,8 @@ def test_a_fixed_batch_trial_runs_end_to_end_on_the_simulated_device(monkeypatch
 
 
 def test_a_failing_trial_lets_go_of_its_deepspeed_engine(monkeypatch, tiny_trial_kwargs):
-    import harness.train as train_module
-    from budgets.plan import BatchPlan
+    from peftbench.harness import train as train_module
+    from peftbench.budgets.plan import BatchPlan
 
     setup, models = train_module.setup, []
 
@@ -49,7 +49,7 @@ def test_distributed_workers_ask_for_gpus_when_the_cluster_has_them(monkeypatch)
     import ray
     import torch
 
-    from harness.distributed import scaling
+    from peftbench.harness.distributed import scaling
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the coordinating trial holds none
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})

@@ -3,10 +3,10 @@ mixture on T5-base + CLIP RN101, each of the paper's methods with the options th
 
 from pathlib import Path
 
-from cli.main import main
-from harness.config import check_known
-from harness.spec import load_spec
-from methods import get_method
+from peftbench.cli.main import main
+from peftbench.harness.config import check_known
+from peftbench.harness.spec import load_spec
+from peftbench.methods import get_method
 
 CONFIG = Path(__file__).parents[2] / "configs" / "vl-adapter.yaml"
 VL4 = ("vqa", "gqa", "nlvr2", "coco-caption")

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-import budgets.plan
-from budgets.estimate import estimate_fit
-from budgets.workload import Workload
-from harness import train as loop
-from harness import trial as trial_module
-from harness.config import TrialConfig
-from harness.trial import run_trial
-from methods.multitask import task_switch
-from tasks import get_task
-from vision.encoders import spec as encoder_spec
+from peftbench.budgets import plan as budget_plan
+from peftbench.budgets.estimate import estimate_fit
+from peftbench.budgets.workload import Workload
+from peftbench.harness import train as loop
+from peftbench.harness import trial as trial_module
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.trial import run_trial
+from peftbench.methods.multitask import task_switch
+from peftbench.tasks import get_task
+from peftbench.models.encoders import spec as encoder_spec
 
 CELLS, FEAT = encoder_spec("tiny-clip").cells, encoder_spec("tiny-clip").feat_dim
 
@@ -25,7 +25,7 @@ def test_a_vl_mixture_trial_gives_each_task_its_own_images_and_modules_and_write
         tmp_path, monkeypatch):
     monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))
     steps, generated, probed = [], [], []
-    real_step, real_generate, real_plan = loop.Engine.micro_step, loop.evaluate, budgets.plan.plan_batch
+    real_step, real_generate, real_plan = loop.Engine.micro_step, loop.evaluate, budget_plan.plan_batch
 
     def micro_step(engine, batch):
         steps.append((task_switch(engine.module).current, tuple(batch["visual_features"].shape[1:3])))
@@ -41,7 +41,7 @@ def test_a_vl_mixture_trial_gives_each_task_its_own_images_and_modules_and_write
 
     monkeypatch.setattr(loop.Engine, "micro_step", micro_step)
     monkeypatch.setattr(loop, "evaluate", evaluate)
-    monkeypatch.setattr(budgets.plan, "plan_batch", plan_batch)
+    monkeypatch.setattr(budget_plan, "plan_batch", plan_batch)
     cfg = TrialConfig(model="tiny-t5", method="adapter", method_options={"sharing": "per-task"}, task="vl2",
                       mixture=("vqa", "nlvr2"), learning_rate=1e-3, data="fixtures", epochs=1, batch_size=8,
                       warmup_steps=1, train_size=16, eval_every_steps=100_000)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from test_multitask_sweep import table_rows
 
-from cli.main import main
-from harness.records import read_records
-from harness.spec import load_spec
-from methods import method_label
-from reports.summary import report
+from peftbench.cli.main import main
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import load_spec
+from peftbench.methods import method_label
+from peftbench.reports.summary import report
 
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "vl-smoke.yaml"
 VL = ("vqa", "gqa", "nlvr2", "coco-caption")

@@ -3,11 +3,11 @@
 import json
 from collections import Counter
 
-from harness.config import TrialConfig
-from harness.trial import run_trial
-from tasks import get_task
-from tasks.vl_metrics import vqa_accuracy
-from vision import features
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.trial import run_trial
+from peftbench.tasks import get_task
+from peftbench.tasks.vl_metrics import vqa_accuracy
+from peftbench.models import features
 
 
 def test_full_fine_tuning_beats_the_majority_answer_on_vqa(tmp_path):

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from transformers import T5Config, T5ForConditionalGeneration
 
-from methods import apply_method, method_names
-from methods.adapter import AfterSublayer
+from peftbench.methods import apply_method, method_names
+from peftbench.methods.adapter import AfterSublayer
 
 ADAPTER_FAMILY = ["adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
                   "compacter++", "hyperformer", "hyperformer++"]

@@ -9,11 +9,11 @@ import pytest
 import torch
 from test_methods import tiny_batch, tiny_model
 
-from engine.accounting import count_params
-from engine.models import model_config, tiny_t5_config
-from methods import apply_method
-from methods.hyperformer import HyperAdapter
-from methods.multitask import set_task
+from peftbench.engine.accounting import count_params
+from peftbench.models.load import model_config, tiny_t5_config
+from peftbench.methods import apply_method
+from peftbench.methods.hyperformer import HyperAdapter
+from peftbench.methods.multitask import set_task
 
 GLUE = ["rte", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "cola"]
 

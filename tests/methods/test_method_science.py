@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
-from methods import apply_method
-from methods.adapter import AfterSublayer
+from peftbench.models.load import tiny_t5_config
+from peftbench.methods import apply_method
+from peftbench.methods.adapter import AfterSublayer
 
 SUBLAYER = {"T5LayerSelfAttention": "self-attention", "T5LayerCrossAttention": "cross-attention",
             "T5LayerFF": "feed-forward"}

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
-from engine.state import load_trainable_state, trainable_state
-from methods import apply_method, method_names
+from peftbench.models.load import tiny_t5_config
+from peftbench.engine.state import load_trainable_state, trainable_state
+from peftbench.methods import apply_method, method_names
 
 # tiny-t5 (d_model 128, bottleneck 4, 2 blocks) cannot take some paper defaults
 TINY_OPTIONS = {
@@ -160,9 +160,9 @@ def test_bad_options_are_rejected_before_any_change(name, options):
 def test_the_names_listed_per_family_are_the_names_registered():
     import importlib
 
-    from methods.registry import _REGISTRY, FAMILIES
+    from peftbench.methods.registry import _REGISTRY, FAMILIES
 
     for family, names in FAMILIES.items():
-        importlib.import_module(f"methods.{family}")
+        importlib.import_module(f"peftbench.methods.{family}")
         assert set(names) <= set(_REGISTRY), family
     assert set(_REGISTRY) == set(method_names())

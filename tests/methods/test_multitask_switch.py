@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from methods.multitask import PerTask, attach_tasks, set_task, task_switch
+from peftbench.methods.multitask import PerTask, attach_tasks, set_task, task_switch
 
 
 def test_per_task_module_follows_the_switch_and_gradients_stay_in_the_current_task():

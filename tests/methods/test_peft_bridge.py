@@ -7,13 +7,13 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from budgets.plan import BatchPlan
-from cli.main import main
-from engine.batches import batches
-from engine.models import tiny_t5_config
-from harness.config import TrialConfig
-from harness.train import setup
-from methods import apply_method, get_method
+from peftbench.budgets.plan import BatchPlan
+from peftbench.cli.main import main
+from peftbench.engine.batches import batches
+from peftbench.models.load import tiny_t5_config
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.train import setup
+from peftbench.methods import apply_method, get_method
 
 
 def peft_counts(config) -> tuple[int, int]:

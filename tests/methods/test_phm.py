@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
-from methods import apply_method
-from methods.compacter import PHMLinear
+from peftbench.models.load import tiny_t5_config
+from peftbench.methods import apply_method
+from peftbench.methods.compacter import PHMLinear
 
 
 def explicit_weight(layer: PHMLinear) -> torch.Tensor:

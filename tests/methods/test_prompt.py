@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
-from methods import apply_method
+from peftbench.models.load import tiny_t5_config
+from peftbench.methods import apply_method
 
 P = 6
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from engine.models import tiny_t5_config
-from methods import apply_method
-from methods.said import Fastfood, fwht, share_lengths
+from peftbench.models.load import tiny_t5_config
+from peftbench.methods import apply_method
+from peftbench.methods.said import Fastfood, fwht, share_lengths
 
 
 def dense_hadamard(n: int) -> torch.Tensor:

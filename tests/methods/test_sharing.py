@@ -8,8 +8,8 @@ import pytest
 import torch
 from test_methods import TINY_OPTIONS, tiny_batch, tiny_model
 
-from methods import apply_method, get_method, method_names
-from methods.multitask import SHARING, set_task, sharing_modes
+from peftbench.methods import apply_method, get_method, method_names
+from peftbench.methods.multitask import SHARING, set_task, sharing_modes
 
 TASKS = ["rte", "sst2"]
 ADAPTERS = ["adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter", "compacter++"]

@@ -3,7 +3,7 @@
 
 import pytest
 
-from methods import get_method, method_names, register, resolve_prefix
+from peftbench.methods import get_method, method_names, register, resolve_prefix
 
 ADAPTER_FAMILY = {"adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
                   "compacter++", "hyperformer", "hyperformer++"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.records import SCHEMA, write_record
+from peftbench.harness.records import SCHEMA, write_record
 
 CUDA = "torch.cuda.max_memory_allocated"
 PROVENANCE = {"versions": {"torch": "2.13.0", "pandas": "3.1.1"}, "git_commit": "abc1234",

@@ -2,7 +2,7 @@
 
 from report_records import record, write_all
 
-from cli.main import main
+from peftbench.cli.main import main
 
 
 def test_compare_puts_two_sweeps_side_by_side(tmp_path, capsys):

@@ -8,8 +8,8 @@ from matplotlib.collections import PathCollection
 from matplotlib.text import Text
 from report_records import many_methods_sweep, record, seeds, write_all
 
-from reports import placement, plots, render, select, tables
-from reports.summary import report
+from peftbench.reports import placement, plots, render, select, tables
+from peftbench.reports.summary import report
 
 
 def test_invalid_share_shown_where_not_zero():

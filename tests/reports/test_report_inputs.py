@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from report_records import hub, record, seeds, two_method_sweep, write_all, write_bad
 
-from cli.main import main
-from harness.records import RecordError, read_records
-from reports import select, tables
-from reports.summary import report
+from peftbench.cli.main import main
+from peftbench.harness.records import RecordError, read_records
+from peftbench.reports import select, tables
+from peftbench.reports.summary import report
 
 
 def test_read_records_names_the_bad_file_or_sets_it_aside(tmp_path):

@@ -9,9 +9,9 @@ import json
 import pytest
 from report_records import record, seeds, write_all
 
-from harness.records import read_records
-from reports import select
-from reports.summary import report
+from peftbench.harness.records import read_records
+from peftbench.reports import select
+from peftbench.reports.summary import report
 
 PER_TASK = {"sharing": "per-task"}
 

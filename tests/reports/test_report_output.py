@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from report_records import record, seeds, two_method_sweep, write_all
 
-from cli.main import main
-from reports import render, select, tables
-from reports.summary import SUMMARY_COLUMNS, report
+from peftbench.cli.main import main
+from peftbench.reports import render, select, tables
+from peftbench.reports.summary import SUMMARY_COLUMNS, report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,8 +129,9 @@ def test_significance_mark_is_explained_only_with_a_baseline():
 
 def test_reports_never_import_torch(sweep, tmp_path):
     code = (
-        "import sys, reports, reports.summary, reports.select, reports.tables, reports.render, reports.plots\n"
-        f"reports.summary.report({str(sweep)!r}, 'all', out={str(tmp_path / 'x')!r})\n"
+        "import sys, peftbench.reports.summary, peftbench.reports.select, peftbench.reports.tables\n"
+        "import peftbench.reports.render, peftbench.reports.plots\n"
+        f"peftbench.reports.summary.report({str(sweep)!r}, 'all', out={str(tmp_path / 'x')!r})\n"
         "print(__import__('json').dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'transformers', 'ray', 'deepspeed', 'datasets'))))"
     )

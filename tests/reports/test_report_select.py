@@ -8,7 +8,7 @@ import pytest
 from report_records import record, seeds, two_method_sweep
 from scipy import stats
 
-from reports import select, tables
+from peftbench.reports import select, tables
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import datasets
 import huggingface_hub
 import pytest
 
-from tasks import get_task, hub
-from tasks.hub import OFFLINE_VARIABLES, hub_reachable
+from peftbench.tasks import get_task, hub
+from peftbench.tasks.hub import OFFLINE_VARIABLES, hub_reachable
 
 
 @pytest.fixture

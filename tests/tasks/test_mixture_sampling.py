@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 import torch
 
-from tasks import task_names
-from tasks.mixture import MixtureSampler, check_mixture, mixture_source, sampling_probabilities
+from peftbench.tasks import task_names
+from peftbench.tasks.mixture import MixtureSampler, check_mixture, mixture_source, sampling_probabilities
 
 SIZES = [40, 400, 4000]  # a hundredfold spread, as RTE's 2.5k against QQP's 364k
 DRAWS = 40_000

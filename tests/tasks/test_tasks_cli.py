@@ -2,8 +2,8 @@
 
 import json
 
-from cli.main import main
-from tasks import task_names
+from peftbench.cli.main import main
+from peftbench.tasks import task_names
 
 
 def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):

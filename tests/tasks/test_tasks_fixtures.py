@@ -5,12 +5,12 @@ import logging
 
 import pytest
 
-from tasks import DataUnavailable, get_task, task_names, text_task_names
+from peftbench.tasks import DataUnavailable, get_task, task_names, text_task_names
 
 TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
-from tasks import base as tasks_base
-from tasks.base import FIXTURES
-from tasks.fixtures import build
+from peftbench.tasks import base as tasks_base
+from peftbench.tasks.base import FIXTURES
+from peftbench.tasks.fixtures import build
 
 # The hub schema of each task (nyu-mll/glue, aps/super_glue): column -> JSON type of its values.
 SPAN = {"text": list, "start": list, "end": list}
@@ -97,7 +97,7 @@ def test_auto_falls_back_to_the_fixtures_when_the_hub_fails_and_says_so(monkeypa
     task = get_task("sst2")
     monkeypatch.setattr(type(task), "load_hub", _offline)
     monkeypatch.setattr(tasks_base, "_FALLBACK_WARNED", set())
-    with caplog.at_level(logging.WARNING, logger="tasks.base"):
+    with caplog.at_level(logging.WARNING, logger="peftbench.tasks.base"):
         splits, source = task.load_with_source("auto")
         assert task.load("auto") == splits == task.load("fixtures")
     assert source == "fixtures"

@@ -3,7 +3,7 @@ and in the original code's (task prefix, label digits)."""
 
 import pytest
 
-from tasks import TextFormat, get_task, text_task_names
+from peftbench.tasks import TextFormat, get_task, text_task_names
 
 TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 

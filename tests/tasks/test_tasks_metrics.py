@@ -2,11 +2,11 @@
 
 import pytest
 
-from tasks import COUNTS, INVALID, TextFormat, get_task, text_task_names
+from peftbench.tasks import COUNTS, INVALID, TextFormat, get_task, text_task_names
 
 TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
-from tasks.metrics import accuracy, em, f1, macro_f1_over, matthews_corr, pearson, spearman
-from tasks.record import normalize_answer, token_f1
+from peftbench.tasks.metrics import accuracy, em, f1, macro_f1_over, matthews_corr, pearson, spearman
+from peftbench.tasks.record import normalize_answer, token_f1
 
 DIGITS = TextFormat(labels="digits")
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from tasks import get_task, paper_splits, subsample, task_names
-from tasks.vl import TASKS as VL_TASKS
+from peftbench.tasks import get_task, paper_splits, subsample, task_names
+from peftbench.tasks.vl import TASKS as VL_TASKS
 
 TEXT_TASKS = [n for n in task_names() if n not in {t.name for t in VL_TASKS}]  # VL tasks: test_vl_tasks.py
 

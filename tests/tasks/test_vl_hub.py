@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tasks import get_task
-from tasks import vl
+from peftbench.tasks import get_task
+from peftbench.tasks import vl
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -29,7 +29,7 @@ def hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     monkeypatch.setattr(vl, "_HEADS", {})
-    monkeypatch.setattr("tasks.base.hub_reachable", lambda: True)
+    monkeypatch.setattr("peftbench.tasks.base.hub_reachable", lambda: True)
     return asked
 
 

@@ -7,9 +7,10 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from tasks import get_task
-from tasks.fixtures import vl_build
-from tasks.vl import TASKS, image_bytes
+from peftbench.tasks import get_task
+from peftbench.tasks.fixtures import vl_build
+from peftbench.tasks.base import trial_model
+from peftbench.tasks.vl import TASKS, image_bytes
 
 VL = [t.name for t in TASKS]
 SCHEMAS = {  # each hub dataset's columns (the image as the hub's {"bytes", "path"} value)
@@ -96,10 +97,16 @@ def test_evaluation_counts_unreadable_outputs():
 
 def test_a_vl_task_adds_its_image_encoder_to_the_model():
     vqa = get_task("vqa")
-    assert vqa.model_name("tiny-t5", "fixtures") == "tiny-t5+tiny-clip"
-    assert vqa.model_name("google-t5/t5-base", "hub:HuggingFaceM4/VQAv2/default@main") == "google-t5/t5-base+clip-rn101"
-    assert vqa.model_name("t5-base+openai/clip-vit-base-patch32", "fixtures") == "t5-base+openai/clip-vit-base-patch32"
-    assert get_task("sst2").model_name("tiny-t5", "fixtures") == "tiny-t5"
+
+    def model(name, source, *tasks):
+        return str(trial_model(name, tasks or (vqa,), lambda _: source))
+
+    assert model("tiny-t5", "fixtures") == "tiny-t5+tiny-clip"
+    assert model("google-t5/t5-base", "hub:HuggingFaceM4/VQAv2/default@main") == "google-t5/t5-base+clip-rn101"
+    assert model("t5-base+openai/clip-vit-base-patch32", "fixtures") == "t5-base+openai/clip-vit-base-patch32"
+    assert model("tiny-t5", "fixtures", get_task("sst2")) == "tiny-t5"
+    with pytest.raises(ValueError, match="text tasks and image-text tasks"):
+        model("tiny-t5", "fixtures", get_task("sst2"), vqa)
 
 
 @pytest.mark.parametrize("name", VL)

@@ -3,7 +3,7 @@
     encoder input = [v₁ … v_{I·V} ; embed(x₁) … embed(x_L)],   mask = [1 … 1 ; mask(x)]
     vᵢ = LN(W_f fᵢ + b_f) + LN(W_p [boxᵢ; areaᵢ] + b_p) + E_img[image of i] + E_tok[vocab − 1 − object i]
 
-fᵢ are frozen image features (I images of V grid cells, ``feat_dim`` each; vision/features.py), LN
+fᵢ are frozen image features (I images of V grid cells, ``feat_dim`` each; models/features.py), LN
 is T5's layer norm, E_img an embedding per image (NLVR2 has two) and E_tok T5's own vocabulary
 embedding read from its end (VL-T5's object-order embedding, so it adds no parameters). Boxes are
 zeros when the features carry none, as in VL-Adapter's CLIP grid features.

@@ -7,8 +7,8 @@ no sentiment cue (great, awful, ...), no person or city names, no days, objects 
 two do share is English function words (the, a, is, was, in, on, ...), digits, and the label words
 listed in ``LABEL_WORDS``, which appear here as ordinary words in ordinary sentences (a lab result
 is positive or negative) so that the decoder can spell them, as a real pretrained T5 can; no
-sentence here pairs them with a fixture's input. tinyt5/README.md says why this is not leakage and
-tests/tinyt5/test_corpus.py checks it.
+sentence here pairs them with a fixture's input. models/tinyt5/README.md says why this is not leakage and
+tests/models/test_corpus.py checks it.
 
 Two kinds of examples, mixed by ``examples``:
 

@@ -1,7 +1,7 @@
-"""Pretrains the tiny T5 on tinyt5/corpus.py and writes it where ``tinyt5.pretrained_path()`` looks.
+"""Pretrains the tiny T5 on models/tinyt5/corpus.py and writes it where ``tinyt5.pretrained_path()`` looks.
 
-    python -m tinyt5.pretrain                 # rebuild the committed weights (about 6 min of CPU)
-    python -m tinyt5.pretrain --steps 20 --out /tmp/t5   # a quick look
+    python -m peftbench.models.tinyt5.pretrain                 # rebuild the committed weights (about 6 min of CPU)
+    python -m peftbench.models.tinyt5.pretrain --steps 20 --out /tmp/t5   # a quick look
 
 Deterministic: one seed draws the initial weights and the corpus, the batches come in a fixed order,
 and torch runs deterministic algorithms on one thread (a fixed count, so the machine's cores do not
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
-from tinyt5 import corpus
+from peftbench.models.tinyt5 import corpus
 
 SEED = 0
 THREADS = 1
@@ -123,9 +123,9 @@ def save(model: T5ForConditionalGeneration, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tinyt5 import pretrained_path
+    from peftbench.models.tinyt5 import pretrained_path
 
-    parser = argparse.ArgumentParser(prog="python -m tinyt5.pretrain", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m peftbench.models.tinyt5.pretrain", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=3e-3)

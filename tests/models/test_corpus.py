@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tasks import get_task, text_task_names
-from tinyt5 import corpus, pretrain
+from peftbench.tasks import get_task, text_task_names
+from peftbench.models.tinyt5 import corpus, pretrain
 
 WORD = re.compile(r"\w+")
 

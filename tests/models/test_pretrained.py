@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import ByT5Tokenizer, T5ForConditionalGeneration
 
-import tinyt5
-from tinyt5 import pretrain
+from peftbench.models import tinyt5
+from peftbench.models.tinyt5 import pretrain
 
 
 def test_committed_weights_load_and_give_finite_outputs():

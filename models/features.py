@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from vision.encoders import encode, spec
+from peftbench.models.encoders import encode, spec
 
 log = logging.getLogger(__name__)
 SCHEMA = "peftbench.features/1"

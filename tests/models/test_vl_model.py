@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from engine.accounting import count_params
-from engine.models import load_model, model_config
-from methods import apply_method, method_names
-from tasks import get_task
-from vision.encoders import encode
-from vision.model import VISUAL_KEYS
+from peftbench.engine.accounting import count_params
+from peftbench.models.load import load_model, model_config
+from peftbench.methods import apply_method, method_names
+from peftbench.tasks import get_task
+from peftbench.models.encoders import encode
+from peftbench.models.vlt5 import VISUAL_KEYS
 
 MODEL = "tiny-t5+tiny-clip"
 PROJECTION = ("encoder.visual_embedding.feat.weight", "encoder.visual_embedding.feat.bias",

@@ -1,29 +1,27 @@
 """Model loading: ``tiny-t5`` built offline from a config, or any Hugging Face T5 id or path.
 
-``NAME@REVISION`` pins a hub revision (``google-t5/t5-base@<commit>``). ``T5+ENCODER`` is VL-T5
-(vision/model.py): that T5 with a trainable projection of ``ENCODER``'s frozen image features
-(``t5-base+clip-rn101``, VL-Adapter's; ``tiny-t5+tiny-clip`` offline). ``build_model`` makes a
-model from its configuration alone (random weights) with a method applied, on any device: memory
-and step time do not depend on the weights' values, so budgets and benchmarks download nothing.
+Names are parsed once into a ``models.spec.ModelSpec``: ``NAME@REVISION`` pins a hub revision
+(``google-t5/t5-base@<commit>``); ``T5+ENCODER`` is VL-T5 (models/vlt5.py): that T5 with a trainable
+projection of ``ENCODER``'s frozen image features (``t5-base+clip-rn101``, VL-Adapter's;
+``tiny-t5+tiny-clip`` offline). ``model_config`` knows a model's configuration without its weights,
+so budgets and benchmarks download nothing (engine/build.py builds from it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 from transformers.utils import logging as transformers_logging
 
-import tinyt5
-from methods import apply_method
-from methods.multitask import set_task
-from vision.encoders import check_encoder
-from vision.encoders import spec as encoder_spec
-from vision.model import VLT5, is_vl_config, vl_config, vl_t5
+from peftbench.models import tinyt5
+from peftbench.models.encoders import check_encoder
+from peftbench.models.encoders import spec as encoder_spec
+from peftbench.models.spec import ModelSpec, Ref
+from peftbench.models.vlt5 import VLT5, is_vl_config, vl_config, vl_t5
 
 TINY_T5 = "tiny-t5"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -67,34 +65,28 @@ def known_t5_config(name: str) -> T5Config | None:
 PACKAGED = {tinyt5.PRETRAINED: tinyt5.pretrained_path}
 
 
-def _split_revision(name: str) -> tuple[str, str | None]:
-    """(hub id or folder, revision); a packaged model's name stands for its folder."""
-    repo, _, revision = name.partition("@")
-    if repo in PACKAGED:
-        return str(PACKAGED[repo]()), None
-    return repo, revision or None
+def _location(ref: Ref) -> tuple[str, str | None]:
+    """(hub id or folder, revision) to load ``ref`` from; a packaged model's name stands for its folder."""
+    if ref.repo in PACKAGED:
+        return str(PACKAGED[ref.repo]()), None
+    return ref.repo, ref.revision
 
 
-def split_vl(name: str) -> tuple[str, str | None]:
-    """(the T5, the image encoder) of ``T5+ENCODER``; (name, None) for a text model."""
-    t5, plus, encoder = name.partition("+")
-    return t5, (encoder if plus else None)
-
-
-def model_config(name: str) -> T5Config:
+def model_config(name: str | ModelSpec) -> T5Config:
     """The model's configuration alone (no weights); the original T5 sizes are known offline."""
-    t5, encoder = split_vl(name)
-    if encoder:
-        return vl_config(model_config(t5), feat_dim=encoder_spec(encoder).feat_dim, encoder=encoder)
-    if name == TINY_T5:
+    spec = ModelSpec.parse(name)
+    if spec.encoder:
+        encoder = str(spec.encoder)
+        return vl_config(model_config(spec.text), feat_dim=encoder_spec(encoder).feat_dim, encoder=encoder)
+    if str(spec) == TINY_T5:
         return tiny_t5_config()
-    if known := known_t5_config(name):
+    if known := known_t5_config(str(spec)):
         return known
-    repo, revision = _split_revision(name)
+    repo, revision = _location(spec.backbone)
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 
-def model_problem(name: str) -> str | None:
+def model_problem(name: str | ModelSpec) -> str | None:
     """Why ``name`` cannot be loaded, checked before anything starts (None: it can be, as far as
     this machine can tell). Known names (tiny-t5, the original T5 sizes) pass; a local folder needs
     its ``config.json``; offline, a hub id must be in the local cache; online, a well-formed hub id
@@ -102,11 +94,14 @@ def model_problem(name: str) -> str | None:
     from huggingface_hub import constants, try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    t5, encoder = split_vl(name)
-    if encoder:
-        return check_encoder(encoder) or model_problem(t5)
-    repo, revision = _split_revision(name)
-    if name == TINY_T5 or known_t5_config(repo):
+    try:
+        spec = ModelSpec.parse(name)
+    except ValueError as exc:
+        return str(exc)
+    if spec.encoder:
+        return check_encoder(str(spec.encoder)) or model_problem(spec.text)
+    repo, revision = _location(spec.backbone)
+    if str(spec) == TINY_T5 or known_t5_config(repo):
         return None
     path = Path(repo).expanduser()
     if path.exists():
@@ -120,7 +115,7 @@ def model_problem(name: str) -> str | None:
     return None
 
 
-def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, object, str]:
+def load_model(name: str | ModelSpec, *, seed: int) -> tuple[T5ForConditionalGeneration, object, str]:
     """The model, its tokenizer, and where the weights came from (for the record).
 
     ``tiny-t5`` is initialised from ``seed`` deterministically: ``config:tiny-t5``; a hub model
@@ -128,23 +123,23 @@ def load_model(name: str, *, seed: int) -> tuple[T5ForConditionalGeneration, obj
     packaged one (``tiny-t5-pretrained``) ``package:<name>@sha256:<digest of its weights>``; VL-T5
     its T5's source and the encoder, ``config:tiny-t5+tiny-clip``.
     """
-    t5, encoder = split_vl(name)
-    if encoder:
-        base, tokenizer, source = load_model(t5, seed=seed)
+    spec = ModelSpec.parse(name)
+    if spec.encoder:
+        base, tokenizer, source = load_model(spec.text, seed=seed)
         torch.manual_seed(seed)  # the projection's initial weights
-        return vl_t5(base, model_config(name)), tokenizer, f"{source}+{encoder}"
-    if name == TINY_T5:
+        return vl_t5(base, model_config(spec)), tokenizer, f"{source}+{spec.encoder}"
+    if str(spec) == TINY_T5:
         torch.manual_seed(seed)
         return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer(), f"config:{TINY_T5}"
-    repo, revision = _split_revision(name)
+    repo, revision = _location(spec.backbone)
     transformers_logging.disable_progress_bar()  # a bar per trial would flood a sweep's output
     # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
     # is the checkpoint's own, "auto")
     model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
-    if name in PACKAGED:  # which weights: the digest of the file, as the package may be rebuilt
+    if spec.backbone.repo in PACKAGED:  # which weights: the digest of the file, as the package may be rebuilt
         digest = hashlib.sha256((Path(repo) / "model.safetensors").read_bytes()).hexdigest()[:12]
-        return model, tokenizer, f"package:{name}@sha256:{digest}"
+        return model, tokenizer, f"package:{spec.backbone.repo}@sha256:{digest}"
     if Path(repo).is_dir():
         return model, tokenizer, f"path:{Path(repo).resolve()}"
     return model, tokenizer, f"hub:{repo}@{resolved_commit(repo, revision)}"
@@ -157,22 +152,6 @@ def resolved_commit(repo: str, revision: str | None) -> str:
 
     path = try_to_load_from_cache(repo, "config.json", revision=revision)
     return Path(path).parent.name if isinstance(path, str) else revision or "unknown"
-
-
-def build_model(name: str, method: str, options: dict | None = None, *, device: str | torch.device = "cpu",
-                dtype: str = "float32", tasks: Sequence[str] | None = None) -> T5ForConditionalGeneration:
-    """A model of ``name``'s configuration with random weights, ``method`` applied, in train mode.
-
-    Everything, the method's own modules included, is created on ``device`` in ``dtype``. ``tasks``:
-    a mixture's members; every member's modules are built, and forwards go to the first's (a trial's
-    every batch, too, runs one task's modules).
-    """
-    with torch.device(device), default_dtype(DTYPES[dtype]):
-        model = model_from_config(model_config(name))
-        apply_method(model, method, options, tasks=tasks)
-    if tasks:
-        set_task(model, tasks[0])
-    return model.train()
 
 
 def model_from_config(config: T5Config) -> T5ForConditionalGeneration:

@@ -1,0 +1,5 @@
+"""``python -m peftbench``: the command line."""
+
+from peftbench.cli.main import main
+
+raise SystemExit(main())
