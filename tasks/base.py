@@ -131,7 +131,7 @@ class Task:
         """Images each example shows the model beside its text (0: a text task); a VL task's tasks/vl.py."""
         return 0
 
-    def model_inputs(self, splits: dict[str, list[dict]], *, model: ModelSpec, data_source: str,
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: str | ModelSpec, data_source: str,
                      map_fn: Callable = map) -> dict[str, list[dict]] | None:
         """Model inputs beside the text, per row of each split (``{split: [{arg: tensor}]}``); None: text
         only. What must be computed first (a VL task's image features) is mapped by ``map_fn``."""

@@ -103,13 +103,13 @@ class VisionTask(Task):
         """The fixtures' drawings are read by the tiny CLIP, the hub's pictures by VL-Adapter's encoder."""
         return FIXTURE_ENCODER if data_source == FIXTURES_SOURCE else HUB_ENCODER
 
-    def model_inputs(self, splits: dict[str, list[dict]], *, model: ModelSpec, data_source: str,
+    def model_inputs(self, splits: dict[str, list[dict]], *, model: str | ModelSpec, data_source: str,
                      map_fn: Callable = map) -> dict[str, list[dict]]:
         """Each row's ``visual_features`` (images, cells, dim): a view of the dataset's cached features;
         images not in the cache yet are encoded by ``map_fn`` over shards (``features_for``)."""
         from peftbench.models.features import features_for, item_key
 
-        encoder = str(model.encoder)
+        encoder = str(ModelSpec.parse(model).encoder)
         keyed = {split: [self.images(ex) for ex in rows] for split, rows in splits.items()}
         items = {item_key(imgs): imgs for rows in keyed.values() for imgs in rows}
         feats, index = features_for(encoder, items, source=f"{data_source}/{self.name}", map_fn=map_fn)
