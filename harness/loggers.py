@@ -42,7 +42,8 @@ def check_loggers(names) -> None:
 class StepReporter:
     """The trial loop's hook for step-level values: call ``reporter(step, loss, lr)`` after every
     optimizer step; it passes ``{"step", "loss", "lr"}`` on to ``report`` for the first step and then
-    at most once every ``every_s`` seconds (``clock`` is injectable for tests)."""
+    at most once every ``every_s`` seconds (``clock`` is injectable for tests). ``loss`` may be a
+    tensor: it is read (a device sync) only when passed on."""
 
     def __init__(self, report: Callable[[dict], None], *, every_s: float = STEP_REPORT_EVERY_S,
                  clock: Callable[[], float] = time.monotonic):
