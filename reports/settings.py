@@ -13,6 +13,7 @@ HYPERPARAMETERS = [("epochs", "epochs"), ("warmup_steps", "warm-up steps"), ("ba
                    ("learning_rate", "learning rates"), ("weight_decay", "weight decay"),
                    ("max_grad_norm", "gradient clipping (max norm)")]
 # settings that are the grid itself (a folder's rows) or bookkeeping, never "a setting that differs"
+MISSING = object()  # a setting a record does not name (written before it had one)
 GRID = {"method", "method_options", "task", "learning_rate", "seed", "mixture", "save_modules"}
 
 
@@ -22,10 +23,12 @@ def setting(record: dict, key: str):
     if key in ("epochs", "batch_size") and record.get(key) is not None:
         return record[key]
     config = record.get("config") or {}
-    return config[key] if key in config else record.get(key)
+    return config[key] if key in config else record.get(key, MISSING)
 
 
 def shown(value, key: str) -> str:
+    if value is MISSING:
+        return "—"
     if value is None:
         return {"epochs": "task's", "max_grad_norm": "none"}.get(key, "—")
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -38,7 +41,7 @@ def values_text(records: list[dict], key: str) -> str:
     def order(text: str) -> tuple:  # numbers by size, then the rest by text, none last
         v = values[text]
         number = isinstance(v, (int, float)) and not isinstance(v, bool)
-        return (v is None, not number, v if number else 0, text)
+        return (v is None or v is MISSING, not number, v if number else 0, text)
 
     return ", ".join(sorted(values, key=order))
 

@@ -29,4 +29,4 @@ def test_the_hyperparameter_table_lists_each_methods_settings_and_its_learning_r
 
 def test_records_without_a_config_show_their_own_fields_and_dashes(tmp_path):
     rows = rows_of(report(write_all(tmp_path / "f", [record("lora", "rte", 1e-3, 0, val=60.0, test=50.0)])))
-    assert rows["lora"] == ["3", "—", "32", "0.001", "—", "none"]
+    assert rows["lora"] == ["3", "—", "32", "0.001", "—", "—"]  # not "none": the record does not say
