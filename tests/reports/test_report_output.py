@@ -82,7 +82,7 @@ def test_html_is_self_contained_and_figures_written(sweep, tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2  # Figure 2 and the efficiency bars (no train sizes)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
-    assert "<th>sst2</th>" in page and "82.00 ± 2.00*" in page and "Provenance" in page
+    assert "<th>sst2</th>" in page and "82.00 ±\u00a02.00*" in page and "Provenance" in page
     for stem in ("fig2_score_vs_params", "efficiency_vs_full"):
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in (out / f"{stem}.svg").read_text()[:1000]
