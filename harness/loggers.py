@@ -119,8 +119,12 @@ class MLflowTracker:
     """One MLflow run per trial in the spec's experiment, through ``MlflowClient`` (no global state)."""
 
     def __init__(self, out_dir: Path, experiment: str):
+        import logging
+
         from mlflow.tracking import MlflowClient
 
+        for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
+            logging.getLogger(name).setLevel(logging.WARNING)
         uri = os.environ.get("MLFLOW_TRACKING_URI")
         self.client = MlflowClient(uri or f"sqlite:///{Path(out_dir).resolve() / 'mlflow.db'}")
         found = self.client.get_experiment_by_name(experiment)
@@ -163,7 +167,8 @@ class WandbTracker:
         self.dir.mkdir(parents=True, exist_ok=True)
         # several trials run at once, each its own run in this one process
         self.runs[trial_id] = wandb.init(project=self.project, name=trial_id, dir=str(self.dir), config=params,
-                                         mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new")
+                                         mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new",
+                                         settings=wandb.Settings(silent=True))  # where runs are: where_lines
 
     def log(self, trial_id: str, values: dict[str, float], step: int) -> None:
         self.runs[trial_id].log(values, step=step)
@@ -172,6 +177,17 @@ class WandbTracker:
         run = self.runs.pop(trial_id)
         run.summary.update({f"final/{k}": v for k, v in final_values(record).items()} | {"status": record.get("status")})
         run.finish(exit_code=0 if record.get("status") == "ok" else 1)
+
+
+def where_lines(names, out_dir: Path) -> list[str]:
+    """What the sweep prints once at its end: where each named tracker's runs are and how to look."""
+    out_dir = Path(out_dir).resolve()
+    lines = {"tensorboard": f"TensorBoard: tensorboard --logdir {out_dir / 'tensorboard'}",
+             "mlflow": ("MLflow: " + (f"runs at {os.environ['MLFLOW_TRACKING_URI']}" if os.environ.get("MLFLOW_TRACKING_URI")
+                                      else f"mlflow ui --backend-store-uri sqlite:///{out_dir / 'mlflow.db'}")),
+             "wandb": (f"W&B: offline runs in {out_dir / 'wandb'}; wandb sync {out_dir / 'wandb'}/offline-run-* uploads them"
+                       if os.environ.get("WANDB_MODE", "offline") == "offline" else "W&B: runs synced online")}
+    return [lines[name] for name in names]
 
 
 def make_trackers(names, *, experiment: str, out_dir: Path) -> list:

@@ -23,7 +23,7 @@ from pathlib import Path
 from peftbench.budgets.parse import card_bytes_needed, format_bytes, parse_budget
 from peftbench.harness.features import extract_features, ray_map
 from peftbench.harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
-from peftbench.harness.loggers import tracker_callback
+from peftbench.harness.loggers import tracker_callback, where_lines
 from peftbench.harness.records import read_records
 from peftbench.harness.spec import Narrowing, SweepSpec
 from peftbench.harness.trial import run_trial
@@ -166,8 +166,8 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
         tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
                            tune_config=tune.TuneConfig(reuse_actors=True))
         tuner.fit()
-        if "tensorboard" in spec.loggers:
-            print(f"TensorBoard: tensorboard --logdir {out_dir / 'tensorboard'}")
+        for line in where_lines(spec.loggers, out_dir):
+            print(line)
     finally:
         ray.shutdown()
     return slots

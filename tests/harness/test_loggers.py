@@ -155,3 +155,16 @@ def test_a_failing_tracker_is_dropped_with_one_line_and_the_others_go_on():
     fed.finish({}, RECORD)
     assert lines == ["tracker Broken stopped: OSError: disk full"]
     assert kept.calls == ["start", "log", "finish"]
+
+
+def test_where_each_tracker_wrote_is_one_line_each(tmp_path, monkeypatch):
+    from peftbench.harness.loggers import where_lines
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert where_lines(["tensorboard", "mlflow", "wandb"], tmp_path) == [
+        f"TensorBoard: tensorboard --logdir {tmp_path / 'tensorboard'}",
+        f"MLflow: mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}",
+        f"W&B: offline runs in {tmp_path / 'wandb'}; wandb sync {tmp_path / 'wandb'}/offline-run-* uploads them"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracker:5000")
+    assert where_lines(["mlflow"], tmp_path) == ["MLflow: runs at http://tracker:5000"]
