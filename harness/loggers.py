@@ -204,7 +204,7 @@ class Trackers:
 
     ``describe(config)`` gives a Ray trial's (trial_id, TrialConfig) from its ``config``."""
 
-    def __init__(self, trackers: list, describe: Callable[[dict], tuple], *, log=print):
+    def __init__(self, trackers: list, describe: Callable[[dict], tuple], *, log: Callable[[str], None] | None = None):
         self.trackers, self.describe, self.steps, self.log = trackers, describe, {}, log
 
     def each(self, what: str, *args) -> None:
@@ -215,7 +215,7 @@ class Trackers:
                 getattr(tracker, what)(*args)
             except Exception as exc:  # noqa: BLE001  whatever a tracker's package raises
                 self.trackers.remove(tracker)
-                self.log(f"tracker {type(tracker).__name__} stopped: {type(exc).__name__}: "
+                (self.log or print)(f"tracker {type(tracker).__name__} stopped: {type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
 
     def start(self, config: dict) -> None:
@@ -241,25 +241,39 @@ class Trackers:
 
 
 def tracker_callback(names, *, experiment: str, out_dir: Path, describe: Callable[[dict], tuple]) -> list:
-    """The Ray Tune callback that feeds the named trackers (none: an empty list)."""
+    """The Ray Tune callback that feeds the named trackers (none: an empty list).
+
+    Ray pickles its callbacks with the experiment's state: the trackers (open files, clients) are
+    made on first use and never pickled."""
     if not names:
         return []
+    check_loggers(names)
     from ray.tune import Callback
 
-    trackers = Trackers(make_trackers(names, experiment=experiment, out_dir=out_dir), describe)
-
     class TrackerCallback(Callback):
+        def __init__(self):
+            self.fed: Trackers | None = None
+
+        def __getstate__(self):
+            return {**self.__dict__, "fed": None}
+
+        def trackers(self) -> Trackers:
+            if self.fed is None:
+                self.fed = Trackers(make_trackers(names, experiment=experiment, out_dir=out_dir), describe)
+            return self.fed
+
         def on_trial_start(self, iteration, trials, trial, **info):
-            trackers.start(trial.config)
+            self.trackers().start(trial.config)
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            trackers.result(trial.config, result)
+            self.trackers().result(trial.config, result)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             last = trial.last_result or {}
-            trackers.finish(trial.config, last.get("record"), last.get("error") or "the trial ended without a record")
+            self.trackers().finish(trial.config, last.get("record"),
+                                   last.get("error") or "the trial ended without a record")
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            trackers.finish(trial.config, None, "the trial failed in Ray")
+            self.trackers().finish(trial.config, None, "the trial failed in Ray")
 
     return [TrackerCallback()]

@@ -168,3 +168,26 @@ def test_where_each_tracker_wrote_is_one_line_each(tmp_path, monkeypatch):
         f"W&B: offline runs in {tmp_path / 'wandb'}; wandb sync {tmp_path / 'wandb'}/offline-run-* uploads them"]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracker:5000")
     assert where_lines(["mlflow"], tmp_path) == ["MLflow: runs at http://tracker:5000"]
+
+
+def test_the_ray_callback_pickles_without_its_open_trackers(tmp_path):
+    """Ray saves its callbacks with the experiment's state: open event files must not go with them."""
+    pytest.importorskip("tensorboardX")
+    import pickle
+
+    from ray import cloudpickle
+
+    from peftbench.harness.loggers import tracker_callback
+
+    (callback,) = tracker_callback(["tensorboard"], experiment="exp", out_dir=tmp_path,
+                                   describe=lambda c: (TRIAL, CONFIG))
+
+    class Trial:
+        config, last_result = {"point": {}}, {"record": RECORD}
+
+    callback.on_trial_start(0, [], Trial())
+    callback.on_trial_result(0, [], Trial(), {"step": 1, "loss": 2.0, "lr": 0.1})
+    copy = pickle.loads(cloudpickle.dumps(callback))
+    assert copy.fed is None and callback.fed is not None
+    callback.on_trial_complete(0, [], Trial())
+    assert [p.name for p in (tmp_path / "tensorboard").iterdir()] == [TRIAL]
