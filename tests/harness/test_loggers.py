@@ -79,11 +79,13 @@ def test_mlflow_follows_MLFLOW_TRACKING_URI(tmp_path, monkeypatch):
     mlflow_client = pytest.importorskip("mlflow.tracking")
     elsewhere = tmp_path / "elsewhere.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
+    monkeypatch.chdir(tmp_path)  # such a store keeps artifacts where mlflow's default says: ./mlruns
     one_trial(make_trackers(["mlflow"], experiment="exp", out_dir=tmp_path / "out"))
     assert not (tmp_path / "out" / "mlflow.db").exists()
     client = mlflow_client.MlflowClient(f"sqlite:///{elsewhere}")
     [run] = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
     assert run.data.metrics["final/test_score"] == 88.5
+    assert not (tmp_path / "out" / "mlartifacts").exists()  # the folder's artifacts go with the folder's database
 
 
 def test_wandb_offline_run_read_back_from_its_files(tmp_path, monkeypatch):
