@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="the comparison tables and figures of a sweep folder")
     p.add_argument("dir")
-    p.add_argument("--format", choices=("md", "csv", "latex", "html", "all"), default="md",
+    p.add_argument("--format", choices=("md", "csv", "json", "latex", "html", "all"), default="md",
                    help="md prints to the terminal; the others write files (default folder: DIR)")
     p.add_argument("--out", default=None, help="output folder, or a file with the format's suffix")
     p.add_argument("--baseline", default="full", help="the method every other is compared with")

@@ -23,7 +23,7 @@ from pathlib import Path
 from peftbench.budgets.parse import card_bytes_needed, format_bytes, parse_budget
 from peftbench.harness.features import extract_features, ray_map
 from peftbench.harness.folder import FolderLock, check_spec_file, check_writable, set_aside, write_sweep_files
-from peftbench.harness.loggers import logger_callbacks
+from peftbench.harness.loggers import tracker_callback, where_lines
 from peftbench.harness.records import read_records
 from peftbench.harness.spec import Narrowing, SweepSpec
 from peftbench.harness.trial import run_trial
@@ -158,15 +158,16 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             callbacks=[SweepProgress(len(points), out_dir, spec=spec, methods=[p["method"] for p in points],
                                      slots=slots),
-                       *logger_callbacks(spec.loggers, experiment=spec.name, out_dir=out_dir)],
+                       *tracker_callback(spec.loggers, experiment=spec.name, out_dir=out_dir,
+                                         describe=lambda c: (spec.trial_at(c["point"]).trial_id, spec.trial_at(c["point"])))],
         )
         # A trial's worker process runs the next trial: imports and start-up are paid once per
         # worker, not per trial (memory is reset per trial).
         tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
                            tune_config=tune.TuneConfig(reuse_actors=True))
         tuner.fit()
-        if "tensorboard" in spec.loggers:
-            print(f"TensorBoard: tensorboard --logdir {storage.rstrip('/')}/{run_config.name}")
+        for line in where_lines(spec.loggers, out_dir):
+            print(line)
     finally:
         ray.shutdown()
     return slots

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.harness.records import read_records
-from peftbench.reports import render
+from peftbench.reports import render, settings
 from peftbench.reports.select import summarize
 from peftbench.reports.tables import Table, score_cell
 
@@ -48,6 +48,8 @@ def compare_table(folders: list[str]) -> Table:
         scores.append(values)
     best = best_by_row(scores)
     notes = [f"{name}: {folder}" for name, folder in zip(names, folders, strict=True)]
+    differ = settings.differences({name: read_records(f) for name, f in zip(names, folders, strict=True)})
+    notes += [f"Settings that differ: {line}" for line in differ] or ["The folders' settings are the same."]
     return Table("compare", "Sweeps side by side", header, rows, notes=notes, best=best)
 
 

@@ -17,7 +17,8 @@ import pandas as pd
 
 from peftbench.methods import method_label
 from peftbench.reports import select
-from peftbench.reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, megabytes, number, shown
+from peftbench.reports.tables import (HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, invalid_text, megabytes,
+                                      number, shown)
 
 SHARING = "sharing"  # the method option that says how a mixture's tasks share modules (methods/multitask.py)
 
@@ -61,6 +62,17 @@ def single_task_labels(records: list[dict]) -> dict[str, str]:
             for r in records if is_mixture(r)}
 
 
+def single_label(mixed: str, stripped: str, found: set[str]) -> str | None:
+    """The single-task label among ``found`` to set beside mixture method ``mixed``: its label without
+    ``sharing``, else its own (a spec's ``adapter[sharing=per-task]`` ran on single tasks too), else
+    the one label of the same method family; None where none or several could be meant."""
+    for label in (stripped, mixed):
+        if label in found:
+            return label
+    family = [f for f in found if f.split("[", 1)[0] == mixed.split("[", 1)[0]]
+    return family[0] if len(family) == 1 else None
+
+
 def mixture_table(name: str, members: list[str], summary: pd.DataFrame) -> Table:
     """One mixture: per setting and method, each member's test score, the average over members,
     trainable % of the one model, peak memory and time per epoch."""
@@ -95,7 +107,18 @@ def mixture_table(name: str, members: list[str], summary: pd.DataFrame) -> Table
 
 
 def score_text(row) -> str:
-    return f"{row['test_score_mean']:.2f} ± {number(row['test_score_std'])}"
+    """``mean ± std``, with the share of invalid outputs where there are any."""
+    invalid = invalid_text(row)
+    return f"{row['test_score_mean']:.2f} ± {number(row['test_score_std'])}" + (f" ({invalid})" if invalid else "")
+
+
+def member_text(cells: pd.DataFrame, task: str) -> str:
+    """One side of a single / mixture cell: the mean score, with its invalid share where there is one."""
+    if task not in cells.index:
+        return "—"
+    row = cells.loc[task]
+    invalid = invalid_text(row)
+    return number(row["test_score_mean"]) + (f" ({invalid})" if invalid else "")
 
 
 def comparison_table(name: str, members: list[str], mixed: pd.DataFrame, single: pd.DataFrame,
@@ -110,17 +133,19 @@ def comparison_table(name: str, members: list[str], mixed: pd.DataFrame, single:
                        & single["task"].isin(members)]
         prefix = [dict(zip(select.SETTING, setting, strict=True))[c] for c in columns]
         for method in sorted(set(cells["method"])):
-            own = alone[alone["method"] == labels[method]].groupby("task")
-            if not len(own):
+            label = single_label(method, labels[method], set(alone["method"]))
+            if label is None:
                 continue
-            one = own["test_score_mean"].mean()
+            own = (alone[alone["method"] == label].sort_values("train_size", na_position="first")
+                   .drop_duplicates("task").set_index("task"))  # the full training set's where several
             together = cells[cells["method"] == method].set_index("task")
-            pairs = [(one.get(t, math.nan), together.at[t, "test_score_mean"] if t in together.index else math.nan)
-                     for t in members]
+            pairs = [(own.at[t, "test_score_mean"] if t in own.index else math.nan,
+                      together.at[t, "test_score_mean"] if t in together.index else math.nan) for t in members]
             avg_one, avg_mix = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
-            pct_one = own["trainable_pct"].mean().sum() if len(own) == len(members) else math.nan
-            rows.append([*prefix, names[method], labels[method],
-                         *(f"{number(a)} / {number(b)}" for a, b in pairs), number(avg_one), number(avg_mix),
+            pct_one = own["trainable_pct"].sum() if len(own) == len(members) else math.nan
+            rows.append([*prefix, names[method], label,
+                         *(f"{member_text(own, t)} / {member_text(together, t)}" for t in members),
+                         number(avg_one), number(avg_mix),
                          "—" if math.isnan(avg_one - avg_mix) else f"{avg_mix - avg_one:+.2f}",
                          number(pct_one, 3), number(together["trainable_pct"].iloc[0], 3)])
     if not rows:
@@ -129,7 +154,8 @@ def comparison_table(name: str, members: list[str], mixed: pd.DataFrame, single:
               "average single", "average mixture", "Δ average", "trainable % single (all tasks)",
               "trainable % mixture"]
     notes = [(f"The methods trained on {name} against the same methods trained on each member alone (the "
-             f"single-task label is the mixture's without its {SHARING} option), same model and data."),
+             f"single-task label is the mixture's without its {SHARING} option, else its own, else the one "
+             "single-task label of the same method), same model and data."),
              "Single-task scores: each task's own selected learning rate; mixture scores: one rate for all members.",
              "Δ average: mixture minus single, over the members; — where a member lacks a score on either side.",
              ("Trainable % single (all tasks): a model per task, their shares summed over the members; "
@@ -145,10 +171,26 @@ def tables(records: list[dict], single: pd.DataFrame, baseline: str) -> list[Tab
             continue
         members = members_of(records, name)
         out.append(mixture_table(name, members, summary))
-        if not single.empty and (compared := comparison_table(name, members, summary, single,
-                                                              single_task_labels(records))):
+        compared = None if single.empty else comparison_table(name, members, summary, single,
+                                                              single_task_labels(records))
+        if compared:
             out.append(compared)
+        else:
+            out[-1].notes.append(absent_reason(name, members, summary, single))
     return out
+
+
+def absent_reason(name: str, members: list[str], mixed: pd.DataFrame, single: pd.DataFrame) -> str:
+    """Why the mixture has no table against one task at a time: the line a reader gets instead."""
+    if single.empty:
+        return "No comparison with one task at a time: the folder has no single-task records."
+    alone = single[single["task"].isin(members)]
+    if alone.empty:
+        return f"No comparison with one task at a time: no single-task records of {', '.join(members)}."
+    return (f"No comparison with one task at a time: the single-task records of {', '.join(members)} are of "
+            f"{', '.join(sorted(set(alone['method'])))} (model and data: "
+            f"{', '.join(sorted(set(alone['model'] + '/' + alone['data'])))}), none matching the mixture's "
+            f"{', '.join(sorted(set(mixed['method'])))} on {', '.join(sorted(set(mixed['model'] + '/' + mixed['data'])))}.")
 
 
 def score_mismatches(records: list[dict]) -> list[str]:

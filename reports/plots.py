@@ -34,6 +34,18 @@ def new_figure(width: float, height: float, *, ncols: int = 1, panels: int | Non
     return fig, axes[:panels]
 
 
+def fitted_suptitle(fig: Figure, text: str, **style) -> None:
+    """The figure's title, broken into lines at spaces where one line would be wider than the figure
+    (a title wider than its canvas is clipped at both ends in the PNG)."""
+    import textwrap
+
+    title = fig.suptitle(text, **style)
+    width = title.get_window_extent(fig.canvas.get_renderer()).width
+    room = 0.94 * fig.bbox.width
+    if width > room:
+        title.set_text(textwrap.fill(text, max(20, int(len(text) * room / width))))
+
+
 CROWDED = 8  # more methods than this: a larger Figure 2 with smaller bubbles and labels
 
 
@@ -66,8 +78,8 @@ def score_vs_params(summary: pd.DataFrame, baseline: str | None) -> Figure:
     ncols = min(len(groups), 2)
     fig, axes = new_figure(8.4 if crowded else 6.4, 6.0 if crowded else 4.4, ncols=ncols, panels=len(groups))
     memory = f"largest {largest / 1e6:,.0f} MB" if pd.notna(largest) else "memory not recorded"
-    fig.suptitle(f"Score vs trainable parameters (bubble area ∝ peak memory, {memory}; dashed: Pareto frontier)",
-                 fontsize="medium")
+    fitted_suptitle(fig, f"Score vs trainable parameters (bubble area ∝ peak memory, {memory}; dashed: "
+                         "Pareto frontier)", fontsize="medium")
     panels = [(ax, setting, draw_bubbles(ax, own, baseline, style, largest)) for ax, (setting, own) in
               zip(axes, groups, strict=True)]
     for ax, setting, _ in panels:

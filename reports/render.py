@@ -89,25 +89,38 @@ def latex(tables: list[Table], footer: list[str], *, figures: dict[str, tuple[st
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #1a1a1a; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-table { border-collapse: collapse; margin: 0.5rem 0; font-variant-numeric: tabular-nums; }
-th, td { padding: 0.3rem 0.7rem; text-align: right; border-bottom: 1px solid #ddd; white-space: nowrap; }
-.scroll { overflow-x: auto; } .banner { padding: 0.6rem 1rem; background: #fff4d6; border: 1px solid #e0b64a; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; padding: 0 1rem; max-width: 1360px; color: #1a1a1a; }
+h1 { font-size: 1.5rem; overflow-wrap: anywhere; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-variant-numeric: tabular-nums; font-size: 0.92rem; }
+th, td { padding: 0.3rem 0.45rem; text-align: right; border-bottom: 1px solid #ddd; }
+th { min-width: 4.5em; vertical-align: bottom; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.banner { padding: 0.6rem 1rem; background: #fff4d6; border: 1px solid #e0b64a; }
 th { border-top: 2px solid #333; border-bottom: 1px solid #333; background: #f4f6fa; }
 tr:last-child td { border-bottom: 2px solid #333; }
 td:first-child, th:first-child { text-align: left; }
 .notes { font-size: 0.85rem; color: #444; } figure { margin: 1.5rem 0; }
 figure img { max-width: 100%; border: 1px solid #eee; } #failures td { text-align: left; }
-#failures td:last-child { white-space: normal; }
-footer { margin-top: 2rem; font-size: 0.8rem; color: #555; }
+#failures td:last-child, .notes li { overflow-wrap: anywhere; }
+footer { margin-top: 2rem; font-size: 0.8rem; color: #555; overflow-wrap: anywhere; }
 """
+
+
+def html_cell(text: str) -> str:
+    """A cell's text that wraps only between its parts, never inside a number: before ``± std`` or
+    ``(n% invalid)``, after ``/`` or ``, ``, after a method label's ``[`` or option comma. A table
+    whose cells wrap so fits a 1400 px window where it would otherwise need a scrollbar; a browser
+    wraps them only where the table is too wide."""
+    out = html.escape(str(text)).replace(" ", "\u00a0")
+    out = re.sub("\u00a0(?=[(±])", " ", out)  # before "(n% invalid)" and "± std"
+    out = re.sub("(?<=[/,])\u00a0", " ", out)  # after "a /" and "3e-4, 1e-3"
+    return re.sub(r"(?<=[\[,])(?=[^ \u00a0])", "<wbr>", out)  # inside "method[a=1,b=2]"
 
 
 def html_table(t: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
-    body = "\n".join("<tr>" + "".join(f"<td><strong>{html.escape(c)}</strong></td>" if (i, j) in t.best
-                                       else f"<td>{html.escape(c)}</td>" for j, c in enumerate(row)) + "</tr>"
+    body = "\n".join("<tr>" + "".join(f"<td><strong>{html_cell(c)}</strong></td>" if (i, j) in t.best
+                                       else f"<td>{html_cell(c)}</td>" for j, c in enumerate(row)) + "</tr>"
                      for i, row in enumerate(t.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in t.notes)
     return (f'<section id="{t.key}"><h2>{html.escape(t.title)}</h2>\n<div class="scroll"><table><thead><tr>{head}</tr></thead>'

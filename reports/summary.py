@@ -5,6 +5,7 @@ comparisons against full fine-tuning, and the paper's figures, in markdown, CSV,
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,14 +13,14 @@ import pandas as pd
 
 from peftbench.harness.folder import grid_trial_ids
 from peftbench.harness.records import read_records
-from peftbench.reports import multitask, render, select, tables, vl
+from peftbench.reports import multitask, render, select, settings, tables, vl
 from peftbench.reports.footer import provenance_lines
 from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
 __all__ = ["FORMATS", "SUMMARY_COLUMNS", "Report", "build", "failures", "report", "summarize"]
 
-FORMATS = ("md", "csv", "latex", "html", "all")
-SUFFIX = {"md": ".md", "csv": ".csv", "latex": ".tex", "html": ".html"}
+FORMATS = ("md", "csv", "json", "latex", "html", "all")
+SUFFIX = {"md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex", "html": ".html"}
 
 
 @dataclass
@@ -48,7 +49,7 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     failed = failures(records)
     made = [] if summary.empty else tables.all_tables(summary, failed, base)[:-1]
     made += [*multitask.tables(records, summary, baseline), *vl.tables(records, summary, baseline),
-             tables.failures_table(failed)]
+             settings.hyperparameter_table(records), tables.failures_table(failed)]
     made[0].notes += [f"Score check: {m}" for m in [*select.score_mismatches(records),
                                                      *multitask.score_mismatches(records)]]
     return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),
@@ -100,8 +101,8 @@ def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = Non
 
     ``md`` returns markdown (and writes it, with the figures, when ``out`` is given); ``csv`` writes
     ``summary.csv`` (one row per method, task and train size), ``efficiency.csv`` and
-    ``failures.csv``; ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does
-    every one. Files go to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
+    ``failures.csv``; ``json`` writes ``summary.json`` (every table's every cell, and the numbers);
+    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one. Files go to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
     The PNG and SVG of each figure go next to any report file.
     """
     if fmt not in FORMATS:
@@ -114,7 +115,9 @@ def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = Non
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     if fmt in ("csv", "all"):
-        written += write_csvs(rep, folder, file)
+        written += write_csvs(rep, folder, file if fmt == "csv" else None)
+    if fmt in ("json", "all"):
+        written.append(write_json(rep, (file if fmt == "json" else None) or folder / "summary.json"))
     if fmt in ("md", "latex", "html", "all"):
         written += write_documents(rep, folder, file, fmt)
     listing = "\n".join(f"wrote {p}" for p in written)
@@ -140,6 +143,29 @@ def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
                                    "learning_rate", "seed", "train_size", "error"])
     failed.to_csv(paths[2], index=False)
     return paths
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict]:
+    """A frame's rows as JSON objects (NaN as null)."""
+    return json.loads(frame.to_json(orient="records")) if len(frame) else []
+
+
+def write_json(rep: Report, path: Path) -> Path:
+    """The sweep's one results file: the banner, every table as shown (title, header, rows, notes),
+    the numbers behind them (one object per summary cell and per mixture member), the failed
+    trials and the provenance."""
+    document = {
+        "source": rep.source, "baseline": rep.baseline, "banner": rep.banner,
+        "tables": [{"key": t.key, "title": t.title, "header": t.header, "rows": t.rows, "notes": t.notes}
+                   for t in rep.tables],
+        "summary": frame_rows(rep.summary),
+        "multitask": frame_rows(multitask.summary_frame(rep.records, rep.baseline or BASELINE)),
+        "failures": [{k: r.get(k) for k in ("trial_id", "method", "method_options", "task", "learning_rate",
+                                             "seed", "train_size", "error")} for r in rep.failed],
+        "provenance": rep.footer,
+    }
+    path.write_text(json.dumps(document, indent=1, default=str) + "\n")
+    return path
 
 
 def write_documents(rep: Report, folder: Path, file: Path | None, fmt: str) -> list[Path]:

@@ -12,7 +12,8 @@ import pandas as pd
 
 from peftbench.methods import method_label
 from peftbench.reports import multitask, select
-from peftbench.reports.tables import HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, number, shown, task_order
+from peftbench.reports.tables import (HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, invalid_text, number,
+                                      shown, task_order)
 
 
 def vision_tasks(names) -> list:
@@ -52,8 +53,12 @@ def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], n
             found = {t.name: metric_means(records, t.name, by_task.loc[t.name], t.metric_names)
                      for t in tasks if t.name in by_task.index}
             scores = [found.get(t.name, {}).get(m, math.nan) for t, m in cells]
+            # a task's invalid outputs beside its first metric (they count against every one)
+            invalid = [invalid_text(by_task.loc[t.name]) if t.name in by_task.index and m == t.metric_names[0]
+                       else "" for t, m in cells]
             pct = by_task["trainable_pct"].mean()
-            rows.append([*prefix, names[method], *(number(s) for s in scores), number(pct, 3)])
+            rows.append([*prefix, names[method], *(number(s) + (f" ({i})" if i else "") for s, i in zip(scores, invalid)),
+                         number(pct, 3)])
             values.append([*(None for _ in prefix), None, *(shown(s, 2) for s in scores), shown(pct, 3)])
             groups.append(setting)
     directions = [UNRANKED] * (len(columns) + 1) + [HIGHER] * len(cells) + [LOWER]

@@ -36,15 +36,19 @@ def describe(task: Task) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    """One line per task: a fixed-width summary of ``describe``."""
-    header = f"{'task':<8} {'hub':<22} {'metrics':<24} {'src':>4} {'tgt':>4} {'epochs':>6}  fixture train/val/test"
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        sizes = "/".join(str(r["fixture_sizes"][s]) for s in SPLITS)
-        hub = f"{r['hub']['path']}:{r['hub']['config']}"
-        lines.append(f"{r['name']:<8} {hub:<22} {', '.join(r['metrics']):<24} {r['max_source_length']:>4} "
-                     f"{r['max_target_length']:>4} {r['epochs']:>6}  {sizes}")
-    return "\n".join(lines)
+    """One line per task: a summary of ``describe``, each column as wide as its widest cell."""
+    cells = [[r["name"], f"{r['hub']['path']}:{r['hub']['config']}", ", ".join(r["metrics"]),
+              str(r["max_source_length"]), str(r["max_target_length"]), str(r["epochs"]),
+              "/".join(str(r["fixture_sizes"][s]) for s in SPLITS)] for r in rows]
+    header = ["task", "hub", "metrics", "src", "tgt", "epochs", "fixture train/val/test"]
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+    right = {3, 4, 5}  # the numbers
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    head = line(header)
+    return "\n".join([head, "-" * len(head), *(line(c) for c in cells)])
 
 
 def list_tasks() -> list[dict]:

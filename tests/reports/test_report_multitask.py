@@ -128,3 +128,32 @@ def test_the_csv_report_has_a_row_per_mixture_method_and_member(folder):
     ("rte=hub:glue/rte@a; sst2=fixtures", "mixed"), (None, "unknown")])
 def test_a_mixtures_data_kind_is_its_members_when_they_agree(source, kind):
     assert select.data_kind(source) == kind
+
+
+def test_single_task_trials_with_the_mixtures_own_label_are_still_compared(tmp_path):
+    """A spec's ``adapter[sharing=per-task]`` runs on the single tasks too: those rows are the match."""
+    records = [*folder_records()[:4],
+               *seeds("adapter", "rte", 1e-3, [50, 50], [80, 80], pct=1.5, data_source="fixtures", options=PER_TASK),
+               *seeds("adapter", "sst2", 1e-3, [50, 50], [40, 42], pct=1.5, data_source="fixtures", options=PER_TASK)]
+    rows = table_rows(report(write_all(tmp_path / "f", records)), "Multi-task pair against one task at a time")
+    assert rows["adapter[sharing=per-task]"][:3] == ["adapter[sharing=per-task]", "80.00 / 71.00", "41.00 / 50.00"]
+
+
+def test_an_absent_comparison_says_why(tmp_path):
+    records = [*folder_records()[:4], *seeds("lora", "rte", 1e-3, [50, 50], [80, 80], data_source="fixtures"),
+               *seeds("bitfit", "rte", 1e-3, [50, 50], [80, 80], data_source="fixtures")]
+    text = report(write_all(tmp_path / "f", records))
+    assert "against one task at a time" not in text
+    assert ("No comparison with one task at a time: the single-task records of rte, sst2 are of bitfit, lora "
+            "(model and data: t5-base/fixtures), none matching the mixture's adapter[sharing=per-task] on "
+            "t5-base/fixtures.") in text
+
+
+def test_invalid_shares_show_in_the_mixture_tables(tmp_path):
+    records = folder_records()
+    for r in records[:2]:  # adapter per task at 1e-3: 5 of 10 sst2 outputs unreadable in each seed
+        r["test_metrics"]["sst2"]["invalid"] = 5
+    text = report(write_all(tmp_path / "f", records))
+    assert table_rows(text, "Multi-task: pair")["adapter[sharing=per-task]"][1].strip("*") == "50.00 ± 0.00 (50% invalid)"
+    compared = table_rows(text, "Multi-task pair against one task at a time")["adapter[sharing=per-task]"]
+    assert compared[2] == "41.00 / 50.00 (50% invalid)"

@@ -82,7 +82,7 @@ def test_html_is_self_contained_and_figures_written(sweep, tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2  # Figure 2 and the efficiency bars (no train sizes)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
-    assert "<th>sst2</th>" in page and "82.00 ± 2.00*" in page and "Provenance" in page
+    assert "<th>sst2</th>" in page and "82.00 ±\u00a02.00*" in page and "Provenance" in page
     for stem in ("fig2_score_vs_params", "efficiency_vs_full"):
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in (out / f"{stem}.svg").read_text()[:1000]
@@ -137,3 +137,20 @@ def test_reports_never_import_torch(sweep, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_summary_json_holds_every_cell_of_every_table_and_the_numbers(sweep, tmp_path):
+    from peftbench.reports.summary import build
+
+    assert report(sweep, "json", out=tmp_path / "j") == f"wrote {tmp_path / 'j' / 'summary.json'}"
+    document = json.loads((tmp_path / "j" / "summary.json").read_text())
+    shown = build(sweep)
+    assert [t["title"] for t in document["tables"]] == [t.title for t in shown.tables]
+    assert [t["rows"] for t in document["tables"]] == [t.rows for t in shown.tables]
+    assert [t["header"] for t in document["tables"]] == [t.header for t in shown.tables]
+    cells = {(c["method"], c["task"]): c for c in document["summary"]}
+    assert cells[("full", "sst2")]["test_score_mean"] == pytest.approx(71.0)  # 70, 71, 72 at 3e-4
+    assert cells[("full", "sst2")]["learning_rate"] == 3e-4
+    assert [f["trial_id"] for f in document["failures"]] == ["adapter-rte-lr0.003-s2-nNone"]
+    assert main(["report", str(sweep), "--format", "all", "--out", str(tmp_path / "all")]) == 0
+    assert (tmp_path / "all" / "summary.json").is_file()
