@@ -9,12 +9,11 @@ even when workers share no filesystem; ``peftbench trial`` writes its own.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from peftbench.files import read_json, write_text
 from peftbench.harness.provenance import provenance
 
 SCHEMA = "peftbench.result/1"
@@ -116,25 +115,17 @@ def validate(record: dict) -> dict:
 
 
 def write_record(out_dir: str | Path, record: dict) -> Path:
-    """The one writer of records: atomically (temp file + rename), so a killed writer never leaves
-    half a record, readable as the user's umask allows."""
+    """The one writer of records: atomically (peftbench/files.py: temp file + rename, no symlink
+    followed), so a killed writer never leaves half a record, readable as the user's umask allows."""
     path = record_path(out_dir, validate(record)["trial_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_text(path, json.dumps(record, indent=2, sort_keys=True))
 
 
-def read_record(path: str | Path) -> dict:
-    with open(path) as f:
-        return validate(json.load(f))
+def read_record(path: str | Path, *, follow: bool = False) -> dict:
+    """The record in ``path``: a regular file under the records' size cap (``follow``: the user named
+    this path, a symlink is theirs to make)."""
+    return validate(read_json(path, kind="record", follow=follow))
 
 
 class RecordError(ValueError):
