@@ -176,16 +176,26 @@ def read_yaml(path: Path):
     def fail(msg: str):
         raise SpecError(f"{path}: cannot read the spec: {msg}")
 
-    try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            fail(f"{path.stat().st_size} bytes; a spec is at most {MAX_SPEC_BYTES}")
-        text = path.read_bytes().decode("utf-8")
-        _check_nesting(text, fail)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)  # aliases stay references to one node here
+    from peftbench.files import UnsafeFileError, read_bytes
+
+    try:  # a regular file (a link the user named is theirs), at most MAX_SPEC_BYTES, however large it claims to be
+        text = read_bytes(path, kind="spec", cap=MAX_SPEC_BYTES, follow=True).decode("utf-8")
+    except UnsafeFileError as exc:
+        fail(str(exc).removeprefix(f"{path}: "))
     except OSError as exc:
         fail(exc.strerror or str(exc))
     except UnicodeDecodeError as exc:
         fail(f"not UTF-8 text (byte {exc.start})")
+    return check_yaml(text, fail)
+
+
+def check_yaml(text: str, fail):
+    """``text``'s YAML, refused through ``fail(message)`` when nested past ``MAX_SPEC_DEPTH`` or expanding
+    past ``MAX_SPEC_NODES`` through aliases, before anything is built from it (the message never shows
+    a value)."""
+    try:
+        _check_nesting(text, fail)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # aliases stay references to one node here
     except yaml.YAMLError as exc:
         fail(str(exc).splitlines()[0])
     try:

@@ -33,6 +33,7 @@ CAPS = {
     "grid": 8 * MiB,
     "manifest": 64 * MiB,
     "cache": 8 * MiB,  # the budget cache
+    "figure": 64 * MiB,  # a report's PNG, read back to inline it in HTML
 }
 
 
@@ -153,13 +154,13 @@ def read_bytes(path: str | Path, *, kind: str, cap: int | None = None, follow: b
             raise UnsafeFileError(f"{path}: is not a regular file (a FIFO, device or folder); "
                                   f"a {kind} file is read only from a regular file")
         if st.st_size > cap:
-            raise UnsafeFileError(f"{path}: {st.st_size} bytes; a {kind} file is at most {cap}")
+            raise UnsafeFileError(f"{path}: {st.st_size} bytes; a {kind} is at most {cap}")
         chunks, total = [], 0
         while chunk := os.read(fd, min(MiB, cap + 1 - total)):
             chunks.append(chunk)
             total += len(chunk)
             if total > cap:  # grew while read
-                raise UnsafeFileError(f"{path}: more than {cap} bytes; a {kind} file is at most {cap}")
+                raise UnsafeFileError(f"{path}: more than {cap} bytes; a {kind} is at most {cap}")
         return b"".join(chunks)
     finally:
         os.close(fd)
