@@ -189,9 +189,9 @@ def read_yaml(path: Path):
     return check_yaml(text, fail)
 
 
-def check_yaml(text: str, fail):
+def check_yaml(text: str, fail, *, max_nodes: int = MAX_SPEC_NODES):
     """``text``'s YAML, refused through ``fail(message)`` when nested past ``MAX_SPEC_DEPTH`` or expanding
-    past ``MAX_SPEC_NODES`` through aliases, before anything is built from it (the message never shows
+    past ``max_nodes`` through aliases, before anything is built from it (the message never shows
     a value)."""
     try:
         _check_nesting(text, fail)
@@ -199,11 +199,11 @@ def check_yaml(text: str, fail):
     except yaml.YAMLError as exc:
         fail(str(exc).splitlines()[0])
     try:
-        expanded = _expanded_nodes(node, {}, set()) if node is not None else 0
+        expanded = _expanded_nodes(node, {}, set(), most=max_nodes) if node is not None else 0
     except ValueError:
         fail("a YAML alias refers to a node that contains it")
-    if expanded > MAX_SPEC_NODES:
-        fail(f"its aliases expand to more than {MAX_SPEC_NODES} YAML nodes")
+    if expanded > max_nodes:
+        fail(f"its aliases expand to more than {max_nodes} YAML nodes")
     return load_yaml(text)
 
 
@@ -220,7 +220,7 @@ def _check_nesting(text: str, fail) -> None:
             depth -= 1
 
 
-def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int], *, most: int = MAX_SPEC_NODES) -> int:
     """How many nodes ``node`` stands for once every alias is copied out, counted without copying
     (each node once, memoised); a node that contains itself is refused."""
     key = id(node)
@@ -231,7 +231,7 @@ def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> 
     open_.add(key)
     children = node.value if isinstance(node, yaml.SequenceNode) else (
         [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
-    sizes[key] = min(1 + sum(_expanded_nodes(c, sizes, open_) for c in children), MAX_SPEC_NODES + 1)
+    sizes[key] = min(1 + sum(_expanded_nodes(c, sizes, open_, most=most) for c in children), most + 1)
     open_.discard(key)
     return sizes[key]
 
@@ -289,6 +289,7 @@ def _check_trials(spec: SweepSpec, fail) -> None:
     """Every trial's settings through TrialConfig's own checks, the grid's size, its model, and no
     two points that are one trial."""
     from peftbench.models.load import model_problem
+    from peftbench.tasks.hub import hub_reachable
 
     size = math.prod(map(len, (spec.methods, spec.tasks, spec.learning_rates, spec.seeds, spec.train_size)))
     if size > MAX_GRID_POINTS:
@@ -303,7 +304,7 @@ def _check_trials(spec: SweepSpec, fail) -> None:
     except ConfigError as exc:
         fail(exc.key, exc.message)
     model = spec.trial_at(spec.points()[0]).model
-    if problem := model_problem(model):
+    if problem := model_problem(model, probe=hub_reachable):
         fail("model", problem)
 
 
