@@ -110,8 +110,24 @@ def validate(record: dict) -> dict:
     if missing:
         raise ValueError(f"record {record.get('trial_id')!r} lacks keys: {', '.join(missing)}")
     if record["status"] not in STATUSES:
-        raise ValueError(f"record {record['trial_id']!r}: unknown status {record['status']!r}")
+        raise ValueError(f"record {str(record['trial_id'])[:80]!r}: unknown status {str(record['status'])[:80]!r}")
+    for key, kinds in _TYPES.items():
+        value = record.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ValueError(f"record {str(record['trial_id'])[:80]!r}: {key} is a {type(value).__name__}, "
+                             f"expected {' or '.join(k.__name__ for k in kinds)}")
     return record
+
+
+# What readers compute with, by type (None where a trial never got there): a record that says
+# ``test_score: "high"`` is set aside like any other file that is not a record.
+_NUMBER = (int, float)
+_TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,), "error": (str,),
+          "method_options": (dict,), "learning_rate": _NUMBER, "seed": _NUMBER, "batch_size": _NUMBER,
+          "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER, "val_score": _NUMBER, "test_metrics": (dict,),
+          "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
+          "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
+          "members": (dict,), "mixture": (list,), "data_source": (str,)}
 
 
 def write_record(out_dir: str | Path, record: dict) -> Path:
@@ -155,3 +171,15 @@ def read_records(out_dir: str | Path, *, on_bad: Callable[[Path, str], None] | N
             raise RecordError(f"{path}: {reason}")
         on_bad(path, reason)
     return records
+
+
+SHOWN_BAD = 3  # files named when some are not records; the rest are counted
+
+
+def bad_file_lines(bad: list[tuple[Path, str]], *, shown: int = SHOWN_BAD) -> list[str]:
+    """What a report says of the files under ``results/`` that are not records: the first few by name
+    and reason, then how many more (10,000 junk files make four lines, not a page)."""
+    lines = [f"skipped {path}: {reason[:200]}" for path, reason in bad[:shown]]
+    if len(bad) > shown:
+        lines.append(f"skipped {len(bad) - shown} more files under {bad[0][0].parent} that are not records")
+    return lines

@@ -12,7 +12,7 @@ import pandas as pd
 
 from peftbench.files import read_bytes, write_text
 from peftbench.harness.folder import grid_trial_ids
-from peftbench.harness.records import read_records
+from peftbench.harness.records import bad_file_lines, read_records
 from peftbench.reports import multitask, render, select, tables, vl
 from peftbench.reports.footer import provenance_lines
 from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
@@ -39,8 +39,9 @@ class Report:
 
 def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     """Read the records (setting aside, and naming, any file that is not one) and make every table."""
-    skipped = []
-    records = read_records(out_dir, on_bad=lambda path, reason: skipped.append(f"skipped {path}: {reason}"))
+    bad = []
+    records = read_records(out_dir, on_bad=lambda path, reason: bad.append((path, reason)))
+    skipped = bad_file_lines(bad)
     if not records:
         raise FileNotFoundError(" ".join([f"no result records under {Path(out_dir) / 'results'}", *skipped]))
     # mixture trials have tables of their own (reports/multitask.py); the paper's tables are single tasks'
