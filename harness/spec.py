@@ -306,6 +306,50 @@ def _check_trials(spec: SweepSpec, fail) -> None:
     model = spec.trial_at(spec.points()[0]).model
     if problem := model_problem(model, probe=hub_reachable):
         fail("model", problem)
+    _check_mixtures(spec, fail)
+    _check_builds(spec, fail)
+
+
+def _check_mixtures(spec: SweepSpec, fail) -> None:
+    """Each mixture's members can share one model (not text and image-text tasks together), as the
+    trial would find out only once it runs (``tasks.base.trial_model``)."""
+    from peftbench.tasks import get_task
+    from peftbench.tasks.base import FIXTURES_SOURCE, trial_model
+
+    first = spec.trial_at(spec.points()[0])
+    for name, members in spec.mixtures.items():
+        try:
+            trial_model(first.model, [get_task(t) for t in members],
+                        lambda t: FIXTURES_SOURCE if first.data == "fixtures" else t.hub_source)
+        except ValueError as exc:
+            fail(f"mixtures.{name}", str(exc))
+
+
+def _check_builds(spec: SweepSpec, fail) -> None:
+    """Each distinct method config applied to the spec's model on the meta device (no weights, no data):
+    a peft rank that is no rank, target modules that match nothing, an option of the wrong type fail
+    here, in one line, instead of in every trial."""
+    from peftbench.engine.accounting import count_params
+    from peftbench.models.load import model_config
+
+    seen = set()
+    for point in spec.points():
+        cfg = spec.trial_at(point)
+        key = (cfg.model, point["method"], cfg.mixture)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            config = model_config(cfg.model)
+        except Exception:  # noqa: BLE001 - a model the meta device cannot build (checked above as far as it can be)
+            return
+        index = [m.label for m in spec.methods].index(point["method"])
+        try:
+            count_params(config, cfg.method, cfg.method_options, list(cfg.mixture) if cfg.mixture else None)
+        except Exception as exc:  # noqa: BLE001 - whatever the method raises, it would raise in each trial
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            fail(f"methods[{index}].options", f"cannot apply {point['method']} to {cfg.model}: "
+                 f"{type(exc).__name__}: {first}")
 
 
 def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
@@ -373,8 +417,11 @@ def _numbers(value, key, kind, fail, *, most: int | None = None) -> tuple:
 def _loggers(value, fail) -> tuple[str, ...]:
     from peftbench.harness.loggers import check_loggers
 
+    for i, name in enumerate(_list(value, "loggers", fail)):
+        if not isinstance(name, str):
+            fail(f"loggers[{i}]", f"expected a tracker's name, got {reprlib.repr(name)}")
     try:
-        check_loggers(_list(value, "loggers", fail))
+        check_loggers(value)
     except ValueError as exc:
         fail("loggers", str(exc))
     return tuple(value)
