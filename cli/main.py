@@ -163,8 +163,12 @@ def cmd_trial(args) -> int:
         check_writable(Path(args.out).resolve())
     except FolderError as exc:
         return fail(exc)
+    from peftbench.budgets.measure import cap_address_space
+    from peftbench.engine.devices import accelerator
     from peftbench.harness.trial import run_trial
 
+    if accelerator() is None:  # this process runs the one trial: a runaway one fails alone
+        cap_address_space(cfg.budget_bytes)
     record = run_trial(cfg, args.out)
     print(json.dumps({k: record[k] for k in ("trial_id", "status", "error", "val_score", "test_score",
                                              "trainable_pct", "peak_memory_bytes", "time_per_epoch_s")}, indent=2))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from peftbench.budgets.parse import BudgetError, parse_budget
+from peftbench.budgets.parse import BudgetError, format_bytes, held_bytes, parse_budget
 from peftbench.harness.config import MAX_SEED, ConfigError, TrialConfig, setting_names
 from peftbench.methods import method_label
 
@@ -345,11 +345,14 @@ def _check_builds(spec: SweepSpec, fail) -> None:
             return
         index = [m.label for m in spec.methods].index(point["method"])
         try:
-            count_params(config, cfg.method, cfg.method_options, list(cfg.mixture) if cfg.mixture else None)
+            count = count_params(config, cfg.method, cfg.method_options, list(cfg.mixture) if cfg.mixture else None)
         except Exception as exc:  # noqa: BLE001 - whatever the method raises, it would raise in each trial
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             fail(f"methods[{index}].options", f"cannot apply {point['method']} to {cfg.model}: "
                  f"{type(exc).__name__}: {first}")
+        if (held := held_bytes(count.total, count.trainable)) > cfg.budget_bytes:
+            fail(f"methods[{index}].options", f"{point['method']} on {cfg.model} holds {format_bytes(held)} before "
+                 f"its first batch (weights, gradients, AdamW's moments), over its budget of {cfg.budget}")
 
 
 def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
