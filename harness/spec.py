@@ -280,6 +280,7 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     if "loggers" in raw:
         values["loggers"] = _loggers(raw["loggers"], fail)
     _batching(raw, fail)
+    _method_options(values["methods"], fail)
     spec = SweepSpec(**values)
     _check_trials(spec, fail)
     return spec
@@ -384,11 +385,12 @@ def _batching(raw: dict, fail) -> None:
     for key in ("budget", "gpu_memory"):
         if key in raw and not isinstance(raw[key], str):
             fail(key, f"expected GPU memory like 24GB, got {raw[key]!r}")
-    if "gpu_memory" in raw:
-        try:
-            parse_budget(raw["gpu_memory"])
-        except BudgetError as exc:
-            fail("gpu_memory", str(exc))
+    for key in ("budget", "gpu_memory"):  # here, before any check that loads torch
+        if key in raw:
+            try:
+                parse_budget(raw[key])
+            except BudgetError as exc:
+                fail(key, str(exc))
 
 
 def _list(value, key, fail) -> list:
@@ -461,7 +463,7 @@ def _mixtures(value, fail) -> dict[str, tuple[str, ...]]:
 
 
 def _methods(value, fail) -> tuple[MethodSpec, ...]:
-    from peftbench.methods import get_method
+    from peftbench.methods import check_method_name
 
     out = []
     for i, entry in enumerate(_list(value, "methods", fail)):
@@ -476,14 +478,26 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
         if not isinstance(options, dict):
             fail(f"{key}.options", f"expected a mapping, got {options!r}")
         try:
-            get_method(entry["name"]).make_config(options)
+            check_method_name(entry["name"])  # by name alone: no torch yet
         except (KeyError, TypeError, ValueError) as exc:
-            fail(f"{key}.name" if isinstance(exc, KeyError) else f"{key}.options", str(exc).strip("'\""))
+            fail(f"{key}.name", str(exc).strip("'\""))
         method = MethodSpec(entry["name"], options, entry.get("display"))
         if any(m.label == method.label for m in out):
             fail(key, f"{method.label} is already in the list")
         out.append(method)
     return tuple(out)
+
+
+def _method_options(methods: tuple[MethodSpec, ...], fail) -> None:
+    """Each method's options through its config's own checks: the first check that loads the methods
+    (and torch), so it runs after every check that does not."""
+    from peftbench.methods import get_method
+
+    for i, m in enumerate(methods):
+        try:
+            get_method(m.name).make_config(m.options)
+        except (KeyError, TypeError, ValueError) as exc:
+            fail(f"methods[{i}].options", str(exc).strip("'\""))
 
 
 @dataclass(frozen=True)

@@ -429,3 +429,19 @@ def test_many_junk_files_are_summarised(tmp_path, capsys):
     assert main(["report", str(folder)]) == 0
     skipped = [line for line in capsys.readouterr().out.splitlines() if "skipped" in line]
     assert len(skipped) == 4 and "skipped 47 more files under" in skipped[-1]
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"learning_rates": [-1]}, "learning_rates[0]: expected a positive finite number"),
+    ({"tasks": ["sst3"]}, "tasks[0]: unknown task 'sst3'"),
+    ({"budget": "lots"}, "budget: budget 'lots'"),
+    ({"methods": ["adaptr"]}, "methods[0].name: unknown method"),
+])
+def test_spec_errors_that_need_no_torch_answer_without_importing_it(tmp_path, changes, says):
+    spec = write_spec(tmp_path / "s.yaml", **changes)
+    probe = ("import sys\nfrom peftbench.cli.main import main\ncode = main(sys.argv[1:])\n"
+             "print('TORCH', 'torch' in sys.modules, code)")
+    done = subprocess.run([sys.executable, "-c", probe, "sweep", str(spec), "--dry-run"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.stdout.strip().splitlines()[-1] == "TORCH False 2"
+    assert says in done.stderr
