@@ -73,14 +73,14 @@ def _list_option(key: str, methods: list[str] | None) -> bool:
     return False
 
 
-def check_model(name: str) -> None:
-    """Stop, in one line, at a model name that cannot load (no folder, no weights, not in the hub's
-    cache while the hub is unreachable: found out by the hub probe in about a second)."""
+def model_error(name: str) -> str | None:
+    """The one-line error of a model name that cannot load (no folder, no weights, not in the hub's
+    cache while the hub is unreachable: found out by the hub probe in about a second); None: it can."""
     from peftbench.models.load import model_problem
     from peftbench.tasks.hub import hub_reachable
 
-    if problem := model_problem(name, probe=hub_reachable):
-        usage_error(f"--model: {problem}")
+    problem = model_problem(name, probe=hub_reachable)
+    return f"--model: {problem}" if problem else None
 
 
 def parse_batch(value: str | None) -> int | str | None:
@@ -158,7 +158,8 @@ def cmd_trial(args) -> int:
         return fail(f"{flag_of(exc.key)}: {exc.message}")
     from peftbench.harness.folder import FolderError, check_writable
 
-    check_model(cfg.model)
+    if problem := model_error(cfg.model):
+        return fail(problem)
     try:
         check_writable(Path(args.out).resolve())
     except FolderError as exc:
@@ -194,8 +195,8 @@ def cmd_tasks(args) -> int:
 def cmd_budget(args) -> int:
     from peftbench.cli.budget import run
 
-    if args.model:
-        check_model(args.model)
+    if args.model and (problem := model_error(args.model)):
+        return fail(problem)
     return run(args, parse_options(args.option, methods=args.method))
 
 
@@ -215,7 +216,8 @@ def cmd_params(args) -> int:
     from peftbench.engine.accounting import param_table
     from peftbench.methods import method_label
 
-    check_model(args.model)
+    if problem := model_error(args.model):
+        return fail(problem)
     try:
         tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
         if tasks:
@@ -246,7 +248,8 @@ def cmd_bench_step(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    check_model(args.model)
+    if problem := model_error(args.model):
+        return fail(problem)
     try:
         shapes = parse_shapes(args.shapes) if args.shapes else [(args.batch_size, args.seq_len)]
         rows = bench_step(args.model, args.methods.split(","), shapes=shapes, target_len=args.target_len,
