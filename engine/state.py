@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from peftbench.engine.step import Engine
-from peftbench.files import regular_file, write_bytes, writing
+from peftbench.files import UnsafeFileError, regular_file, write_bytes, writing
 
 LOOP_STATE = "loop.pt"
 
@@ -43,7 +43,9 @@ def save_checkpoint(directory: Path, engine: Engine, loop: dict, *, rank: int) -
     """Everything needed to continue after this epoch; the loop state is written last, atomically,
     so a checkpoint that has it is complete."""
     directory.mkdir(parents=True, exist_ok=True)
-    if engine.deepspeed is not None:  # DeepSpeed saves its own (sharded) state
+    if engine.deepspeed is not None:  # DeepSpeed saves its own (sharded) state, following any link it meets
+        if links := [p for p in (directory, *directory.rglob("*")) if p.is_symlink()]:
+            raise UnsafeFileError(f"{links[0]}: is a symlink; refusing to let DeepSpeed write through it")
         engine.deepspeed.save_checkpoint(str(directory), tag="last")
         extra = {}
     else:
