@@ -164,6 +164,11 @@ def cmd_trial(args) -> int:
         check_writable(Path(args.out).resolve())
     except FolderError as exc:
         return fail(exc)
+    from peftbench.harness.features import feature_jobs
+    from peftbench.models.features import check_cache
+
+    if feature_jobs([cfg]) and (problem := check_cache()):  # a VL task: its features need the cache
+        return fail(problem)
     from peftbench.budgets.measure import cap_address_space
     from peftbench.engine.devices import accelerator
     from peftbench.harness.trial import run_trial

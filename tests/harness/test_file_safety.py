@@ -442,3 +442,10 @@ def test_spec_errors_that_need_no_torch_answer_without_importing_it(tmp_path, ch
                           text=True, timeout=600)
     assert done.stdout.strip().splitlines()[-1] == "TORCH False 2"
     assert says in done.stderr
+
+
+def test_a_vl_trial_refuses_an_unwritable_cache_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PEFTBENCH_FEATURES", "/proc/peftbench-test/features")
+    line = one_line(capsys, "trial", "--method", "bitfit", "--task", "vqa", "--lr", "1e-3", "--data", "fixtures",
+                    "--out", str(tmp_path / "out"))
+    assert "features cache /proc/peftbench-test/features: cannot write it" in line
