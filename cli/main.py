@@ -218,6 +218,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_params(args) -> int:
+    options = parse_options(args.option, methods=args.method)  # a flag's mistake answers before torch loads
     from peftbench.engine.accounting import param_table
     from peftbench.methods import method_label
 
@@ -230,7 +231,7 @@ def cmd_params(args) -> int:
 
             for task in tasks:  # a typo fails here, in one line, not as a count for a task that is not there
                 get_task(task)
-        rows = param_table(args.model, args.method, parse_options(args.option, methods=args.method), tasks=tasks)
+        rows = param_table(args.model, args.method, options, tasks=tasks)
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
     if args.json:

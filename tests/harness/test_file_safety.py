@@ -449,3 +449,12 @@ def test_a_vl_trial_refuses_an_unwritable_cache_in_one_line(tmp_path, capsys, mo
     line = one_line(capsys, "trial", "--method", "bitfit", "--task", "vqa", "--lr", "1e-3", "--data", "fixtures",
                     "--out", str(tmp_path / "out"))
     assert "features cache /proc/peftbench-test/features: cannot write it" in line
+
+
+def test_an_alias_bomb_in_params_answers_before_torch_loads():
+    probe = ("import sys\nfrom peftbench.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as exc:\n    print('EXIT', exc.code, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, "params", "--option", f"sharing={BOMB}"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.stdout.strip() == "EXIT 2 False"
+    assert done.stderr.strip() == "peftbench: --option sharing: its aliases expand to more than 10000 YAML nodes"
