@@ -13,11 +13,11 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from peftbench.budgets.fit import Fit
+from peftbench.files import open_lock, read_json, write_json
 
 SCHEMA = "peftbench.budget-cache/1"
 FILENAME = "budget-cache.json"
@@ -55,30 +55,25 @@ class BudgetCache:
 
     def _read(self) -> dict:
         try:
-            data = json.loads(self.path.read_text())
+            data = read_json(self.path, kind="cache")
         except FileNotFoundError:
             return {}
-        if data.get("schema") != SCHEMA:
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("entries"), dict):
             raise ValueError(f"{self.path}: not a {SCHEMA} file")
         return data["entries"]
 
     def _write(self, entries: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"schema": SCHEMA, "entries": entries}, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_json(self.path, {"schema": SCHEMA, "entries": entries}, indent=2, sort_keys=True)
 
     @contextlib.contextmanager
     def _lock(self, name: str):
         """An exclusive lock shared by every process using this cache (``flock`` on a lock file)."""
         lock_dir = self.path.parent / f".{self.path.name}.locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / name, "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        fd = open_lock(lock_dir / name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock

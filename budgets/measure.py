@@ -117,6 +117,26 @@ def cap_process_memory(budget_bytes: int, device: torch.device | None = None) ->
     torch.cuda.set_per_process_memory_fraction(min(1.0, budget_bytes / total), device)
 
 
+def cap_address_space(budget_bytes: int) -> int | None:
+    """On CPU: cap this process's address space (``RLIMIT_AS``, the soft limit) at what it maps now plus
+    ``budget_bytes``, so a trial that runs away fails alone (``MemoryError``) instead of taking the
+    machine; the libraries already mapped are not the trial's. Returns the cap (None: not capped, as
+    where the hard limit is lower already). For processes that run trials only (``peftbench trial``,
+    a sweep's trial worker): the cap stays for the process."""
+    import resource
+
+    try:
+        mapped = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmSize:"))) * 1024
+    except (OSError, StopIteration, ValueError):
+        return None
+    cap = mapped + budget_bytes
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY and hard < cap:
+        return None
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    return cap
+
+
 class CudaMemory:  # GPU only
     """The CUDA caching allocator of one device, this process capped at ``budget_bytes`` of it."""
 

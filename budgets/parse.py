@@ -63,3 +63,10 @@ def format_bytes(n: float) -> str:
 def capacity(budget_bytes: int, margin: float = MARGIN) -> int:
     """The bytes a batch may use under the budget."""
     return int(budget_bytes * (1 - margin))
+
+
+def held_bytes(total_params: int, trainable_params: int) -> int:
+    """What a trial holds before its first batch, in fp32: every weight (4 bytes), and for each trainable
+    one its gradient and AdamW's two moments (12 bytes more) -- a lower bound of its peak, whatever
+    the batch (activations come on top). Mixed precision keeps fp32 master weights, so it holds too."""
+    return 4 * total_params + 12 * trainable_params

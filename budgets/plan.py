@@ -21,7 +21,7 @@ from peftbench.budgets.cache import BudgetCache
 from peftbench.budgets.estimate import estimate_fit
 from peftbench.budgets.fit import Fit
 from peftbench.budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
-from peftbench.budgets.parse import MARGIN, BudgetError, capacity, format_bytes
+from peftbench.budgets.parse import MARGIN, BudgetError, capacity, format_bytes, held_bytes
 from peftbench.budgets.workload import Workload
 from peftbench.engine.step import rank_and_world
 from peftbench.methods import get_method
@@ -94,6 +94,7 @@ def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int,
     cache's lock. Its probes train in plain torch, one worker's whole optimizer state: ZeRO shards
     that across the workers, so each needs no more (its communication buckets aside).
     """
+    refuse_over_budget(workload, budget_bytes)
     if torch.cuda.is_available():
         cap_process_memory(budget_bytes)
     if batch is None:
@@ -112,6 +113,23 @@ def plan_batch(workload: Workload, *, batch: int | str | None, fixed_batch: int,
     if isinstance(answer[0], str):
         raise BudgetError(f"rank 0 could not plan the batch: {answer[0]}")
     return answer[0]
+
+
+def refuse_over_budget(workload: Workload, budget_bytes: int) -> None:
+    """A ``BudgetError`` (one line), before anything is allocated, when the workload's weights, gradients and
+    optimizer state alone (``held_bytes``, counted on the meta device, every method's modules included)
+    exceed the budget: no batch could fit."""
+    from peftbench.engine.accounting import count_params
+    from peftbench.models.load import model_config
+
+    try:
+        config = model_config(workload.model)
+    except Exception:  # noqa: BLE001 - a model the meta device cannot build: the search finds out
+        return
+    count = count_params(config, workload.method, workload.options, list(workload.tasks) if workload.tasks else None)
+    if (held := held_bytes(count.total, count.trainable)) > budget_bytes:
+        raise BudgetError(f"{workload.method} on {workload.model} holds {format_bytes(held)} before its first batch "
+                          f"(weights, gradients, AdamW's moments), over the budget of {format_bytes(budget_bytes)}")
 
 
 def choose_plan(workload: Workload, *, batch: int | str, budget_bytes: int, cache_path: str | Path | None,

@@ -22,17 +22,65 @@ def fail(message: str) -> int:
     return 2
 
 
-def parse_options(pairs: list[str]) -> dict:
-    """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}`` (values parsed as YAML)."""
-    from peftbench.harness.spec import load_yaml
+def usage_error(message: str):
+    """Stop at a mistake in the flags: one line, exit status 2 (as argparse's own)."""
+    raise SystemExit(fail(message))
+
+
+# --option values are YAML parsed like a spec, with tighter bounds: a flag is a word or a short list
+MAX_OPTION_BYTES = 64 * 1024
+MAX_OPTION_NODES = 10_000
+
+
+def parse_options(pairs: list[str] | None, *, methods: list[str] | None = None) -> dict:
+    """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}``: values parsed as YAML
+    through the specs' bounded loader; ``key=a,b,c`` is a list where an option of ``methods`` is one."""
+    from peftbench.harness.spec import check_yaml
 
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"peftbench: --option expects KEY=VALUE, got {pair!r}")
-        out[key] = load_yaml(value)
+            usage_error(f"--option expects KEY=VALUE, got {pair[:80]!r}")
+        if len(value.encode()) > MAX_OPTION_BYTES:
+            usage_error(f"--option {key[:80]}: {len(value.encode())} bytes; a value is at most {MAX_OPTION_BYTES}")
+        out[key] = check_yaml(value, lambda msg, key=key: usage_error(f"--option {key[:80]}: {msg}"),
+                              max_nodes=MAX_OPTION_NODES)
+        if isinstance(out[key], str) and "," in out[key] and _list_option(key, methods):
+            out[key] = [part.strip() for part in out[key].split(",") if part.strip()]
     return out
+
+
+def _list_option(key: str, methods: list[str] | None) -> bool:
+    """Whether option ``key`` of one of ``methods`` (default: every method) takes a list: its default
+    is one, or, for a method through peft, peft's field is declared a list (``target_modules``)."""
+    import dataclasses
+
+    from peftbench.methods import get_method, method_names
+    from peftbench.methods.peft_bridge import peft_config_classes
+
+    peft_lists = {f.name for cls in peft_config_classes().values() for f in dataclasses.fields(cls)
+                  if "list" in str(f.type)}
+    for name in methods or method_names():
+        try:
+            method = get_method(name)
+        except (KeyError, ValueError):
+            continue
+        if any(o.name == key and isinstance(o.default, (list, tuple)) for o in method.options()):
+            return True
+        if key in peft_lists and hasattr(method.config_cls, "peft_config") and method.config_cls.takes_option(key):
+            return True
+    return False
+
+
+def model_error(name: str) -> str | None:
+    """The one-line error of a model name that cannot load (no folder, no weights, not in the hub's
+    cache while the hub is unreachable: found out by the hub probe in about a second); None: it can."""
+    from peftbench.models.load import model_problem
+    from peftbench.tasks.hub import hub_reachable
+
+    problem = model_problem(name, probe=hub_reachable)
+    return f"--model: {problem}" if problem else None
 
 
 def parse_batch(value: str | None) -> int | str | None:
@@ -40,7 +88,7 @@ def parse_batch(value: str | None) -> int | str | None:
     if value is None or value == "max":
         return value
     if not value.isdigit() or int(value) < 1:
-        raise SystemExit(f"peftbench: --batch expects max or a positive integer, got {value!r}")
+        usage_error(f"--batch expects max or a positive integer, got {value[:80]!r}")
     return int(value)
 
 
@@ -100,7 +148,7 @@ def with_loggers(spec, names: list[str]):
 
 def cmd_trial(args) -> int:
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig) if hasattr(args, f.name)}
-    settings["method_options"] = parse_options(getattr(args, "option", None))
+    settings["method_options"] = parse_options(getattr(args, "option", None), methods=[args.method])
     if "batch" in settings:
         settings["batch"] = parse_batch(settings["batch"])
     try:
@@ -108,17 +156,25 @@ def cmd_trial(args) -> int:
         check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
         return fail(f"{flag_of(exc.key)}: {exc.message}")
-    from peftbench.models.load import model_problem
     from peftbench.harness.folder import FolderError, check_writable
 
-    if problem := model_problem(cfg.model):
-        return fail(f"--model: {problem}")
+    if problem := model_error(cfg.model):
+        return fail(problem)
     try:
         check_writable(Path(args.out).resolve())
     except FolderError as exc:
         return fail(exc)
+    from peftbench.harness.features import feature_jobs
+    from peftbench.models.features import check_cache
+
+    if feature_jobs([cfg]) and (problem := check_cache()):  # a VL task: its features need the cache
+        return fail(problem)
+    from peftbench.budgets.measure import cap_address_space
+    from peftbench.engine.devices import accelerator
     from peftbench.harness.trial import run_trial
 
+    if accelerator() is None:  # this process runs the one trial: a runaway one fails alone
+        cap_address_space(cfg.budget_bytes)
     record = run_trial(cfg, args.out)
     print(json.dumps({k: record[k] for k in ("trial_id", "status", "error", "val_score", "test_score",
                                              "trainable_pct", "peak_memory_bytes", "time_per_epoch_s")}, indent=2))
@@ -144,7 +200,9 @@ def cmd_tasks(args) -> int:
 def cmd_budget(args) -> int:
     from peftbench.cli.budget import run
 
-    return run(args, parse_options(args.option))
+    if args.model and (problem := model_error(args.model)):
+        return fail(problem)
+    return run(args, parse_options(args.option, methods=args.method))
 
 
 def cmd_report(args) -> int:
@@ -160,9 +218,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_params(args) -> int:
+    options = parse_options(args.option, methods=args.method)  # a flag's mistake answers before torch loads
     from peftbench.engine.accounting import param_table
     from peftbench.methods import method_label
 
+    if problem := model_error(args.model):
+        return fail(problem)
     try:
         tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
         if tasks:
@@ -170,7 +231,7 @@ def cmd_params(args) -> int:
 
             for task in tasks:  # a typo fails here, in one line, not as a count for a task that is not there
                 get_task(task)
-        rows = param_table(args.model, args.method, parse_options(args.option), tasks=tasks)
+        rows = param_table(args.model, args.method, options, tasks=tasks)
     except (KeyError, ValueError) as exc:
         return fail(exc.args[0] if isinstance(exc, KeyError) else exc)
     if args.json:
@@ -193,6 +254,8 @@ def cmd_bench_step(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if problem := model_error(args.model):
+        return fail(problem)
     try:
         shapes = parse_shapes(args.shapes) if args.shapes else [(args.batch_size, args.seq_len)]
         rows = bench_step(args.model, args.methods.split(","), shapes=shapes, target_len=args.target_len,

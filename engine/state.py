@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from peftbench.engine.step import Engine
+from peftbench.files import UnsafeFileError, regular_file, write_bytes, writing
 
 LOOP_STATE = "loop.pt"
 
@@ -42,16 +43,17 @@ def save_checkpoint(directory: Path, engine: Engine, loop: dict, *, rank: int) -
     """Everything needed to continue after this epoch; the loop state is written last, atomically,
     so a checkpoint that has it is complete."""
     directory.mkdir(parents=True, exist_ok=True)
-    if engine.deepspeed is not None:  # DeepSpeed saves its own (sharded) state
+    if engine.deepspeed is not None:  # DeepSpeed saves its own (sharded) state, following any link it meets
+        if links := [p for p in (directory, *directory.rglob("*")) if p.is_symlink()]:
+            raise UnsafeFileError(f"{links[0]}: is a symlink; refusing to let DeepSpeed write through it")
         engine.deepspeed.save_checkpoint(str(directory), tag="last")
         extra = {}
     else:
         extra = {"trainable": trainable_state(engine.module), "engine": engine.state_dict(),
                  "gradients": pending_gradients(engine.module)}
-    if rank == 0:
-        tmp = directory / f".{LOOP_STATE}.tmp"
-        torch.save({**loop, **extra, "micro_steps": engine.micro_steps, "torch_rng": torch.get_rng_state()}, tmp)
-        os.replace(tmp, directory / LOOP_STATE)
+    if rank == 0:  # through peftbench/files.py: a link planted at the file or its temporary is never followed
+        with writing(directory / LOOP_STATE) as f:
+            torch.save({**loop, **extra, "micro_steps": engine.micro_steps, "torch_rng": torch.get_rng_state()}, f)
 
 
 def has_checkpoint(directory: Path | None) -> bool:
@@ -60,7 +62,7 @@ def has_checkpoint(directory: Path | None) -> bool:
 
 def load_checkpoint(directory: Path, engine: Engine) -> dict:
     """Restore ``engine`` from ``directory``; return the loop state saved with it."""
-    saved = torch.load(directory / LOOP_STATE, weights_only=True, map_location="cpu")
+    saved = torch.load(regular_file(directory / LOOP_STATE, kind="checkpoint"), weights_only=True, map_location="cpu")
     if engine.deepspeed is not None:
         with weights_only_loads():
             path, _ = engine.deepspeed.load_checkpoint(str(directory), tag="last")
@@ -100,9 +102,7 @@ def weights_only_loads():
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Tensors in safetensors (no pickle: safe to load from anywhere), written atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
+    write_bytes(path, save({name: t.contiguous() for name, t in tensors.items()}))

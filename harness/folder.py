@@ -2,21 +2,25 @@
 files it keeps beside the records (the spec it runs, the trial ids of its grid, records set aside).
 
 The lock is ``fcntl.flock`` on ``OUT/.lock``: the kernel releases it when its holder dies, however
-it dies, so a killed sweep never leaves its folder locked.
+it dies, so a killed sweep never leaves its folder locked. The lock file is never written (a link
+planted there loses nothing); the holder's pid goes to ``OUT/.lock.pid``, for the refusal's message.
+Every file here is written and read through peftbench/files.py (no symlink followed, sizes capped).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from peftbench.files import UnsafeFileError, open_lock, read_json, read_text, write_json, write_text
+
 SPEC_FILE = "spec.json"
 GRID_FILE = "grid.json"  # the trial ids of the spec's grid: what a report counts as missing
 LOCK_FILE = ".lock"
+PID_FILE = ".lock.pid"  # the lock holder's pid
 SET_ASIDE = "set-aside"  # under results/: files that were not records, kept for a person to look at
 
 
@@ -44,7 +48,7 @@ def check_spec_file(out_dir: Path, spec_json: str, *, name: str, resume: bool) -
         raise FolderError(f"{out_dir} already holds sweep {name!r}: add --resume to continue it, "
                           "or choose another --out")
     try:
-        same = saved.read_text() == spec_json
+        same = read_text(saved, kind="spec") == spec_json
     except (OSError, UnicodeDecodeError) as exc:
         raise FolderError(f"{saved}: cannot read it: {exc}") from None
     if not same:
@@ -53,15 +57,18 @@ def check_spec_file(out_dir: Path, spec_json: str, *, name: str, resume: bool) -
 
 
 def write_sweep_files(out_dir: Path, spec_json: str, trial_ids: list[str]) -> None:
-    (out_dir / SPEC_FILE).write_text(spec_json)
-    (out_dir / GRID_FILE).write_text(json.dumps({"trial_ids": trial_ids}, indent=1) + "\n")
+    try:
+        write_text(out_dir / SPEC_FILE, spec_json)
+        write_json(out_dir / GRID_FILE, {"trial_ids": trial_ids}, indent=1)
+    except UnsafeFileError as exc:
+        raise FolderError(str(exc)) from None
 
 
 def grid_trial_ids(out_dir: Path) -> list[str] | None:
     """The trial ids of the grid the sweep in ``out_dir`` runs; None when unknown (no sweep wrote
     the folder, or the file is not ours)."""
     try:
-        ids = json.loads((out_dir / GRID_FILE).read_text())["trial_ids"]
+        ids = read_json(out_dir / GRID_FILE, kind="grid")["trial_ids"]
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return ids if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else None
@@ -72,8 +79,12 @@ def set_aside(path: Path) -> Path:
     runs again and the file stays for a person to look at."""
     folder = path.parent / SET_ASIDE
     folder.mkdir(exist_ok=True)
+    if folder.is_symlink():  # a file moved through it would land wherever it points
+        raise FolderError(f"{folder}: is a symlink, not a folder; remove it")
     target = folder / f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"
-    os.replace(path, target)
+    while target.exists() or target.is_symlink():  # never over another file
+        target = target.with_name(f"{target.stem}-{os.getpid()}-{time.monotonic_ns()}{target.suffix}")
+    os.rename(path, target)
     return target
 
 
@@ -85,18 +96,29 @@ class FolderLock:
         self.fd: int | None = None
 
     def acquire(self) -> FolderLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = open_lock(self.path)
+        except UnsafeFileError as exc:
+            raise FolderError(str(exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise FolderError(f"{self.path.parent}: another sweep (pid {holder}) is running in this folder; "
+            raise FolderError(f"{self.path.parent}: another sweep (pid {self._holder()}) is running in this folder; "
                               "wait for it, or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         self.fd = fd
+        try:
+            write_text(self.path.parent / PID_FILE, str(os.getpid()))
+        except (UnsafeFileError, OSError) as exc:
+            self.release()
+            raise FolderError(str(exc)) from None
         return self
+
+    def _holder(self) -> str:
+        try:
+            return read_text(self.path.parent / PID_FILE, kind="grid", cap=64).strip() or "?"
+        except (OSError, UnicodeDecodeError):
+            return "?"
 
     @property
     def held(self) -> bool:

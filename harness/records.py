@@ -9,12 +9,11 @@ even when workers share no filesystem; ``peftbench trial`` writes its own.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from peftbench.files import read_json, write_text
 from peftbench.harness.provenance import provenance
 
 SCHEMA = "peftbench.result/1"
@@ -111,30 +110,38 @@ def validate(record: dict) -> dict:
     if missing:
         raise ValueError(f"record {record.get('trial_id')!r} lacks keys: {', '.join(missing)}")
     if record["status"] not in STATUSES:
-        raise ValueError(f"record {record['trial_id']!r}: unknown status {record['status']!r}")
+        raise ValueError(f"record {str(record['trial_id'])[:80]!r}: unknown status {str(record['status'])[:80]!r}")
+    for key, kinds in _TYPES.items():
+        value = record.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ValueError(f"record {str(record['trial_id'])[:80]!r}: {key} is a {type(value).__name__}, "
+                             f"expected {' or '.join(k.__name__ for k in kinds)}")
     return record
 
 
+# What readers compute with, by type (None where a trial never got there): a record that says
+# ``test_score: "high"`` is set aside like any other file that is not a record.
+_NUMBER = (int, float)
+_TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,), "error": (str,),
+          "method_options": (dict,), "learning_rate": _NUMBER, "seed": _NUMBER, "batch_size": _NUMBER,
+          "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER, "val_score": _NUMBER, "test_metrics": (dict,),
+          "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
+          "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
+          "members": (dict,), "mixture": (list,), "data_source": (str,)}
+
+
 def write_record(out_dir: str | Path, record: dict) -> Path:
-    """The one writer of records: atomically (temp file + rename), so a killed writer never leaves
-    half a record, readable as the user's umask allows."""
+    """The one writer of records: atomically (peftbench/files.py: temp file + rename, no symlink
+    followed), so a killed writer never leaves half a record, readable as the user's umask allows."""
     path = record_path(out_dir, validate(record)["trial_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_text(path, json.dumps(record, indent=2, sort_keys=True))
 
 
-def read_record(path: str | Path) -> dict:
-    with open(path) as f:
-        return validate(json.load(f))
+def read_record(path: str | Path, *, follow: bool = False) -> dict:
+    """The record in ``path``: a regular file under the records' size cap (``follow``: the user named
+    this path, a symlink is theirs to make)."""
+    return validate(read_json(path, kind="record", follow=follow))
 
 
 class RecordError(ValueError):
@@ -164,3 +171,15 @@ def read_records(out_dir: str | Path, *, on_bad: Callable[[Path, str], None] | N
             raise RecordError(f"{path}: {reason}")
         on_bad(path, reason)
     return records
+
+
+SHOWN_BAD = 3  # files named when some are not records; the rest are counted
+
+
+def bad_file_lines(bad: list[tuple[Path, str]], *, shown: int = SHOWN_BAD) -> list[str]:
+    """What a report says of the files under ``results/`` that are not records: the first few by name
+    and reason, then how many more (10,000 junk files make four lines, not a page)."""
+    lines = [f"skipped {path}: {reason[:200]}" for path, reason in bad[:shown]]
+    if len(bad) > shown:
+        lines.append(f"skipped {len(bad) - shown} more files under {bad[0][0].parent} that are not records")
+    return lines

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from peftbench.budgets.parse import BudgetError, parse_budget
+from peftbench.budgets.parse import BudgetError, format_bytes, held_bytes, parse_budget
 from peftbench.harness.config import MAX_SEED, ConfigError, TrialConfig, setting_names
 from peftbench.methods import method_label
 
@@ -176,24 +176,34 @@ def read_yaml(path: Path):
     def fail(msg: str):
         raise SpecError(f"{path}: cannot read the spec: {msg}")
 
-    try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            fail(f"{path.stat().st_size} bytes; a spec is at most {MAX_SPEC_BYTES}")
-        text = path.read_bytes().decode("utf-8")
-        _check_nesting(text, fail)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)  # aliases stay references to one node here
+    from peftbench.files import UnsafeFileError, read_bytes
+
+    try:  # a regular file (a link the user named is theirs), at most MAX_SPEC_BYTES, however large it claims to be
+        text = read_bytes(path, kind="spec", cap=MAX_SPEC_BYTES, follow=True).decode("utf-8")
+    except UnsafeFileError as exc:
+        fail(str(exc).removeprefix(f"{path}: "))
     except OSError as exc:
         fail(exc.strerror or str(exc))
     except UnicodeDecodeError as exc:
         fail(f"not UTF-8 text (byte {exc.start})")
+    return check_yaml(text, fail)
+
+
+def check_yaml(text: str, fail, *, max_nodes: int = MAX_SPEC_NODES):
+    """``text``'s YAML, refused through ``fail(message)`` when nested past ``MAX_SPEC_DEPTH`` or expanding
+    past ``max_nodes`` through aliases, before anything is built from it (the message never shows
+    a value)."""
+    try:
+        _check_nesting(text, fail)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # aliases stay references to one node here
     except yaml.YAMLError as exc:
         fail(str(exc).splitlines()[0])
     try:
-        expanded = _expanded_nodes(node, {}, set()) if node is not None else 0
+        expanded = _expanded_nodes(node, {}, set(), most=max_nodes) if node is not None else 0
     except ValueError:
         fail("a YAML alias refers to a node that contains it")
-    if expanded > MAX_SPEC_NODES:
-        fail(f"its aliases expand to more than {MAX_SPEC_NODES} YAML nodes")
+    if expanded > max_nodes:
+        fail(f"its aliases expand to more than {max_nodes} YAML nodes")
     return load_yaml(text)
 
 
@@ -210,7 +220,7 @@ def _check_nesting(text: str, fail) -> None:
             depth -= 1
 
 
-def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int], *, most: int = MAX_SPEC_NODES) -> int:
     """How many nodes ``node`` stands for once every alias is copied out, counted without copying
     (each node once, memoised); a node that contains itself is refused."""
     key = id(node)
@@ -221,7 +231,7 @@ def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> 
     open_.add(key)
     children = node.value if isinstance(node, yaml.SequenceNode) else (
         [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
-    sizes[key] = min(1 + sum(_expanded_nodes(c, sizes, open_) for c in children), MAX_SPEC_NODES + 1)
+    sizes[key] = min(1 + sum(_expanded_nodes(c, sizes, open_, most=most) for c in children), most + 1)
     open_.discard(key)
     return sizes[key]
 
@@ -270,6 +280,7 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     if "loggers" in raw:
         values["loggers"] = _loggers(raw["loggers"], fail)
     _batching(raw, fail)
+    _method_options(values["methods"], fail)
     spec = SweepSpec(**values)
     _check_trials(spec, fail)
     return spec
@@ -279,6 +290,7 @@ def _check_trials(spec: SweepSpec, fail) -> None:
     """Every trial's settings through TrialConfig's own checks, the grid's size, its model, and no
     two points that are one trial."""
     from peftbench.models.load import model_problem
+    from peftbench.tasks.hub import hub_reachable
 
     size = math.prod(map(len, (spec.methods, spec.tasks, spec.learning_rates, spec.seeds, spec.train_size)))
     if size > MAX_GRID_POINTS:
@@ -293,8 +305,55 @@ def _check_trials(spec: SweepSpec, fail) -> None:
     except ConfigError as exc:
         fail(exc.key, exc.message)
     model = spec.trial_at(spec.points()[0]).model
-    if problem := model_problem(model):
+    if problem := model_problem(model, probe=hub_reachable):
         fail("model", problem)
+    _check_mixtures(spec, fail)
+    _check_builds(spec, fail)
+
+
+def _check_mixtures(spec: SweepSpec, fail) -> None:
+    """Each mixture's members can share one model (not text and image-text tasks together), as the
+    trial would find out only once it runs (``tasks.base.trial_model``)."""
+    from peftbench.tasks import get_task
+    from peftbench.tasks.base import FIXTURES_SOURCE, trial_model
+
+    first = spec.trial_at(spec.points()[0])
+    for name, members in spec.mixtures.items():
+        try:
+            trial_model(first.model, [get_task(t) for t in members],
+                        lambda t: FIXTURES_SOURCE if first.data == "fixtures" else t.hub_source)
+        except ValueError as exc:
+            fail(f"mixtures.{name}", str(exc))
+
+
+def _check_builds(spec: SweepSpec, fail) -> None:
+    """Each distinct method config applied to the spec's model on the meta device (no weights, no data):
+    a peft rank that is no rank, target modules that match nothing, an option of the wrong type fail
+    here, in one line, instead of in every trial."""
+    from peftbench.engine.accounting import count_params
+    from peftbench.models.load import model_config
+
+    seen = set()
+    for point in spec.points():
+        cfg = spec.trial_at(point)
+        key = (cfg.model, point["method"], cfg.mixture)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            config = model_config(cfg.model)
+        except Exception:  # noqa: BLE001 - a model the meta device cannot build (checked above as far as it can be)
+            return
+        index = [m.label for m in spec.methods].index(point["method"])
+        try:
+            count = count_params(config, cfg.method, cfg.method_options, list(cfg.mixture) if cfg.mixture else None)
+        except Exception as exc:  # noqa: BLE001 - whatever the method raises, it would raise in each trial
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            fail(f"methods[{index}].options", f"cannot apply {point['method']} to {cfg.model}: "
+                 f"{type(exc).__name__}: {first}")
+        if (held := held_bytes(count.total, count.trainable)) > cfg.budget_bytes:
+            fail(f"methods[{index}].options", f"{point['method']} on {cfg.model} holds {format_bytes(held)} before "
+                 f"its first batch (weights, gradients, AdamW's moments), over its budget of {cfg.budget}")
 
 
 def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
@@ -326,11 +385,12 @@ def _batching(raw: dict, fail) -> None:
     for key in ("budget", "gpu_memory"):
         if key in raw and not isinstance(raw[key], str):
             fail(key, f"expected GPU memory like 24GB, got {raw[key]!r}")
-    if "gpu_memory" in raw:
-        try:
-            parse_budget(raw["gpu_memory"])
-        except BudgetError as exc:
-            fail("gpu_memory", str(exc))
+    for key in ("budget", "gpu_memory"):  # here, before any check that loads torch
+        if key in raw:
+            try:
+                parse_budget(raw[key])
+            except BudgetError as exc:
+                fail(key, str(exc))
 
 
 def _list(value, key, fail) -> list:
@@ -362,8 +422,11 @@ def _numbers(value, key, kind, fail, *, most: int | None = None) -> tuple:
 def _loggers(value, fail) -> tuple[str, ...]:
     from peftbench.harness.loggers import check_loggers
 
+    for i, name in enumerate(_list(value, "loggers", fail)):
+        if not isinstance(name, str):
+            fail(f"loggers[{i}]", f"expected a tracker's name, got {reprlib.repr(name)}")
     try:
-        check_loggers(_list(value, "loggers", fail))
+        check_loggers(value)
     except ValueError as exc:
         fail("loggers", str(exc))
     return tuple(value)
@@ -400,7 +463,7 @@ def _mixtures(value, fail) -> dict[str, tuple[str, ...]]:
 
 
 def _methods(value, fail) -> tuple[MethodSpec, ...]:
-    from peftbench.methods import get_method
+    from peftbench.methods import check_method_name
 
     out = []
     for i, entry in enumerate(_list(value, "methods", fail)):
@@ -415,14 +478,26 @@ def _methods(value, fail) -> tuple[MethodSpec, ...]:
         if not isinstance(options, dict):
             fail(f"{key}.options", f"expected a mapping, got {options!r}")
         try:
-            get_method(entry["name"]).make_config(options)
+            check_method_name(entry["name"])  # by name alone: no torch yet
         except (KeyError, TypeError, ValueError) as exc:
-            fail(f"{key}.name" if isinstance(exc, KeyError) else f"{key}.options", str(exc).strip("'\""))
+            fail(f"{key}.name", str(exc).strip("'\""))
         method = MethodSpec(entry["name"], options, entry.get("display"))
         if any(m.label == method.label for m in out):
             fail(key, f"{method.label} is already in the list")
         out.append(method)
     return tuple(out)
+
+
+def _method_options(methods: tuple[MethodSpec, ...], fail) -> None:
+    """Each method's options through its config's own checks: the first check that loads the methods
+    (and torch), so it runs after every check that does not."""
+    from peftbench.methods import get_method
+
+    for i, m in enumerate(methods):
+        try:
+            get_method(m.name).make_config(m.options)
+        except (KeyError, TypeError, ValueError) as exc:
+            fail(f"methods[{i}].options", str(exc).strip("'\""))
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
 
     cfg = spec.trial_at(config["point"])
     workers = workers_of(cfg)
+    import torch
+
+    from peftbench.budgets.measure import cap_address_space
+
+    if not torch.cuda.is_available():  # a worker process that runs trials only: a runaway one fails alone
+        cap_address_space(cfg.budget_bytes)
     if workers > 1:
         record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True)
     else:
@@ -75,6 +81,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     selected = (narrow or Narrowing()).points(spec)
     check_writable(out_dir)
     check_spec_file(out_dir, spec_json, name=spec.name, resume=resume)
+    check_feature_cache(spec)
     lock = FolderLock(out_dir)
     if out_dir.is_dir():
         lock.acquire()  # before Ray starts: a second sweep is refused at once
@@ -91,6 +98,15 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     recorded = {r["trial_id"] for r in records}
     return SweepOutcome(records, [t for t in wanted if t not in recorded])
+
+
+def check_feature_cache(spec: SweepSpec) -> None:
+    """A sweep with VL tasks needs a feature cache it can write: refused in one line before anything starts."""
+    from peftbench.harness.features import feature_jobs
+    from peftbench.models.features import check_cache
+
+    if feature_jobs(spec.trials()) and (problem := check_cache()):
+        raise SweepError(problem)
 
 
 def spec_text(spec: SweepSpec) -> str:

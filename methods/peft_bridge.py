@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -67,11 +66,14 @@ def _config_class(peft_type: str):
 
 
 def _read_config_file(path: str) -> dict:
-    """A saved peft config (``adapter_config.json``, or the folder holding one), as a dict."""
+    """A saved peft config (``adapter_config.json``, or the folder holding one), as a dict: a regular
+    file under the config files' size cap (peftbench/files.py), never a FIFO or a device."""
+    from peftbench.files import read_json
+
     file = Path(path)
     file = file / "adapter_config.json" if file.is_dir() else file
     try:
-        saved = json.loads(file.read_text())
+        saved = read_json(file, kind="config", follow=True)  # the user named it in their spec
     except (OSError, ValueError) as exc:
         raise ValueError(f"config_file {path!r}: cannot read a peft config: {exc}") from None
     if not isinstance(saved, dict) or "peft_type" not in saved:

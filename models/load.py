@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -86,11 +87,16 @@ def model_config(name: str | ModelSpec) -> T5Config:
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 
-def model_problem(name: str | ModelSpec) -> str | None:
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def model_problem(name: str | ModelSpec, *, probe: Callable[[], object] | None = None) -> str | None:
     """Why ``name`` cannot be loaded, checked before anything starts (None: it can be, as far as
     this machine can tell). Known names (tiny-t5, the original T5 sizes) pass; a local folder needs
-    its ``config.json``; offline, a hub id must be in the local cache; online, a well-formed hub id
-    is trusted (checking it would need the network)."""
+    its ``config.json`` and weights; offline, a hub id must be in the local cache; online, a
+    well-formed hub id is trusted (checking it would need the network). ``probe()`` runs before a
+    hub id is looked up: the hub probe (tasks/hub.py), which turns offline mode on, in about a
+    second, where the hub cannot be reached."""
     from huggingface_hub import constants, try_to_load_from_cache
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -105,11 +111,17 @@ def model_problem(name: str | ModelSpec) -> str | None:
         return None
     path = Path(repo).expanduser()
     if path.exists():
-        return None if (path / "config.json").is_file() else f"{path} has no config.json (not a model folder)"
+        if not (path / "config.json").is_file():
+            return f"{path} has no config.json (not a model folder)"
+        if not any((path / f).is_file() for f in WEIGHT_FILES):
+            return f"{path} has no weights ({' or '.join(WEIGHT_FILES[::2])})"
+        return None
     try:
         validate_repo_id(repo)
     except HFValidationError:
         return f"{repo} is neither a folder nor a hub id"
+    if probe is not None:
+        probe()
     if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
         return f"{name} is not in the local hub cache, and the hub is offline (HF_HUB_OFFLINE)"
     return None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from peftbench.harness.records import read_records
+from peftbench.harness.records import bad_file_lines, read_records
 from peftbench.reports import render, settings
 from peftbench.reports.select import summarize
 from peftbench.reports.tables import Table, score_cell
@@ -16,11 +16,16 @@ from peftbench.reports.tables import Table, score_cell
 KEY = ["model", "data", "method", "task", "train_size"]
 
 
-def folder_summary(folder: str | Path) -> pd.DataFrame:
-    """A folder's report summary (no baseline: each column group stands on its own)."""
-    records = read_records(folder)
+def folder_summary(folder: str | Path, skipped: list[str] | None = None) -> pd.DataFrame:
+    """A folder's report summary (no baseline: each column group stands on its own); files that are
+    not records are left out, as the report leaves them, and named in ``skipped``."""
+    bad = []
+    records = read_records(folder, on_bad=lambda path, reason: bad.append((path, reason)))
+    if skipped is not None:
+        skipped += bad_file_lines(bad)
     if not records:
-        raise FileNotFoundError(f"no result records under {Path(folder) / 'results'}")
+        raise FileNotFoundError(" ".join([f"no result records under {Path(folder) / 'results'}",
+                                          *bad_file_lines(bad)]))
     return summarize(records, baseline=None)
 
 
@@ -28,7 +33,8 @@ def compare_table(folders: list[str]) -> Table:
     """The table: key columns, then per folder its score and learning rate; the best score of each
     row in bold."""
     names = column_names(folders)
-    summaries = [folder_summary(f).set_index(KEY) for f in folders]
+    skipped = []
+    summaries = [folder_summary(f, skipped).set_index(KEY) for f in folders]
     keys = sorted(set().union(*(s.index for s in summaries)), key=lambda k: tuple(map(str, k)))
     header = ["model", "data", "method", "task", "train size"]
     for name in names:
@@ -47,8 +53,9 @@ def compare_table(folders: list[str]) -> Table:
         rows.append(row)
         scores.append(values)
     best = best_by_row(scores)
-    notes = [f"{name}: {folder}" for name, folder in zip(names, folders, strict=True)]
-    differ = settings.differences({name: read_records(f) for name, f in zip(names, folders, strict=True)})
+    notes = [f"{name}: {folder}" for name, folder in zip(names, folders, strict=True)] + skipped
+    differ = settings.differences({name: read_records(f, on_bad=lambda *_: None)  # set aside above
+                                   for name, f in zip(names, folders, strict=True)})
     notes += [f"Settings that differ: {line}" for line in differ] or ["The folders' settings are the same."]
     return Table("compare", "Sweeps side by side", header, rows, notes=notes, best=best)
 

@@ -7,6 +7,7 @@ touches a display or the caller's global matplotlib state.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from peftbench.files import write_bytes
 from peftbench.reports import placement, select
 from peftbench.reports.tables import display_names, method_order, task_order
 
@@ -204,8 +206,8 @@ def save_figures(figures: dict[str, tuple[Figure, str, str]], folder: Path) -> l
     paths = []
     for stem, (fig, *_) in figures.items():
         for ext in ("png", "svg"):
-            path = folder / f"{stem}.{ext}"
-            fig.savefig(path, format=ext)
-            paths.append(path)
+            path, buffer = folder / f"{stem}.{ext}", io.BytesIO()
+            fig.savefig(buffer, format=ext)
+            paths.append(write_bytes(path, buffer.getvalue()))  # never through a link planted at the path
     return paths
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from peftbench.files import read_bytes, write_text
 from peftbench.harness.folder import grid_trial_ids
-from peftbench.harness.records import read_records
+from peftbench.harness.records import bad_file_lines, read_records
 from peftbench.reports import multitask, render, select, settings, tables, vl
 from peftbench.reports.footer import provenance_lines
 from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
@@ -39,8 +40,9 @@ class Report:
 
 def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     """Read the records (setting aside, and naming, any file that is not one) and make every table."""
-    skipped = []
-    records = read_records(out_dir, on_bad=lambda path, reason: skipped.append(f"skipped {path}: {reason}"))
+    bad = []
+    records = read_records(out_dir, on_bad=lambda path, reason: bad.append((path, reason)))
+    skipped = bad_file_lines(bad)
     if not records:
         raise FileNotFoundError(" ".join([f"no result records under {Path(out_dir) / 'results'}", *skipped]))
     # mixture trials have tables of their own (reports/multitask.py); the paper's tables are single tasks'
@@ -130,10 +132,10 @@ def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
     mixtures = multitask.summary_frame(rep.records, rep.baseline or BASELINE)
     if not mixtures.empty:  # one row per mixture, method and member task
         paths.append(folder / "multitask.csv")
-        mixtures.to_csv(paths[-1], index=False)
-    rep.summary.drop(columns="test_scores").to_csv(paths[0], index=False)
+        write_text(paths[-1], mixtures.to_csv(index=False))
+    write_text(paths[0], rep.summary.drop(columns="test_scores").to_csv(index=False))
     cells = select.at_train_size(rep.summary, select.main_train_size(rep.summary))
-    select.efficiency_by_setting(cells, rep.baseline).to_csv(paths[1], index=False)
+    write_text(paths[1], select.efficiency_by_setting(cells, rep.baseline).to_csv(index=False))
     failed = pd.DataFrame([{**{k: r[k] for k in ("trial_id", "model", "method", "task", "learning_rate", "seed",
                                                   "error")},
                             "data_source": r.get("data_source") or select.UNKNOWN,
@@ -141,7 +143,7 @@ def write_csvs(rep: Report, folder: Path, file: Path | None) -> list[Path]:
                            for r in rep.failed],
                           columns=["trial_id", "model", "data_source", "method", "method_options", "task",
                                    "learning_rate", "seed", "train_size", "error"])
-    failed.to_csv(paths[2], index=False)
+    write_text(paths[2], failed.to_csv(index=False))
     return paths
 
 
@@ -181,11 +183,11 @@ def write_documents(rep: Report, folder: Path, file: Path | None, fmt: str) -> l
                                       figures={s: (f"{s}.png", caption) for s, (_, caption, _) in figures.items()}),
         "html": lambda: render.html_page(
             rep.tables, rep.footer, title=f"peftbench report: {rep.source}", banner=rep.banner,
-            figures={s: (base64.b64encode((folder / f"{s}.png").read_bytes()).decode("ascii"), *rest)
+            figures={s: (base64.b64encode(read_bytes(folder / f"{s}.png", kind="figure")).decode("ascii"), *rest)
                      for s, (_, *rest) in figures.items()}),
     }
     for kind in (docs if fmt == "all" else [fmt]):
         path = file or folder / f"report{SUFFIX[kind]}"
-        path.write_text(docs[kind]())
+        write_text(path, docs[kind]())
         written.append(path)
     return written

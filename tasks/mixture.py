@@ -57,12 +57,17 @@ def sampling_probabilities(sizes: Sequence[int], *, sampling: str, temperature: 
         raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
     if any(n < 1 for n in sizes):
         raise ValueError(f"every member needs training examples, got sizes {list(sizes)}")
-    power = 1.0 if sampling == "proportional" else 1.0 / temperature
-    # in logs, so n^(1/T) of a large task at small T cannot overflow
-    logs = [power * math.log(n) for n in sizes]
-    top = max(logs)
-    weights = [math.exp(x - top) for x in logs]
-    return [w / sum(weights) for w in weights]
+    if sampling == "temperature" and not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    power = 1.0 if sampling == "proportional" else 1.0 / temperature  # inf for T below ~1e-308
+    # (log n_i - log n_max) / T, never above 0: n^(1/T) of a large task at small T cannot overflow, and
+    # a T so small that 1/T is inf gives the largest members all the mass (the limit), not NaN
+    top = max(math.log(n) for n in sizes)
+    weights = [1.0 if math.log(n) == top else math.exp((math.log(n) - top) * power) for n in sizes]
+    probabilities = [w / sum(weights) for w in weights]
+    if not all(math.isfinite(p) for p in probabilities) or abs(sum(probabilities) - 1) > 1e-9:
+        raise ValueError(f"sampling probabilities {probabilities} are not a distribution")
+    return probabilities
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,12 @@ def test_spec_errors_name_the_key(extra, key):
     assert str(err.value).startswith(f"x.yaml: {key}: ") and "\n" not in str(err.value)
 
 
-def test_trial_command_batch_option():
+def test_trial_command_batch_option(capsys):
     from peftbench.cli.main import parse_batch
 
     assert (parse_batch(None), parse_batch("max"), parse_batch("100")) == (None, "max", 100)
     for bad in ("0", "-3", "most", "1.5"):
-        with pytest.raises(SystemExit, match="--batch expects max or a positive integer"):
+        with pytest.raises(SystemExit) as exit_:
             parse_batch(bad)
+        assert exit_.value.code == 2  # a usage error, as argparse's own
+        assert "--batch expects max or a positive integer" in capsys.readouterr().err

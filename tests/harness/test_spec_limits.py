@@ -42,6 +42,9 @@ def test_a_model_folder_needs_its_config(tmp_path):
     with pytest.raises(SpecError, match="has no config.json"):
         parse_spec(spec(model=str(tmp_path)))
     (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SpecError, match="has no weights"):  # issue 29: a folder without weights fails every trial
+        parse_spec(spec(model=str(tmp_path)))
+    (tmp_path / "model.safetensors").write_bytes(b"")
     assert parse_spec(spec(model=str(tmp_path))).settings["model"] == str(tmp_path)
 
 
