@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import NewGELUActivation
 
-from peftbench.methods.adapter import AfterSublayer, adapter_and_layer_norm_names, normal_linear
+from peftbench.methods.adapter import adapter_and_layer_norm_names, normal_linear
 from peftbench.methods.multitask import TaskSwitch, task_switch
 from peftbench.methods.registry import register
+from peftbench.methods.sublayers import layout, placements
 
 SUBLAYERS = ("feed_forward", "self_attention")  # position ids, in the authors' order
 
@@ -209,13 +210,10 @@ class Hyperformer(nn.Module):
 
 def apply(model: nn.Module, cfg: HyperformerConfig) -> list[str]:
     """Insert generated adapters after every self-attention and feed-forward sublayer."""
-    stacks = {"encoder": model.encoder, "decoder": model.decoder}
-    model.hyperformer = Hyperformer(cfg, task_switch(model), d_model=model.config.d_model,
-                                    layers={name: len(stack.block) for name, stack in stacks.items()})
-    for name, stack in stacks.items():
-        for layer, block in enumerate(stack.block):
-            for sublayer, module in (("self_attention", block.layer[0]), ("feed_forward", block.layer[-1])):
-                module.dropout = AfterSublayer(module.dropout, model.hyperformer.adapter(name, layer, sublayer))
+    arch = layout(model)
+    model.hyperformer = Hyperformer(cfg, task_switch(model), d_model=model.config.d_model, layers=arch.depth(model))
+    for stack, index, kind, sublayer in placements(model, SUBLAYERS):
+        arch.insert_after(sublayer, model.hyperformer.adapter(stack, index, kind))
     return adapter_and_layer_norm_names(model) + ["hyperformer." + n for n, _ in model.hyperformer.named_parameters()]
 
 
