@@ -41,6 +41,10 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
     generators = (p + 1) * (2 * d * r + r + 3 * d)  # D, U, their biases, γ, β: each a linear map of I
     hyperformer = t + (t * h + h + h * p + p) + 4 * L * generators + layer_norms  # one task, one projector
     stack_hypernet = L * t + 2 * t + (3 * t * h + h + h * p + p) + 2 * p + generators  # embeddings, h'_I, LN
+    vt, vp = 512, 64  # VL-Adapter's Hyperformer: 512-d task embedding, projected to 64
+    vl_generators = (vp + 1) * (2 * d * r + r + d)  # D, U, their biases: no layer norm
+    vl_controller = L * vt + (2 * vt * h + h + h * vp + vp) + 2 * vp  # layer ids, h_I on [z; l], LN
+    vl_hyperformer = vt + 2 * vl_controller + (2 + 3) * vl_generators + layer_norms  # cross-attention in the decoder
     return {
         "full": total,
         "adapter": 4 * L * houlsby + layer_norms,
@@ -56,6 +60,7 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
         "compacter++": n**3 + 2 * L * compacter + layer_norms,
         "hyperformer": hyperformer,
         "hyperformer++": t + 2 * stack_hypernet + layer_norms,
+        "vl-hyperformer": vl_hyperformer,
         "peft": lora_qv,  # LoRA unless told otherwise
         "lora": lora_qv,
         "ia3": ia3,
@@ -79,7 +84,7 @@ def test_the_papers_twelve_methods_hyperformer_and_the_peft_bridge_are_registere
     assert method_names() == [
         "full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",
         "prompt-tuning-t", "intrinsic-said", "bitfit", "phm-adapter", "compacter", "compacter++",
-        "hyperformer", "hyperformer++", "peft", "lora", "ia3",
+        "hyperformer", "hyperformer++", "vl-hyperformer", "peft", "lora", "ia3",
     ]
 
 
