@@ -84,6 +84,7 @@ class VisionTask(Task):
     # ... or, when set, no generation: the label texts whose first-token logits at the first decoder step
     # are compared, the larger one the prediction (NLVR2: nlvr_model.py:121-127)
     choices: tuple[str, ...] | None = None
+    split_description: str | None = None  # how ``split`` makes ours from the hub's, when not one to one
 
     @property
     def max_target_length(self) -> int:
@@ -310,11 +311,14 @@ def caption_answer(ex: dict) -> str:
 TASKS = [
     VQATask(name="vqa", paper_name="VQAv2", prompt="vqa", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default",
             revision=UNPINNED,
-            formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,)),
+            formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,),
+            split_description="hub train + validation placed by each picture's Karpathy split (coco-caption's): "
+                              "train (and restval) = train, val = validation, test = test"),
     GQATask(name="gqa", paper_name="GQA", prompt="gqa", version="1.0.0", hub_path="lmms-lab/GQA", hub_config="balanced",
             revision=UNPINNED,
             formatter=gqa_source, answer=gqa_answer, metrics=(accuracy,),
-            hub_splits={"train": "train", "valid": "val", "testdev": "testdev"}),
+            hub_splits={"train": "train", "valid": "val", "testdev": "testdev"},
+            split_description="train = hub train + val, validation = test = hub testdev"),
     NLVR2Task(name="nlvr2", paper_name="NLVR2", prompt="nlvr", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default",
               revision=UNPINNED,
               formatter=nlvr_source, answer=nlvr_answer, metrics=(accuracy,),
@@ -323,5 +327,6 @@ TASKS = [
     CaptionTask(name="coco-caption", paper_name="COCO Caption", prompt="caption", version="1.0.0", hub_path="yerevann/coco-karpathy",
                 hub_config="default",
                 revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
-                hub_splits={"train": "train", "validation": "validation", "test": "test", "restval": "restval"}),
+                hub_splits={"train": "train", "validation": "validation", "test": "test", "restval": "restval"},
+                split_description="train = hub train + restval, validation = hub validation, test = hub test"),
 ]

@@ -152,3 +152,11 @@ def test_every_fixture_target_fits_the_generation_length_in_bytes(name):
     for rows in task.split(task.load_fixtures()).values():
         for ex in task.training_examples(rows):
             assert len(task.target(ex).encode()) + 1 <= task.max_target_length, task.target(ex)
+
+
+def test_the_listing_says_how_the_vl_splits_are_made():
+    from peftbench.tasks.catalog import split_rule
+
+    assert split_rule(get_task("gqa")) == "train = hub train + val, validation = test = hub testdev"
+    assert "Karpathy" in split_rule(get_task("vqa")) and "restval" in split_rule(get_task("coco-caption"))
+    assert split_rule(get_task("nlvr2")) == "train = hub train, validation = hub validation, test = hub test"
