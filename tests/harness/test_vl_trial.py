@@ -13,7 +13,7 @@ from peftbench.models import features
 def test_full_fine_tuning_beats_the_majority_answer_on_vqa(tmp_path):
     """The fixture's answers are a colour or a count read off the picture; the text alone says which
     kind. Validation once, at the end (``eval_every_steps`` past the last step), to stay fast."""
-    cfg = TrialConfig(model="tiny-t5", method="full", task="vqa", learning_rate=3e-3, seed=0, epochs=6,
+    cfg = TrialConfig(model="tiny-t5", method="full", task="vqa", learning_rate=3e-3, seed=0, epochs=10,
                       batch_size=16, warmup_steps=5, data="fixtures", eval_every_steps=10_000)
     record = run_trial(cfg, tmp_path)
     assert record["status"] == "ok", record["error"]
