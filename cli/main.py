@@ -237,13 +237,14 @@ def cmd_params(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 1 if any("error" in r for r in rows) else 0
-    print(f"{'method':<32} {'trainable':>13} {'total':>15} {'trainable %':>12}")
+    print(f"{'method':<32} {'trainable':>13} {'total':>15} {'trainable %':>12} {'% of all':>9}")
     for r in rows:
         label = method_label(r["method"], r["options"])
         if "error" in r:
             print(f"{label:<32} cannot apply: {r['error']}")
         else:
-            print(f"{label:<32} {r['trainable_params']:>13,} {r['total_params']:>15,} {r['trainable_pct']:>12.3f}")
+            print(f"{label:<32} {r['trainable_params']:>13,} {r['total_params']:>15,} {r['trainable_pct']:>12.3f}"
+                  f" {r['trainable_pct_of_overall']:>9.3f}")
     return 1 if any("error" in r for r in rows) else 0
 
 

@@ -25,7 +25,8 @@ def count_params(config: T5Config, method: str, options: dict | None = None,
 def param_table(model: str, methods: list[str] | None = None, options: dict | None = None,
                 tasks: list[str] | None = None) -> list[dict]:
     """One row per method: its options, trainable and total parameters, trainable % (and the
-    mixture's ``tasks``, when given)."""
+    mixture's ``tasks``, when given); beside them, every parameter with the method in and the trainable
+    share of those (VL-Adapter's convention)."""
     methods = methods or method_names()
     options = options or {}
     check_options_used(methods, options)
@@ -38,8 +39,10 @@ def param_table(model: str, methods: list[str] | None = None, options: dict | No
             count = count_params(config, method, own, tasks)
         except ValueError as exc:  # an option that does not fit this model: say so in its row
             rows.append({"method": method, "options": own, **mixture, "trainable_params": None,
-                         "total_params": None, "trainable_pct": None, "error": str(exc)})
+                         "total_params": None, "trainable_pct": None, "overall_params": None,
+                         "trainable_pct_of_overall": None, "error": str(exc)})
             continue
         rows.append({"method": method, "options": own, **mixture, "trainable_params": count.trainable,
-                     "total_params": count.total, "trainable_pct": count.pct})
+                     "total_params": count.total, "trainable_pct": count.pct, "overall_params": count.overall,
+                     "trainable_pct_of_overall": count.pct_of_overall})
     return rows

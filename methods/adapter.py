@@ -3,13 +3,16 @@
     y = x + U(GeLU(D(x)))        D: d_model -> d_model / reduction_factor,  U: back to d_model
 
 adapter           one after the self-attention and one after the feed-forward sublayer of every encoder
-                  and decoder block (never cross-attention), on the sublayer's output before its dropout
-                  and the residual: h + dropout(F + U(GeLU(D(F)))), F the sublayer's output
+                  and decoder block, on the sublayer's output F before its dropout and the residual
+                  (T5: h + dropout(F + U(GeLU(D(F)))); BART: norm(h + dropout(F + U(GeLU(D(F)))))); with
+                  ``cross_attention`` one after each decoder cross-attention too (VL-Adapter's default,
+                  the Compacter paper's code has none there)
 pfeiffer-adapter  only the one after self-attention (Pfeiffer et al., 2021)
 adapterdrop       none in the first ``dropped_layers`` blocks of each stack (Rücklé et al., 2021)
 adapter-lowrank   D and U rank-one products: W = u vᵀ
 
-All T5 layer norms train with the adapters; the output layer stays frozen. Hypercomplex adapters
+Where the sublayers are is methods/sublayers.py's, per architecture (T5, BART). All the backbone's layer
+norms train with the adapters; the output layer stays frozen. Hypercomplex adapters
 (methods/compacter.py) reuse this placement with other linear layers.
 
 In a mixture (``sharing``): ``per-task`` gives each task its own D and U at every place, ``shared-up``
@@ -30,6 +33,9 @@ from transformers.activations import NewGELUActivation
 
 from peftbench.methods.multitask import SHARING, TaskSwitch, check_sharing, per_task, sharing_field, task_switch
 from peftbench.methods.registry import register
+from peftbench.methods.sublayers import AfterSublayer, layout, placements
+
+__all__ = ["AfterSublayer", "adapter_and_layer_norm_names", "apply", "insert_after_sublayers"]
 
 MakeLinear = Callable[[int, int], nn.Module]  # (in_features, out_features) -> layer
 
@@ -53,11 +59,15 @@ class AdapterConfig:
 
     reduction_factor: int = field(default=32, metadata={"help": "bottleneck = d_model / reduction_factor"})
     sharing: str = sharing_field(SHARING, note="T5's layer norms are shared in every mode")
+    cross_attention: bool = field(default=False, metadata={
+        "help": "adapters after the decoder's cross-attention too (VL-Adapter's add_adapter_cross_attn)"})
 
     sublayers: ClassVar[tuple[str, ...]] = ("self_attention", "feed_forward")
 
     def __post_init__(self):
         check_sharing(self)
+        if not isinstance(self.cross_attention, bool):
+            raise ValueError(f"cross_attention must be true or false, got {self.cross_attention!r}")
         for name, least in self._int_bounds().items():
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
@@ -70,6 +80,11 @@ class AdapterConfig:
     @property
     def skip_blocks(self) -> int:
         return 0
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The sublayers that get an adapter: the variant's own, and cross-attention when asked."""
+        return self.sublayers + (("cross_attention",) if self.cross_attention else ())
 
     @property
     def per_task_projections(self) -> frozenset[str]:
@@ -147,60 +162,30 @@ class Adapter(nn.Module):
         return x + self.up(self.act(self.down(x)))
 
 
-class AfterSublayer(nn.Module):
-    """Replaces a T5 sublayer's output dropout so the adapter sees that output before the dropout.
-
-    T5 computes ``h + dropout(F)`` with ``F = sublayer(norm(h))``; wrapping ``dropout`` gives
-    ``h + dropout(adapter(F))`` = ``h + dropout(F + U(GeLU(D(F))))``, the original code's placement
-    (its T5 layers call the adapter on F, then add the dropout of the sum to the residual). The
-    adapter therefore trains on undropped sublayer outputs, and its own output is dropped too.
-    """
-
-    def __init__(self, dropout: nn.Module, adapter: nn.Module):
-        super().__init__()
-        self.dropout = dropout
-        self.adapter = adapter
-
-    def forward(self, x):
-        return self.dropout(self.adapter(x))
-
-
-def t5_sublayers(model: nn.Module, *, kinds=("self_attention", "feed_forward"), skip_blocks: int = 0):
-    """Yield the T5 sublayers (``T5LayerSelfAttention`` / ``T5LayerFF``) that take adapters."""
-    for stack in (model.encoder, model.decoder):
-        for block in list(stack.block)[skip_blocks:]:
-            first, last = block.layer[0], block.layer[-1]
-            if "self_attention" in kinds:
-                yield first
-            if "feed_forward" in kinds:
-                yield last
-
-
-def insert_after_sublayers(model: nn.Module, make_adapter, **where) -> None:
-    """Insert ``make_adapter()`` after each selected sublayer (see ``t5_sublayers``)."""
-    for sublayer in t5_sublayers(model, **where):
-        sublayer.dropout = AfterSublayer(sublayer.dropout, make_adapter())
+def insert_after_sublayers(model: nn.Module, make_adapter, *, kinds=("self_attention", "feed_forward"),
+                           skip_blocks: int = 0) -> None:
+    """Insert ``make_adapter()`` after each sublayer of ``kinds`` (methods/sublayers.py finds them)."""
+    arch = layout(model)
+    for *_, sublayer in placements(model, kinds, skip_blocks):
+        arch.insert_after(sublayer, make_adapter())
 
 
 def adapter_and_layer_norm_names(model: nn.Module) -> list[str]:
-    """Trainable set of the adapter family: every adapter parameter and every T5 layer norm."""
-    return [
-        name
-        for name, _ in model.named_parameters()
-        if ".adapter." in name or "layer_norm" in name
-    ]
+    """Trainable set of the adapter family: every adapter parameter and every backbone layer norm."""
+    arch = layout(model)
+    return [name for name, _ in model.named_parameters() if ".adapter." in name or arch.is_layer_norm(name)]
 
 
 def apply(model: nn.Module, cfg: AdapterConfig) -> list[str]:
     """Insert the adapters ``cfg`` describes; shared by every adapter-family method."""
-    d_model, num_layers = model.config.d_model, min(model.config.num_layers, model.config.num_decoder_layers)
+    d_model, num_layers = model.config.d_model, min(layout(model).depth(model).values())
     if cfg.skip_blocks >= num_layers:
         raise ValueError(f"dropping adapters from {cfg.skip_blocks} blocks leaves none in a {num_layers}-block stack")
     bottleneck = max(1, d_model // cfg.reduction_factor)
     make_linear = cfg.linear_factory(d_model, bottleneck)
     switch, split = task_switch(model), cfg.per_task_projections
     insert_after_sublayers(model, lambda: Adapter(d_model, bottleneck, make_linear, switch=switch, per_task_projections=split),
-                           kinds=cfg.sublayers, skip_blocks=cfg.skip_blocks)
+                           kinds=cfg.kinds, skip_blocks=cfg.skip_blocks)
     return adapter_and_layer_norm_names(model)
 
 

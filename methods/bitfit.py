@@ -2,7 +2,8 @@
 
     y = W x + b,   with b new and zero-initialised, and only the b's train
 
-T5 has no biases, so BitFit adds them: to q, k, v, o of every attention (self and cross), to the
+BART has its biases (every linear layer and layer norm): BitFit trains them, and adds the output
+layer's; per task (``sharing=per-task``) it adds only that one. T5 has no biases, so BitFit adds them: to q, k, v, o of every attention (self and cross), to the
 feed-forward's wi and wo, to every block layer norm (y = norm(x) + b; the two final layer norms get
 none), and to the output layer. Everything else is frozen.
 
@@ -20,6 +21,7 @@ from torch import nn
 
 from peftbench.methods.multitask import TaskSwitch, check_sharing, sharing_field, task_switch
 from peftbench.methods.registry import register
+from peftbench.methods.sublayers import layout
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,12 @@ def add_norm_bias(norm: nn.Module, size: int, switch: TaskSwitch | None) -> nn.M
 
 def apply(model: nn.Module, cfg: BitFitConfig) -> list[str]:
     switch = task_switch(model) if cfg.sharing == "per-task" else None
-    for stack in (model.encoder, model.decoder):
-        for module in list(stack.block.modules()):
-            if isinstance(module, nn.Linear) and module.bias is None:
-                add_bias(module, switch)
-            if isinstance(getattr(module, "layer_norm", None), nn.Module):
-                module.layer_norm = add_norm_bias(module.layer_norm, model.config.d_model, switch)
+    arch = layout(model)
+    for module in [m for stack in arch.stacks(model).values() for b in arch.blocks(stack) for m in b.modules()]:
+        if isinstance(module, nn.Linear) and module.bias is None:
+            add_bias(module, switch)
+        if isinstance(getattr(module, "layer_norm", None), nn.Module):
+            module.layer_norm = add_norm_bias(module.layer_norm, model.config.d_model, switch)
     add_bias(model.lm_head, switch)
     return [name for name, _ in model.named_parameters() if name.endswith(".bias") or ".tasks." in name]
 

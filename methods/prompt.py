@@ -23,6 +23,7 @@ from torch import nn
 
 from peftbench.methods.multitask import check_sharing, sharing_field, task_switch
 from peftbench.methods.registry import register
+from peftbench.methods.sublayers import layout
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ def apply(model: nn.Module, cfg: PromptTuningConfig) -> list[str]:
         model.soft_prompt = SoftPrompt(cfg.initial_prompt(embedding))
     else:
         model.soft_prompt = PerTaskSoftPrompt({t: cfg.initial_prompt(embedding) for t in switch.tasks}, switch)
-    model.encoder.register_forward_pre_hook(model.soft_prompt.prepend_to_encoder_input, with_kwargs=True)
-    model.decoder.register_forward_pre_hook(model.soft_prompt.extend_cross_attention_mask, with_kwargs=True)
+    stacks = layout(model).stacks(model)
+    stacks["encoder"].register_forward_pre_hook(model.soft_prompt.prepend_to_encoder_input, with_kwargs=True)
+    stacks["decoder"].register_forward_pre_hook(model.soft_prompt.extend_cross_attention_mask, with_kwargs=True)
     return ["soft_prompt." + name for name, _ in model.soft_prompt.named_parameters()]
 
 

@@ -28,7 +28,7 @@ FAMILIES = {
     "said": ("intrinsic-said",),
     "bitfit": ("bitfit",),
     "compacter": ("phm-adapter", "compacter", "compacter++"),
-    "hyperformer": ("hyperformer", "hyperformer++"),
+    "hyperformer": ("hyperformer", "hyperformer++", "vl-hyperformer"),
     "peft_bridge": ("peft", "lora", "ia3"),
 }
 
@@ -153,14 +153,21 @@ def resolve_prefix(setting: str, method: Method | str) -> bool:
 
 @dataclass(frozen=True)
 class ParamCount:
-    """Trainable parameters of a method against the parameters of the base model."""
+    """Trainable parameters of a method against the parameters of the base model (``total``, the Compacter
+    paper's convention) and against every parameter of the model with the method in it (``overall``,
+    VL-Adapter's: ``print_trainable_params_percentage``, ``VL-T5/src/trainer_base.py:226-246``)."""
 
     trainable: int
     total: int
+    overall: int | None = None
 
     @property
     def pct(self) -> float:
         return 100.0 * self.trainable / self.total
+
+    @property
+    def pct_of_overall(self) -> float:
+        return 100.0 * self.trainable / (self.overall or self.total)
 
 
 def apply_method(model: nn.Module, name: str, options: dict | None = None,
@@ -190,7 +197,7 @@ def apply_method(model: nn.Module, name: str, options: dict | None = None,
     for pname, p in params.items():
         p.requires_grad_(pname in trainable)
     count = sum(params[n].numel() for n in trainable)
-    return cfg, ParamCount(trainable=count, total=total)
+    return cfg, ParamCount(trainable=count, total=total, overall=sum(p.numel() for p in params.values()))
 
 
 @contextlib.contextmanager

@@ -2,9 +2,13 @@
 
     tiny-clip     a randomly initialised 2-layer CLIP vision transformer (seeded, no files): tests and
                   offline runs; 32×32 images, a 4×4 grid of 64-d features
-    clip-rn101    VL-Adapter's setting: CLIP ResNet-101's last feature map (2048-d) of a 448×448 image,
-                  14×14 cells average-pooled to 6×6 = 36 "boxes" (timm's port of OpenAI's weights)
-    ID[@REV]      any Hugging Face CLIP vision model by hub id: its patch tokens, pooled to 6×6
+    clip-rn101    VL-Adapter's setting: CLIP ResNet-101's last feature map (2048-d) of a 224×224 image
+                  (bicubic, ``feature_extraction/coco_CLIP.py:39-45``), 7×7 cells (its ``att_size`` 7,
+                  :197) max-pooled to 6×6 = 36 "boxes" as their model's ``Downsample`` does
+                  (``nn.AdaptiveMaxPool2d``, ``VL-T5/src/modeling_bart.py:413-437``; timm's port of OpenAI's weights)
+    ID[@REV]      any Hugging Face CLIP vision model by hub id: its patch tokens, max-pooled to 6×6 the same way
+
+The pooling is done once, at extraction: the model's pool of frozen features gives the same numbers.
 
 An encoder's ``preprocessing`` string (size, normalisation, pooling) is part of the feature cache's
 key: features computed another way are another entry. The encoders never train.
@@ -28,6 +32,7 @@ CLIP_RN101_REVISION = "c7338ce"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's normalisation (VL-Adapter's clip_prepro_feats.py)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 GRID = 6  # VL-Adapter: 36 boxes, a 6×6 grid
+CLIP_RN101_SIZE = 224  # VL-Adapter's --image_size "(224,224)" in every image script
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class EncoderSpec:
 
     @property
     def preprocessing(self) -> str:
-        pool = f"adaptive-avg-{self.grid}x{self.grid}" if self.grid else "none"
+        pool = f"adaptive-max-{self.grid}x{self.grid}" if self.grid else "none"
         return f"rgb-bicubic-{self.image_size}px-clip-norm-pool-{pool}"
 
 
@@ -61,7 +66,7 @@ def spec(name: str) -> EncoderSpec:
         side = cfg.image_size // cfg.patch_size
         return EncoderSpec(name, cfg.hidden_size, side * side, cfg.image_size, None)
     if name == CLIP_RN101:
-        return EncoderSpec(name, 2048, GRID * GRID, 448, GRID)
+        return EncoderSpec(name, 2048, GRID * GRID, CLIP_RN101_SIZE, GRID)
     from transformers import AutoConfig
 
     repo, _, revision = name.partition("@")
@@ -125,11 +130,11 @@ def encode(name: str, images: list[bytes], *, device: str | torch.device = "cpu"
     model.to(device)
     x = pixels(images, s.image_size).to(device)
     if name == CLIP_RN101:
-        grid = model.forward_features(x)  # (N, 2048, 14, 14): the last stage, before the attention pool
+        grid = model.forward_features(x)  # (N, 2048, 7, 7) at 224 px: the last stage, before the attention pool
     else:
         tokens = model(pixel_values=x).last_hidden_state[:, 1:]  # patch tokens, the class token dropped
         side = int(tokens.shape[1] ** 0.5)
         grid = tokens.transpose(1, 2).reshape(len(x), -1, side, side)
     if s.grid:
-        grid = F.adaptive_avg_pool2d(grid, s.grid)
+        grid = F.adaptive_max_pool2d(grid, s.grid)
     return grid.flatten(2).transpose(1, 2).float().cpu().contiguous()

@@ -1,9 +1,10 @@
-"""Model loading: ``tiny-t5`` built offline from a config, or any Hugging Face T5 id or path.
+"""Model loading: ``tiny-t5`` and ``tiny-bart`` built offline from a config, or any Hugging Face T5 or BART id or path.
 
 Names are parsed once into a ``models.spec.ModelSpec``: ``NAME@REVISION`` pins a hub revision
 (``google-t5/t5-base@<commit>``); ``T5+ENCODER`` is VL-T5 (models/vlt5.py): that T5 with a trainable
 projection of ``ENCODER``'s frozen image features (``t5-base+clip-rn101``, VL-Adapter's;
-``tiny-t5+tiny-clip`` offline). ``model_config`` knows a model's configuration without its weights,
+``tiny-t5+tiny-clip`` offline); ``BART+ENCODER`` is VL-BART (models/vlbart.py: ``bart-base+clip-rn101``,
+``tiny-bart+tiny-clip``). ``model_config`` knows a model's configuration without its weights,
 so budgets and benchmarks download nothing (engine/build.py builds from it).
 """
 
@@ -15,16 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+from transformers import (AutoConfig, AutoTokenizer, BartConfig, BartForConditionalGeneration, ByT5Tokenizer,
+                          PretrainedConfig, T5Config, T5ForConditionalGeneration)
 from transformers.utils import logging as transformers_logging
 
 from peftbench.models import tinyt5
 from peftbench.models.encoders import check_encoder
 from peftbench.models.encoders import spec as encoder_spec
 from peftbench.models.spec import ModelSpec, Ref
+from peftbench.models.vlbart import ADDED_TOKENS, VLBart, vl_bart
 from peftbench.models.vlt5 import VLT5, is_vl_config, vl_config, vl_t5
 
 TINY_T5 = "tiny-t5"
+TINY_BART = "tiny-bart"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -62,6 +66,35 @@ def known_t5_config(name: str) -> T5Config | None:
     )
 
 
+def tiny_bart_config() -> BartConfig:
+    """A BART of tiny-t5's sizes on the same 384 byte ids (``ByT5Tokenizer``): no files, no download."""
+    return BartConfig(
+        vocab_size=384, d_model=128, encoder_ffn_dim=256, decoder_ffn_dim=256, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_layers=2, decoder_layers=2, max_position_embeddings=512, dropout=0.0,
+        attention_dropout=0.0, activation_dropout=0.0, pad_token_id=0, eos_token_id=1, bos_token_id=0,
+        decoder_start_token_id=0, forced_eos_token_id=None, tie_word_embeddings=True,
+    )
+
+
+def known_bart_config(name: str) -> BartConfig | None:
+    """facebook/bart-base's configuration (its config.json on the hub), else None: known offline."""
+    if name.removeprefix("facebook/") != "bart-base":
+        return None
+    return BartConfig(
+        vocab_size=50265, d_model=768, encoder_ffn_dim=3072, decoder_ffn_dim=3072, encoder_attention_heads=12,
+        decoder_attention_heads=12, encoder_layers=6, decoder_layers=6, max_position_embeddings=1024,
+        activation_function="gelu", dropout=0.1, attention_dropout=0.1, activation_dropout=0.1, scale_embedding=False,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0,
+        forced_eos_token_id=2, tie_word_embeddings=True,
+    )
+
+
+def known_config(name: str) -> PretrainedConfig | None:
+    """The configuration of a model known without files: the tiny ones, the T5 sizes, bart-base."""
+    tiny = {TINY_T5: tiny_t5_config, TINY_BART: tiny_bart_config}.get(name)
+    return tiny() if tiny else known_t5_config(name) or known_bart_config(name)
+
+
 # Models that ship inside peftbench, by name: loaded from their folder like any local checkpoint.
 PACKAGED = {tinyt5.PRETRAINED: tinyt5.pretrained_path}
 
@@ -73,15 +106,16 @@ def _location(ref: Ref) -> tuple[str, str | None]:
     return ref.repo, ref.revision
 
 
-def model_config(name: str | ModelSpec) -> T5Config:
-    """The model's configuration alone (no weights); the original T5 sizes are known offline."""
+def model_config(name: str | ModelSpec) -> PretrainedConfig:
+    """The model's configuration alone (no weights); the original T5 sizes and bart-base are known offline.
+    VL-BART's vocabulary counts the tokens VL-Adapter adds (``models.vlbart.ADDED_TOKENS``) beside a real
+    BART tokenizer's; tiny-bart's byte vocabulary gets none."""
     spec = ModelSpec.parse(name)
     if spec.encoder:
-        encoder = str(spec.encoder)
-        return vl_config(model_config(spec.text), feat_dim=encoder_spec(encoder).feat_dim, encoder=encoder)
-    if str(spec) == TINY_T5:
-        return tiny_t5_config()
-    if known := known_t5_config(str(spec)):
+        encoder, text = str(spec.encoder), model_config(spec.text)
+        added = len(ADDED_TOKENS) if text.model_type == "bart" and str(spec.text) != TINY_BART else 0
+        return vl_config(text, feat_dim=encoder_spec(encoder).feat_dim, encoder=encoder, added_tokens=added)
+    if known := known_config(str(spec)):
         return known
     repo, revision = _location(spec.backbone)
     return AutoConfig.from_pretrained(repo, revision=revision)
@@ -107,7 +141,7 @@ def model_problem(name: str | ModelSpec, *, probe: Callable[[], object] | None =
     if spec.encoder:
         return check_encoder(str(spec.encoder)) or model_problem(spec.text)
     repo, revision = _location(spec.backbone)
-    if str(spec) == TINY_T5 or known_t5_config(repo):
+    if known_config(str(spec)) or known_t5_config(repo):
         return None
     path = Path(repo).expanduser()
     if path.exists():
@@ -138,16 +172,22 @@ def load_model(name: str | ModelSpec, *, seed: int) -> tuple[T5ForConditionalGen
     spec = ModelSpec.parse(name)
     if spec.encoder:
         base, tokenizer, source = load_model(spec.text, seed=seed)
+        config = model_config(spec)
         torch.manual_seed(seed)  # the projection's initial weights
-        return vl_t5(base, model_config(spec)), tokenizer, f"{source}+{spec.encoder}"
-    if str(spec) == TINY_T5:
+        if isinstance(base, BartForConditionalGeneration):
+            if config.vocab_size > base.config.vocab_size:
+                tokenizer.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})
+            return vl_bart(base, config), tokenizer, f"{source}+{spec.encoder}"
+        return vl_t5(base, config), tokenizer, f"{source}+{spec.encoder}"
+    if str(spec) in (TINY_T5, TINY_BART):
         torch.manual_seed(seed)
-        return T5ForConditionalGeneration(tiny_t5_config()), ByT5Tokenizer(), f"config:{TINY_T5}"
+        return model_from_config(known_config(str(spec))), ByT5Tokenizer(), f"config:{spec}"
     repo, revision = _location(spec.backbone)
     transformers_logging.disable_progress_bar()  # a bar per trial would flood a sweep's output
     # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
     # is the checkpoint's own, "auto")
-    model = T5ForConditionalGeneration.from_pretrained(repo, revision=revision, dtype=torch.float32)
+    model_class = BartForConditionalGeneration if model_config(spec).model_type == "bart" else T5ForConditionalGeneration
+    model = model_class.from_pretrained(repo, revision=revision, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
     if spec.backbone.repo in PACKAGED:  # which weights: the digest of the file, as the package may be rebuilt
         digest = hashlib.sha256((Path(repo) / "model.safetensors").read_bytes()).hexdigest()[:12]
@@ -166,8 +206,10 @@ def resolved_commit(repo: str, revision: str | None) -> str:
     return Path(path).parent.name if isinstance(path, str) else revision or "unknown"
 
 
-def model_from_config(config: T5Config) -> T5ForConditionalGeneration:
-    """A randomly initialised model of ``config``: VL-T5 when it reads images, else T5."""
+def model_from_config(config: PretrainedConfig) -> T5ForConditionalGeneration | BartForConditionalGeneration:
+    """A randomly initialised model of ``config``: T5 or BART, VL-T5 or VL-BART when it reads images."""
+    if config.model_type == "bart":
+        return VLBart(config) if is_vl_config(config) else BartForConditionalGeneration(config)
     return VLT5(config) if is_vl_config(config) else T5ForConditionalGeneration(config)
 
 

@@ -1,6 +1,6 @@
 """VL-T5 (Cho et al., 2021) as VL-Adapter uses it: a T5 whose encoder reads image features too.
 
-    encoder input = [v₁ … v_{I·V} ; embed(x₁) … embed(x_L)],   mask = [1 … 1 ; mask(x)]
+    encoder input = [embed(x₁) … embed(x_L) ; v₁ … v_{I·V}],   mask = [mask(x) ; 1 … 1]
     vᵢ = LN(W_f fᵢ + b_f) + LN(W_p [boxᵢ; areaᵢ] + b_p) + E_img[image of i] + E_tok[vocab − 1 − object i]
 
 fᵢ are frozen image features (I images of V grid cells, ``feat_dim`` each; models/features.py), LN
@@ -12,7 +12,8 @@ The model stays a ``T5ForConditionalGeneration`` (``.encoder``, ``.decoder``, ``
 ``generate``), so every method of the registry applies unchanged. The visual tokens enter through
 a pre-hook on the encoder, the way prompt tuning's prompt does (methods/prompt.py), so
 ``model(**batch)`` and ``model.generate(...)`` (which calls the encoder on its own) both see them;
-a prompt, hooked in later, goes in front of them. ``trained_by_every_method`` names the projection:
+a prompt, hooked in later, goes in front of both. Text first, as VL-Adapter's ``JointEncoder``
+(``VL-T5/src/modeling_t5.py:260``: ``torch.cat([inputs_embeds, vis_embeds], dim=1)``). ``trained_by_every_method`` names the projection:
 ``methods.apply_method`` keeps it out of every method's reach and trains it (VL-Adapter trains it
 under every method), so it counts in the trainable share.
 """
@@ -32,12 +33,13 @@ class VisualEmbedding(nn.Module):
     """Image features (and boxes) to T5 embeddings: VL-T5's ``VisualEmbedding`` with
     ``individual_vis_layer_norm`` and ``use_vis_order_embedding``, the VL-Adapter setting."""
 
-    def __init__(self, *, feat_dim: int, d_model: int, n_images: int = N_IMAGES, eps: float = 1e-6):
+    def __init__(self, *, feat_dim: int, d_model: int, n_images: int = N_IMAGES, eps: float = 1e-6,
+                 norm: type[nn.Module] = T5LayerNorm):
         super().__init__()
         self.feat = nn.Linear(feat_dim, d_model)
-        self.feat_norm = T5LayerNorm(d_model, eps=eps)
+        self.feat_norm = norm(d_model, eps=eps)  # the backbone's own kind: T5LayerNorm, BART's nn.LayerNorm
         self.box = nn.Linear(5, d_model)  # (x1, x2, y1, y2, area)
-        self.box_norm = T5LayerNorm(d_model, eps=eps)
+        self.box_norm = norm(d_model, eps=eps)
         self.image_order = nn.Embedding(n_images, d_model)
 
     def forward(self, feats: torch.Tensor, boxes: torch.Tensor | None, token_embedding: nn.Embedding) -> torch.Tensor:
@@ -56,7 +58,7 @@ class VisualEmbedding(nn.Module):
 
 class VLT5(T5ForConditionalGeneration):
     """T5 with ``config.visual = {"feat_dim": D, "n_images": 2, "encoder": name}``: visual tokens
-    before the text; without ``visual_features`` it is the text model it was made from."""
+    after the text; without ``visual_features`` it is the text model it was made from."""
 
     trained_by_every_method = ("encoder.visual_embedding",)
 
@@ -66,7 +68,8 @@ class VLT5(T5ForConditionalGeneration):
         self.encoder.visual_embedding = VisualEmbedding(
             feat_dim=visual["feat_dim"], d_model=config.d_model, n_images=visual.get("n_images", N_IMAGES),
             eps=config.layer_norm_epsilon)
-        self.encoder.register_forward_pre_hook(prepend_visual_tokens, with_kwargs=True)
+        self.encoder.visual_length = 0  # visual tokens of the last encoder call: the decoder's mask needs them
+        self.encoder.register_forward_pre_hook(append_visual_tokens, with_kwargs=True)
 
     def forward(self, input_ids=None, attention_mask=None, visual_features=None, visual_boxes=None,
                 encoder_outputs=None, **kwargs):
@@ -74,16 +77,15 @@ class VLT5(T5ForConditionalGeneration):
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                            inputs_embeds=kwargs.pop("inputs_embeds", None),
                                            visual_features=visual_features, visual_boxes=visual_boxes, return_dict=True)
-        states = encoder_outputs[0]
-        if attention_mask is not None and attention_mask.shape[-1] < states.shape[1]:
-            # the decoder attends to every position the encoder put in front of the text
-            attention_mask = extend_mask(attention_mask, states.shape[1] - attention_mask.shape[-1])
+        if attention_mask is not None:  # the decoder attends to the visual positions too
+            attention_mask = append_visual_mask(attention_mask, encoder_outputs[0].shape[1], self.encoder.visual_length)
         return super().forward(attention_mask=attention_mask, encoder_outputs=encoder_outputs, **kwargs)
 
 
-def prepend_visual_tokens(encoder: nn.Module, args: tuple, kwargs: dict):
-    """Encoder pre-hook: ``visual_features`` (B, I, V, D) become I·V tokens before the text's embeddings."""
+def append_visual_tokens(encoder: nn.Module, args: tuple, kwargs: dict):
+    """Encoder pre-hook: ``visual_features`` (B, I, V, D) become I·V tokens after the text's embeddings."""
     feats, boxes = kwargs.pop("visual_features", None), kwargs.pop("visual_boxes", None)
+    encoder.visual_length = 0
     if feats is None:
         return args, kwargs
     if args:
@@ -92,21 +94,28 @@ def prepend_visual_tokens(encoder: nn.Module, args: tuple, kwargs: dict):
     if embeds is None:
         embeds = encoder.embed_tokens(kwargs["input_ids"])
     visual = encoder.visual_embedding(feats, boxes, encoder.embed_tokens).to(embeds.dtype)
-    kwargs.update(input_ids=None, inputs_embeds=torch.cat([visual, embeds], dim=1))
+    encoder.visual_length = visual.shape[1]
+    kwargs.update(input_ids=None, inputs_embeds=torch.cat([embeds, visual], dim=1))
     if kwargs.get("attention_mask") is not None:
-        kwargs["attention_mask"] = extend_mask(kwargs["attention_mask"], visual.shape[1])
+        mask = kwargs["attention_mask"]
+        kwargs["attention_mask"] = append_visual_mask(mask, mask.shape[-1] + visual.shape[1], visual.shape[1])
     return args, kwargs
 
 
-def extend_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
-    """``mask`` (batch, L) with ``length`` attended positions in front."""
-    return torch.cat([mask.new_ones(mask.shape[0], length), mask], dim=1)
+def append_visual_mask(mask: torch.Tensor, length: int, visual_length: int) -> torch.Tensor:
+    """``mask`` (batch, L) with ``visual_length`` attended positions after it, when the states it masks
+    (``length`` long) hold more than it covers. A prompt's positions, in front, are its own hook's."""
+    if mask.shape[-1] >= length or not visual_length:
+        return mask
+    return torch.cat([mask, mask.new_ones(mask.shape[0], visual_length)], dim=1)
 
 
-def vl_config(config: T5Config, *, feat_dim: int, encoder: str, n_images: int = N_IMAGES) -> T5Config:
-    """A copy of a T5 configuration that makes a ``VLT5`` reading ``feat_dim``-dim features of ``encoder``."""
-    out = T5Config.from_dict(config.to_dict())
+def vl_config(config, *, feat_dim: int, encoder: str, n_images: int = N_IMAGES, added_tokens: int = 0):
+    """A copy of a T5 (or BART) configuration that makes a ``VLT5`` (``VLBart``) reading ``feat_dim``-dim
+    features of ``encoder``, its vocabulary ``added_tokens`` longer."""
+    out = type(config).from_dict(config.to_dict())
     out.visual = {"feat_dim": feat_dim, "n_images": n_images, "encoder": encoder}
+    out.vocab_size = config.vocab_size + added_tokens
     return out
 
 

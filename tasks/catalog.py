@@ -11,6 +11,8 @@ SPLITS = ("train", "validation", "test")
 
 
 def split_rule(task: Task) -> str:
+    if getattr(task, "split_description", None):  # a task with its paper's own splits says which
+        return task.split_description
     if "test" in task.hub_splits:
         return ", ".join(f"{ours} = hub {theirs}" for ours, theirs in task.hub_splits.items())
     unit = "units" if task.unit else "examples"

@@ -2,7 +2,7 @@
 
 A task here is text plus pictures: its rows hold images (the hub's ``{"bytes", "path"}`` image
 values, base64 text in the offline fixtures, or a URL), its inputs are VL-T5's task prompts (``vqa:
-…``, as in VL-Adapter under every method, so the task-prefix setting does not apply) and its targets
+…``) when the task-prefix setting puts them there (VL-Adapter: its single-module scripts only) and its targets
 answers or captions. A trial of one trains VL-T5: ``model_name`` adds the image encoder to the model
 the trial names (``tiny-t5`` → ``tiny-t5+tiny-clip`` on fixtures, ``t5-base+clip-rn101`` on hub
 data, VL-Adapter's), and ``model_inputs`` gives each row its image features from the feature cache
@@ -18,8 +18,8 @@ import base64
 import re
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from peftbench.models.spec import ModelSpec
 from peftbench.tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
@@ -74,9 +74,17 @@ class VisionTask(Task):
     image_columns: tuple[str, ...] = ("image",)
     answer: Callable[[dict], str]
     paper_name: str  # the dataset as VL-Adapter's tables name it (its metrics: vl_metrics.PAPER_NAMES)
+    prompt: str  # VL-T5's task prompt, before a colon: ``vqa: …``
     target_length: int = 16  # tokens, bytes under ByT5's tokenizer: answers are a word or two
     max_source_length: int = 40  # VL-Adapter's text length for questions
     epochs: int = 20  # VL-Adapter's 20 epochs
+    # How the harness decodes for scoring: transformers' generate() arguments (VQA and GQA greedy,
+    # multitask.py:661-662, 697-698) ...
+    generation: Mapping[str, int] = field(default_factory=lambda: {"num_beams": 1})
+    # ... or, when set, no generation: the label texts whose first-token logits at the first decoder step
+    # are compared, the larger one the prediction (NLVR2: nlvr_model.py:121-127)
+    choices: tuple[str, ...] | None = None
+    split_description: str | None = None  # how ``split`` makes ours from the hub's, when not one to one
 
     @property
     def max_target_length(self) -> int:
@@ -90,7 +98,10 @@ class VisionTask(Task):
         return f"hub:{self.hub_path}/{self.hub_config}@{at}"
 
     def source(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
-        return self.formatter(example)
+        """The task prompt and text (``vqa: …``) when ``fmt.prefix`` (VL-Adapter's ``--use_tasks_prompts``,
+        in its single-module scripts only), else the text alone."""
+        text = self.formatter(example)
+        return f"{self.prompt}: {text}".strip() if fmt.prefix else text
 
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         return self.answer(example)
@@ -129,6 +140,10 @@ class VisionTask(Task):
                 ds = ds.cast_column(column, datasets.Image(decode=False))
         return {ours: list(ds[theirs]) for ours, theirs in self.hub_splits.items()}
 
+    def split_sizes(self, raw: dict[str, list[dict]]) -> dict[str, int]:
+        """Rows per split: the VL splits are VL-Adapter's own (no size rule), so the split itself counts them."""
+        return {k: len(v) for k, v in self.split(raw).items()}
+
     def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         out: dict[str, float] = {}
         for metric in self.metrics:
@@ -146,17 +161,57 @@ class VisionTask(Task):
         return bool(normalize_vqa(prediction))
 
 
+# Karpathy's COCO split, as VL-Adapter maps it onto ours: restval trains (caption_clip_data.py:84-89)
+KARPATHY_SPLITS = {"train": "train", "restval": "train", "validation": "validation", "test": "test"}
+
+
+def karpathy_membership(captions: dict[str, list[dict]]) -> dict[int, str]:
+    """COCO image id -> our split, from the Karpathy caption rows of each of its splits."""
+    return {row["cocoid"]: KARPATHY_SPLITS[split] for split, rows in captions.items() for row in rows}
+
+
 @dataclass(frozen=True, kw_only=True)
 class VQATask(VisionTask):
-    """VQAv2: the target is the most common of the 10 annotators' answers; scored by VQA accuracy."""
+    """VQAv2 on Karpathy's split (VL-Adapter's karpathy_train/val/test, multitask.py:1105, 1212, 1296): the
+    questions of VQAv2's train and validation pooled, each put where its image lies in Karpathy's COCO
+    split (``karpathy_membership``; a question whose image is in none is dropped). The target is the most
+    common of the 10 annotators' answers; scored by VQA accuracy."""
+
+    karpathy_task: str = "coco-caption"  # the task whose hub rows carry Karpathy's split of COCO
 
     def references(self, example: dict) -> list[str]:
         return [a["answer"] for a in example["answers"]]
 
+    def split(self, raw: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        membership = karpathy_membership(raw["karpathy"])
+        out: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+        for row in raw["train"] + raw["validation"]:
+            if row["image_id"] in membership:
+                out[membership[row["image_id"]]].append(row)
+        return out
+
+    def load_fixtures(self) -> dict[str, list[dict]]:
+        from peftbench.tasks import get_task
+
+        return {**super().load_fixtures(), "karpathy": get_task(self.karpathy_task).load_fixtures()}
+
+    def load_hub(self) -> dict[str, list[dict]]:
+        import datasets
+
+        from peftbench.tasks import get_task
+
+        questions, karpathy = super().load_hub(), get_task(self.karpathy_task)
+        ids = datasets.load_dataset(karpathy.hub_path, karpathy.hub_config, columns=["cocoid"],
+                                    revision=pinned(karpathy.hub_path, karpathy.revision))
+        return {**questions, "karpathy": {ours: list(ids[theirs]) for ours, theirs in karpathy.hub_splits.items()}}
+
 
 @dataclass(frozen=True, kw_only=True)
 class NLVR2Task(VisionTask):
-    """NLVR2: two images and a sentence; the target is ``true`` or ``false``."""
+    """NLVR2: two images and a sentence; the target is ``true`` or ``false``, predicted by the larger of the
+    two words' logits at the first decoder step (``choices``)."""
+
+    choices: tuple[str, ...] | None = ("true", "false")
 
     def valid(self, prediction: str) -> bool:
         return normalize_vqa(prediction) in ("true", "false")
@@ -168,9 +223,18 @@ class CaptionTask(VisionTask):
 
     target_length: int = 64  # bytes under ByT5's tokenizer (tiny-t5), words otherwise: a caption fits either
     max_source_length: int = 8
+    # beam 5 (the scripts' --num_beams 5), at most 40 tokens (multitask.py:1069, 844-845)
+    generation: Mapping[str, int] = field(default_factory=lambda: {"num_beams": 5, "max_length": 40})
 
     def references(self, example: dict) -> list[str]:
         return list(example["sentences"])
+
+    def split(self, raw: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """Karpathy's train, val and test, restval trained on (``KARPATHY_SPLITS``)."""
+        out: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+        for split, rows in raw.items():
+            out[KARPATHY_SPLITS[split]] += rows
+        return out
 
     def training_examples(self, rows: list[dict]) -> list[dict]:
         """One example per reference caption (VL-T5 trains on every caption of an image)."""
@@ -187,7 +251,11 @@ class CaptionTask(VisionTask):
 
 @dataclass(frozen=True, kw_only=True)
 class GQATask(VisionTask):
-    """GQA (balanced): questions in one hub configuration, their images in another, joined by ``imageId``."""
+    """GQA (balanced): questions in one hub configuration, their images in another, joined by ``imageId``.
+    As VL-Adapter (multitask.py:1116, 1222): trained on train + valid, validated and tested on testdev."""
+
+    def split(self, raw: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        return {"train": raw["train"] + raw["valid"], "validation": list(raw["testdev"]), "test": list(raw["testdev"])}
 
     def load_hub(self) -> dict[str, list[dict]]:
         import datasets
@@ -208,18 +276,18 @@ def vqa_answer(ex: dict) -> str:
 
 
 def vqa_source(ex: dict) -> str:
-    """``{"question": "What color is the shape?", …}`` -> ``vqa: What color is the shape?``"""
-    return f"vqa: {ex['question']}"
+    """``{"question": "What color is the shape?", …}`` -> ``What color is the shape?`` (``vqa: …`` with the prompt)"""
+    return ex["question"]
 
 
 def gqa_source(ex: dict) -> str:
-    """``{"question": "Which side is the circle on?", …}`` -> ``gqa: Which side is the circle on?``"""
-    return f"gqa: {ex['question']}"
+    """``{"question": "Which side is the circle on?", …}`` -> ``Which side is the circle on?`` (``gqa: …``)"""
+    return ex["question"]
 
 
 def nlvr_source(ex: dict) -> str:
-    """``{"sentence": "The left image has more shapes.", …}`` -> ``nlvr: The left image has more shapes.``"""
-    return f"nlvr: {ex['sentence']}"
+    """``{"sentence": "The left image has more shapes.", …}`` -> ``The left image has more shapes.`` (``nlvr: …``)"""
+    return ex["sentence"]
 
 
 def nlvr_answer(ex: dict) -> str:
@@ -227,8 +295,8 @@ def nlvr_answer(ex: dict) -> str:
 
 
 def caption_source(ex: dict) -> str:
-    """Any COCO row -> ``caption:`` (the image is the input)."""
-    return "caption:"
+    """Any COCO row -> the empty text (``caption:`` with the prompt): the image is the input."""
+    return ""
 
 
 def gqa_answer(ex: dict) -> str:
@@ -241,19 +309,24 @@ def caption_answer(ex: dict) -> str:
 
 
 TASKS = [
-    VQATask(name="vqa", paper_name="VQAv2", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default",
+    VQATask(name="vqa", paper_name="VQAv2", prompt="vqa", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default",
             revision=UNPINNED,
-            formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,)),
-    GQATask(name="gqa", paper_name="GQA", version="1.0.0", hub_path="lmms-lab/GQA", hub_config="balanced",
+            formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,),
+            split_description="hub train + validation placed by each picture's Karpathy split (coco-caption's): "
+                              "train (and restval) = train, val = validation, test = test"),
+    GQATask(name="gqa", paper_name="GQA", prompt="gqa", version="1.0.0", hub_path="lmms-lab/GQA", hub_config="balanced",
             revision=UNPINNED,
             formatter=gqa_source, answer=gqa_answer, metrics=(accuracy,),
-            hub_splits={"train": "train", "validation": "testdev"}),
-    NLVR2Task(name="nlvr2", paper_name="NLVR2", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default",
+            hub_splits={"train": "train", "valid": "val", "testdev": "testdev"},
+            split_description="train = hub train + val, validation = test = hub testdev"),
+    NLVR2Task(name="nlvr2", paper_name="NLVR2", prompt="nlvr", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default",
               revision=UNPINNED,
               formatter=nlvr_source, answer=nlvr_answer, metrics=(accuracy,),
-              image_columns=("left_image", "right_image"), target_length=8, max_source_length=64),
-    CaptionTask(name="coco-caption", paper_name="COCO Caption", version="1.0.0", hub_path="yerevann/coco-karpathy",
+              image_columns=("left_image", "right_image"), target_length=8, max_source_length=64,
+              hub_splits={"train": "train", "validation": "validation", "test": "test"}),  # valid, test-P
+    CaptionTask(name="coco-caption", paper_name="COCO Caption", prompt="caption", version="1.0.0", hub_path="yerevann/coco-karpathy",
                 hub_config="default",
                 revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
-                hub_splits={"train": "train", "validation": "validation", "test": "test"}),
+                hub_splits={"train": "train", "validation": "validation", "test": "test", "restval": "restval"},
+                split_description="train = hub train + restval, validation = hub validation, test = hub test"),
 ]

@@ -2,8 +2,9 @@
 
 - ``vqa_accuracy``: the official VQA accuracy (Antol et al., 2015; the VQA evaluation code): a
   prediction's accuracy against the 10 annotators' answers is min(#annotators who gave it / 3, 1),
-  averaged over the 10 subsets of 9 annotators (each annotator left out once); answers are
-  normalised first as the official code does (punctuation, number words, articles, contractions).
+  averaged over the 10 subsets of 9 annotators (each annotator left out once); predictions are
+  normalised as the official code does (punctuation, number words, articles, contractions), the
+  annotators' answers only by punctuation and only when they disagree (``vqa_gold``), as the code does.
 - ``accuracy`` (GQA, NLVR2): exact match of the normalised prediction with the one answer.
 - ``cider`` (CIDEr-D) and ``bleu4``: the COCO caption evaluation's scorers (pycocoevalcap), on text
   tokenised here as its PTB tokenizer does for plain captions (lower case, punctuation dropped, split
@@ -32,24 +33,34 @@ _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 
 
-def normalize_vqa(answer: str) -> str:
-    """An answer as the official VQA evaluation compares it (processPunctuation, processDigitArticle)."""
-    text = answer.replace("\n", " ").replace("\t", " ").strip().lower()
+def process_punctuation(text: str) -> str:
+    """The official evaluation's processPunctuation: punctuation dropped or spaced, periods not in numbers dropped."""
     for p in _PUNCTUATION:
         if (p + " " in text or " " + p in text) or re.search(_COMMA_STRIP, text) is not None:
             text = text.replace(p, "")
         else:
             text = text.replace(p, " ")
-    text = _PERIOD_STRIP.sub("", text)
+    return _PERIOD_STRIP.sub("", text)
+
+
+def normalize_vqa(answer: str) -> str:
+    """A prediction as the official VQA evaluation compares it (processPunctuation, processDigitArticle)."""
+    text = process_punctuation(answer.replace("\n", " ").replace("\t", " ").strip().lower())
     words = [_NUMBERS.get(w, w) for w in text.split() if w not in _ARTICLES]
     return " ".join(_CONTRACTIONS.get(w, w) for w in words)
+
+
+def vqa_gold(answers: list[str]) -> list[str]:
+    """The annotators' answers as VL-Adapter's evaluator compares them (``vqa_clip_data.py:615-619``, the official
+    code's): punctuation-processed only, and only when the annotators disagree; never digit/article-normalised."""
+    return [process_punctuation(a) for a in answers] if len(set(answers)) > 1 else list(answers)
 
 
 def vqa_score(prediction: str, answers: list[str]) -> float:
     """One prediction's VQA accuracy in [0, 1] against its annotators' answers (10 in VQAv2)."""
     if not answers:
         raise ValueError("a VQA question without annotator answers")
-    pred, gold = normalize_vqa(prediction), [normalize_vqa(a) for a in answers]
+    pred, gold = normalize_vqa(prediction), vqa_gold(answers)
     if len(gold) == 1:
         return float(pred == gold[0])
     scores = []

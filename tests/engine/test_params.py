@@ -50,7 +50,8 @@ def test_params_cli_json_applies_options_only_where_they_fit(capsys):
                  "--option", "phm_dim=8", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in rows] == ["compacter", "bitfit"]
-    assert set(rows[0]) == {"method", "options", "trainable_params", "total_params", "trainable_pct"}
+    assert set(rows[0]) == {"method", "options", "trainable_params", "total_params", "trainable_pct", "overall_params",
+                            "trainable_pct_of_overall"}
     assert rows[0]["options"] == {"phm_dim": 8} and rows[1]["options"] == {}
     assert rows[0]["trainable_params"] == 162_176  # 8³ shared rule + 48 adapters × 2,376 + 47,616 layer norms
 
@@ -62,7 +63,7 @@ def test_params_refuses_an_option_no_method_takes(capsys):
 
 def test_every_method_is_listed_by_default_and_misfits_are_named_in_their_row():
     rows = {r["method"]: r for r in param_table("tiny-t5")}
-    assert len(rows) == 17  # the paper's twelve, hyperformer, hyperformer++, peft, lora, ia3
+    assert len(rows) == 18  # the paper's twelve, hyperformer, hyperformer++, vl-hyperformer, peft, lora, ia3
     # tiny-t5 has 2 blocks (adapterdrop drops 5) and d_model 128 (phm_dim 12 does not divide it)
     assert {m for m, r in rows.items() if "error" in r} == {"adapterdrop", "phm-adapter"}
     assert all(0 < r["trainable_pct"] for r in rows.values() if "error" not in r)
@@ -88,3 +89,34 @@ def test_params_cli_counts_one_mixture_model_once_against_the_base_model(capsys)
 def test_params_cli_refuses_an_unknown_task_in_one_line(capsys):
     assert main(["params", "--method", "adapter", "--tasks", "rte,stsbb"]) == 2
     assert "unknown task 'stsbb'" in capsys.readouterr().err
+
+
+VL4 = ["vqa", "gqa", "nlvr2", "coco-caption"]
+# VL-Adapter's Table 1 (image-text, VL-BART), their convention: trainable ÷ every parameter with the method in.
+# 4.18 % is the abstract's; the others the table's (../shared/reference/MULTITASK-VL-FACTS.md names the rows).
+VL_ADAPTER_BART = [
+    ("adapter", {"reduction_factor": 8, "sharing": "shared", "cross_attention": True}, 4.18),
+    ("adapter", {"reduction_factor": 8, "sharing": "per-task", "cross_attention": True}, 12.22),
+    ("adapter", {"reduction_factor": 8, "sharing": "shared-up", "cross_attention": True}, 8.36),
+    ("vl-hyperformer", {"reduction_factor": 8, "projected_task_embedding_dim": 8}, 5.79),
+    ("phm-adapter", {"reduction_factor": 8, "phm_dim": 2, "sharing": "per-task", "cross_attention": True}, 7.05),
+    ("phm-adapter", {"reduction_factor": 8, "phm_dim": 2, "sharing": "shared", "cross_attention": True}, 2.70),
+]
+
+
+def test_bart_base_is_known_offline_with_the_authors_count():
+    """139,420,416: bart-base as VL-Adapter's trainer_base.py:228 writes it down."""
+    assert count_params(model_config("bart-base"), "full").total == 139_420_416
+
+
+def test_vl_bart_adds_their_200_tokens_and_the_projection():
+    """+200 vocabulary rows (<extra_id_i>, <vis_extra_id_i>: multitask.py:85-100) and the projection with
+    nn.LayerNorm's biases: 2048·768 + 768 + 2·768 + 5·768 + 768 + 2·768 + 2·768 = 1,582,848."""
+    vl, text = count_params(model_config("bart-base+clip-rn101"), "full"), count_params(model_config("bart-base"), "full")
+    assert vl.total - text.total == 200 * 768 + 1_582_848
+
+
+@pytest.mark.parametrize("method, options, paper", VL_ADAPTER_BART, ids=lambda v: str(v))
+def test_vl_bart_shares_match_vl_adapters_table_in_their_convention(method, options, paper):
+    count = count_params(model_config("bart-base+clip-rn101"), method, options, tasks=VL4)
+    assert round(count.pct_of_overall, 2) == paper

@@ -13,7 +13,7 @@ from peftbench.models import features
 def test_full_fine_tuning_beats_the_majority_answer_on_vqa(tmp_path):
     """The fixture's answers are a colour or a count read off the picture; the text alone says which
     kind. Validation once, at the end (``eval_every_steps`` past the last step), to stay fast."""
-    cfg = TrialConfig(model="tiny-t5", method="full", task="vqa", learning_rate=3e-3, seed=0, epochs=6,
+    cfg = TrialConfig(model="tiny-t5", method="full", task="vqa", learning_rate=3e-3, seed=0, epochs=10,
                       batch_size=16, warmup_steps=5, data="fixtures", eval_every_steps=10_000)
     record = run_trial(cfg, tmp_path)
     assert record["status"] == "ok", record["error"]
@@ -43,3 +43,14 @@ def test_features_are_computed_by_the_first_trial_and_read_by_the_second(tmp_pat
     assert features.EXTRACTED["tiny-clip"] - before == computed  # the second trial encoded nothing
     assert (tensors.stat().st_mtime_ns, manifest.stat().st_mtime_ns) == stamp
     assert json.loads(manifest.read_text())["key"]["source"] == "fixtures/nlvr2"
+
+
+def test_a_vl_bart_trial_runs_on_the_fixtures_with_their_adapters(tmp_path):
+    """VL-BART beside VL-T5: tiny-bart gets the tiny CLIP as tiny-t5 does, adapters after cross-attention too."""
+    cfg = TrialConfig(model="tiny-bart", method="adapter", method_options={"reduction_factor": 8, "cross_attention": True},
+                      task="nlvr2", learning_rate=1e-3, seed=0, epochs=1, batch_size=32, warmup_steps=1, data="fixtures",
+                      train_size=16)
+    record = run_trial(cfg, tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert record["model_source"] == "config:tiny-bart+tiny-clip"
+    assert 0 <= record["test_metrics"]["accuracy"] <= 100

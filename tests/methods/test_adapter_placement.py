@@ -12,7 +12,7 @@ from peftbench.methods import apply_method, method_names
 from peftbench.methods.adapter import AfterSublayer
 
 ADAPTER_FAMILY = ["adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
-                  "compacter++", "hyperformer", "hyperformer++"]
+                  "compacter++", "hyperformer", "hyperformer++", "vl-hyperformer"]
 TINY_OPTIONS = {"adapterdrop": {"dropped_layers": 1}, "phm-adapter": {"phm_dim": 4},
                 "prompt-tuning-r": {"prompt_length": 3}, "prompt-tuning-t": {"prompt_length": 3},
                 "intrinsic-said": {"said_dim": 300}}
@@ -67,7 +67,7 @@ def test_adapter_reads_the_raw_sublayer_output_and_the_dropout_takes_the_sum(nam
         with torch.no_grad():  # weights large enough that the adapter's share is plain to see
             for p in wrapper.adapter.parameters():
                 p.normal_(0, 0.5)
-        inner = sublayer.SelfAttention if hasattr(sublayer, "SelfAttention") else sublayer.DenseReluDense
+        inner = next(getattr(sublayer, a) for a in ("SelfAttention", "EncDecAttention", "DenseReluDense") if hasattr(sublayer, a))
         raw, adapted, whole = [], [], []
         record_outputs(inner, raw)
         record_outputs(wrapper.adapter, adapted)

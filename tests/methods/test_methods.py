@@ -1,4 +1,4 @@
-"""The method matrix: every registered method on tiny T5."""
+"""The method matrix: every registered method on tiny T5 and tiny BART."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from peftbench.models.load import tiny_t5_config
+from peftbench.models.load import model_config, model_from_config, tiny_bart_config, tiny_t5_config
 from peftbench.engine.state import load_trainable_state, trainable_state
 from peftbench.methods import apply_method, method_names
 
@@ -41,6 +41,10 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
     generators = (p + 1) * (2 * d * r + r + 3 * d)  # D, U, their biases, γ, β: each a linear map of I
     hyperformer = t + (t * h + h + h * p + p) + 4 * L * generators + layer_norms  # one task, one projector
     stack_hypernet = L * t + 2 * t + (3 * t * h + h + h * p + p) + 2 * p + generators  # embeddings, h'_I, LN
+    vt, vp = 512, 64  # VL-Adapter's Hyperformer: 512-d task embedding, projected to 64
+    vl_generators = (vp + 1) * (2 * d * r + r + d)  # D, U, their biases: no layer norm
+    vl_controller = L * vt + (2 * vt * h + h + h * vp + vp) + 2 * vp  # layer ids, h_I on [z; l], LN
+    vl_hyperformer = vt + 2 * vl_controller + (2 + 3) * vl_generators + layer_norms  # cross-attention in the decoder
     return {
         "full": total,
         "adapter": 4 * L * houlsby + layer_norms,
@@ -56,15 +60,16 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
         "compacter++": n**3 + 2 * L * compacter + layer_norms,
         "hyperformer": hyperformer,
         "hyperformer++": t + 2 * stack_hypernet + layer_norms,
+        "vl-hyperformer": vl_hyperformer,
         "peft": lora_qv,  # LoRA unless told otherwise
         "lora": lora_qv,
         "ia3": ia3,
     }[method]
 
 
-def tiny_model(seed: int = 0) -> T5ForConditionalGeneration:
+def tiny_model(seed: int = 0, name: str = "tiny-t5") -> T5ForConditionalGeneration:
     torch.manual_seed(seed)
-    return T5ForConditionalGeneration(tiny_t5_config()).eval()
+    return model_from_config(model_config(name)).eval()
 
 
 def tiny_batch(seed: int = 1) -> dict:
@@ -79,7 +84,7 @@ def test_the_papers_twelve_methods_hyperformer_and_the_peft_bridge_are_registere
     assert method_names() == [
         "full", "adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "prompt-tuning-r",
         "prompt-tuning-t", "intrinsic-said", "bitfit", "phm-adapter", "compacter", "compacter++",
-        "hyperformer", "hyperformer++", "peft", "lora", "ia3",
+        "hyperformer", "hyperformer++", "vl-hyperformer", "peft", "lora", "ia3",
     ]
 
 
@@ -92,8 +97,18 @@ def applied(request):
     return name, options, model, count
 
 
-def test_loss_is_finite_and_gradients_reach_exactly_the_trainable_parameters(applied):
-    _, _, model, _ = applied
+@pytest.fixture(params=[(m, b) for b in ("tiny-t5", "tiny-bart") for m in method_names()], ids=lambda p: f"{p[1]}-{p[0]}")
+def applied_both(request):
+    """Every method on both architectures (methods/sublayers.py finds their sublayers)."""
+    name, backbone = request.param
+    model = tiny_model(name=backbone)
+    options = TINY_OPTIONS.get(name, {})
+    _, count = apply_method(model, name, options)
+    return name, options, model, count
+
+
+def test_loss_is_finite_and_gradients_reach_exactly_the_trainable_parameters(applied_both):
+    _, _, model, _ = applied_both
     loss = model(**tiny_batch()).loss
     assert torch.isfinite(loss)
     loss.backward()
@@ -111,8 +126,8 @@ def test_trainable_count_matches_the_closed_form(applied):
     assert count.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def test_generate_agrees_with_forward_and_training_moves_the_output(applied):
-    _, _, model, _ = applied
+def test_generate_agrees_with_forward_and_training_moves_the_output(applied_both):
+    _, _, model, _ = applied_both
     batch = {k: v for k, v in tiny_batch().items() if k != "labels"}
     start = torch.zeros(3, 1, dtype=torch.long)
 
@@ -166,3 +181,35 @@ def test_the_names_listed_per_family_are_the_names_registered():
         importlib.import_module(f"peftbench.methods.{family}")
         assert set(names) <= set(_REGISTRY), family
     assert set(_REGISTRY) == set(method_names())
+
+
+def closed_form_bart_adapters(c, reduction_factor: int, cross_attention: bool) -> int:
+    """Houlsby adapters on BART by formula: one per encoder self-attention and feed-forward, one per decoder
+    self-attention, feed-forward and (``cross_attention``) cross-attention; every nn.LayerNorm of the stacks
+    (two per encoder layer, three per decoder layer, the two embedding norms)."""
+    d, L = c.d_model, c.encoder_layers
+    r = d // reduction_factor
+    adapters = L * 2 + L * (3 if cross_attention else 2)
+    layer_norms = 2 * d * (2 * L + 3 * L + 2)
+    return adapters * (2 * d * r + r + d) + layer_norms
+
+
+@pytest.mark.parametrize("cross_attention", [False, True])
+def test_bart_adapters_sit_after_each_sublayer_with_cross_attention_on_request(cross_attention):
+    model = tiny_model(name="tiny-bart")
+    _, count = apply_method(model, "adapter", {"cross_attention": cross_attention})
+    assert count.trainable == closed_form_bart_adapters(tiny_bart_config(), 32, cross_attention)
+    decoder_layer = model.model.decoder.layers[0]
+    assert hasattr(decoder_layer.encoder_attn, "adapter") == cross_attention
+    assert hasattr(decoder_layer.self_attn, "adapter") and hasattr(decoder_layer.fc2, "adapter")
+
+
+def test_t5_adapters_after_cross_attention_on_request():
+    plain, crossed = tiny_model(), tiny_model()
+    _, without = apply_method(plain, "adapter", {})
+    _, with_cross = apply_method(crossed, "adapter", {"cross_attention": True})
+    d = tiny_t5_config().d_model
+    r = d // 32
+    assert with_cross.trainable - without.trainable == tiny_t5_config().num_decoder_layers * (2 * d * r + r + d)
+    assert hasattr(crossed.decoder.block[0].layer[1].dropout, "adapter")
+    assert not hasattr(plain.decoder.block[0].layer[1].dropout, "adapter")

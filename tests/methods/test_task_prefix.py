@@ -6,7 +6,7 @@ import pytest
 from peftbench.methods import get_method, method_names, register, resolve_prefix
 
 ADAPTER_FAMILY = {"adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
-                  "compacter++", "hyperformer", "hyperformer++"}
+                  "compacter++", "hyperformer", "hyperformer++", "vl-hyperformer"}
 WITH_PREFIX = {"full", "bitfit", "prompt-tuning-r", "prompt-tuning-t", "intrinsic-said", "peft", "lora", "ia3"}
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from peftbench.tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy, vqa_score
+from peftbench.tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy, vqa_gold, vqa_score
 
 # Ten annotators: two said "red", seven "maroon", one "pink".
 TEN = ["red", "red", "maroon", "maroon", "maroon", "maroon", "maroon", "maroon", "maroon", "pink"]
@@ -61,3 +61,13 @@ def test_bleu4_matches_a_worked_example():
 def test_metrics_refuse_mismatched_lengths():
     with pytest.raises(ValueError, match="2 predictions for 1"):
         vqa_accuracy(["a", "b"], [TEN])
+
+
+def test_vqa_gold_answers_are_punctuation_processed_only_and_only_when_annotators_disagree():
+    """VL-Adapter's evaluator (vqa_clip_data.py:615-619): "two" among agreeing annotators stays "two", so a
+    prediction "2" (normalised) does not match it; disagreeing answers lose punctuation but keep number words."""
+    assert vqa_score("2", ["two"] * 10) == 0.0
+    assert vqa_score("two", ["two"] * 10) == 0.0  # the prediction becomes "2"; the gold stays "two"
+    assert vqa_score("2", ["2"] * 10) == 1.0
+    assert vqa_gold(["yes, sir", "no"]) == ["yes sir", "no"]
+    assert vqa_gold(["the dog"] * 3) == ["the dog"] * 3

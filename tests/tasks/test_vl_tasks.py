@@ -9,7 +9,7 @@ from PIL import Image
 
 from peftbench.tasks import get_task
 from peftbench.tasks.fixtures import vl_build
-from peftbench.tasks.base import trial_model
+from peftbench.tasks.base import TextFormat, trial_model
 from peftbench.tasks.vl import TASKS, image_bytes
 
 VL = [t.name for t in TASKS]
@@ -43,18 +43,54 @@ def test_fixtures_have_the_hub_schema_and_are_rebuilt_byte_for_byte(name):
     assert task.split_sizes(raw) == {k: len(v) for k, v in splits.items()}
 
 
-def test_formats_are_vl_t5s_task_prompts():
+def test_formats_are_vl_t5s_task_prompts_where_the_prefix_setting_puts_them():
+    """VL-Adapter prompts (``vqa: …``) only with --use_tasks_prompts, its single-module scripts."""
+    on, off = TextFormat(prefix=True), TextFormat(prefix=False)
     vqa = get_task("vqa").load_fixtures()["train"][0]
-    assert (get_task("vqa").source(vqa), get_task("vqa").target(vqa)) == ("vqa: what color are the shapes?", "yellow")
+    assert (get_task("vqa").source(vqa, on), get_task("vqa").target(vqa)) == ("vqa: what color are the shapes?", "yellow")
+    assert get_task("vqa").source(vqa, off) == "what color are the shapes?"
     nlvr = {"sentence": "Both images contain a red shape.", "label": "False"}
-    assert (get_task("nlvr2").source(nlvr), get_task("nlvr2").target(nlvr)) == (
+    assert (get_task("nlvr2").source(nlvr, on), get_task("nlvr2").target(nlvr)) == (
         "nlvr: Both images contain a red shape.", "false")
     gqa = {"question": "Which side is the circle on?", "answer": "left"}
-    assert (get_task("gqa").source(gqa), get_task("gqa").target(gqa)) == ("gqa: Which side is the circle on?", "left")
+    assert (get_task("gqa").source(gqa, on), get_task("gqa").target(gqa)) == ("gqa: Which side is the circle on?", "left")
     coco = get_task("coco-caption")
     rows = coco.training_examples(coco.load_fixtures()["train"][:1])
     assert [coco.target(r) for r in rows] == coco.load_fixtures()["train"][0]["sentences"]
-    assert coco.source(rows[0]) == "caption:"
+    assert (coco.source(rows[0], on), coco.source(rows[0], off)) == ("caption:", "")
+
+
+def test_vqa_splits_are_karpathys_by_each_pictures_coco_id():
+    """Membership computed here from the caption fixture's own ids: a question goes where its image
+    (``image_id``) lies in Karpathy's COCO split, restval counted as train (caption_clip_data.py:84-89)."""
+    captions = get_task("coco-caption").load_fixtures()
+    where = {row["cocoid"]: ("train" if split == "restval" else split) for split, rows in captions.items() for row in rows}
+    raw = get_task("vqa").load_fixtures()
+    splits = get_task("vqa").split(raw)
+    assert set(splits) == {"train", "validation", "test"} and all(splits.values())
+    for split, rows in splits.items():
+        assert {where[r["image_id"]] for r in rows} == {split}
+    placed = [r for r in raw["train"] + raw["validation"] if r["image_id"] in where]
+    assert sum(len(v) for v in splits.values()) == len(placed)
+    # VQAv2's own validation questions train when their image is Karpathy's train or restval
+    assert any(where[r["image_id"]] == "train" for r in raw["validation"] if r["image_id"] in where)
+    assert any(r["image_id"] in {row["cocoid"] for row in captions["restval"]} for r in splits["train"])
+
+
+def test_the_other_splits_are_vl_adapters():
+    gqa_raw, nlvr_raw, coco_raw = (get_task(t).load_fixtures() for t in ("gqa", "nlvr2", "coco-caption"))
+    gqa = get_task("gqa").split(gqa_raw)  # train + valid; validated and tested on testdev
+    assert gqa["train"] == gqa_raw["train"] + gqa_raw["valid"] and gqa["validation"] == gqa["test"] == gqa_raw["testdev"]
+    nlvr = get_task("nlvr2").split(nlvr_raw)  # valid and test-P as the hub has them: no size rule
+    assert nlvr["validation"] == nlvr_raw["validation"] and nlvr["test"] == nlvr_raw["test"]
+    coco = get_task("coco-caption").split(coco_raw)  # Karpathy, restval trained on
+    assert coco["train"] == coco_raw["train"] + coco_raw["restval"] and coco["test"] == coco_raw["test"]
+
+
+def test_decoding_is_declared_per_task_as_vl_adapter_decodes():
+    assert get_task("coco-caption").generation == {"num_beams": 5, "max_length": 40}
+    assert get_task("vqa").generation == get_task("gqa").generation == {"num_beams": 1}
+    assert get_task("nlvr2").choices == ("true", "false") and get_task("vqa").choices is None
 
 
 def test_vqa_answers_are_in_the_picture():
@@ -116,3 +152,11 @@ def test_every_fixture_target_fits_the_generation_length_in_bytes(name):
     for rows in task.split(task.load_fixtures()).values():
         for ex in task.training_examples(rows):
             assert len(task.target(ex).encode()) + 1 <= task.max_target_length, task.target(ex)
+
+
+def test_the_listing_says_how_the_vl_splits_are_made():
+    from peftbench.tasks.catalog import split_rule
+
+    assert split_rule(get_task("gqa")) == "train = hub train + val, validation = test = hub testdev"
+    assert "Karpathy" in split_rule(get_task("vqa")) and "restval" in split_rule(get_task("coco-caption"))
+    assert split_rule(get_task("nlvr2")) == "train = hub train, validation = hub validation, test = hub test"
