@@ -190,17 +190,18 @@ class VQATask(VisionTask):
                 out[membership[row["image_id"]]].append(row)
         return out
 
-    def load_fixtures(self) -> dict[str, list[dict]]:
-        from peftbench.tasks import get_task
+    @property
+    def karpathy(self) -> VisionTask:
+        """The task of this module whose rows carry Karpathy's split (looked up here: no registry cycle)."""
+        return next(t for t in TASKS if t.name == self.karpathy_task)
 
-        return {**super().load_fixtures(), "karpathy": get_task(self.karpathy_task).load_fixtures()}
+    def load_fixtures(self) -> dict[str, list[dict]]:
+        return {**super().load_fixtures(), "karpathy": self.karpathy.load_fixtures()}
 
     def load_hub(self) -> dict[str, list[dict]]:
         import datasets
 
-        from peftbench.tasks import get_task
-
-        questions, karpathy = super().load_hub(), get_task(self.karpathy_task)
+        questions, karpathy = super().load_hub(), self.karpathy
         ids = datasets.load_dataset(karpathy.hub_path, karpathy.hub_config, columns=["cocoid"],
                                     revision=pinned(karpathy.hub_path, karpathy.revision))
         return {**questions, "karpathy": {ours: list(ids[theirs]) for ours, theirs in karpathy.hub_splits.items()}}
