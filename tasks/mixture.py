@@ -81,6 +81,19 @@ class Mixture:
         """Epochs when a spec gives none: the largest of its members' own (the paper's)."""
         return max(t.epochs for t in self.members)
 
+    @property
+    def metric_directions(self) -> dict[str, str]:
+        """Every member's metrics by name and direction (a name is one registered metric)."""
+        return {name: d for t in self.members for name, d in t.metric_directions.items()}
+
+    @property
+    def score_direction(self) -> str:
+        """Which way the mean of the members' scores is better: the members' one direction."""
+        directions = {t.score_direction for t in self.members}
+        if len(directions) != 1:
+            raise ValueError(f"{self.name}: its members' scores go both ways; their mean would mean nothing")
+        return directions.pop()
+
     def score(self, metrics: Mapping[str, Mapping[str, float]]) -> float:
         """The mean over members of each member's score; ``metrics`` maps member -> its metrics."""
         return sum(t.score(metrics[t.name]) for t in self.members) / len(self.members)

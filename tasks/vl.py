@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from peftbench.models.spec import ModelSpec
 from peftbench.tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
-from peftbench.tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy
+from peftbench.tasks.metrics import VALUES, accuracy
+from peftbench.tasks.vl_metrics import bleu4, cider, normalize_vqa, vqa_accuracy
 
 FIXTURE_ENCODER = "tiny-clip"  # fixtures are 32×32 drawings: the tiny random CLIP reads them offline
 HUB_ENCODER = "clip-rn101"  # VL-Adapter's CLIP ResNet-101 grid features
@@ -131,8 +132,12 @@ class VisionTask(Task):
 
     def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         out: dict[str, float] = {}
+        references = [self.references(ex) for ex in examples]
         for metric in self.metrics:
-            out.update(metric(predictions, [self.references(ex) for ex in examples]))
+            if metric.inputs == VALUES:  # compared for equality: answers as the VQA evaluation normalises them
+                out.update(metric([normalize_vqa(p) for p in predictions], [normalize_vqa(r) for r in references]))
+            else:
+                out.update(metric(predictions, references))
         out["invalid"] = sum(not self.valid(p) for p in predictions)
         out["examples"] = len(predictions)
         return out

@@ -27,7 +27,7 @@ def test_macro_f1_averages_over_every_class_present_or_not():
     # Per class: 0 -> 1, 1 -> 1, 2 -> 0 (absent): 2/3 (over the classes present it would be 1).
     assert macro_f1_over(3)([0, 1, 1], [0, 1, 1]) == {"macro_f1": pytest.approx(100 * 2 / 3)}
     assert macro_f1_over(2)([0, 1, 1], [0, 1, 1]) == {"macro_f1": pytest.approx(100.0)}
-    assert macro_f1_over(3).__name__ == "macro_f1"
+    assert macro_f1_over(3).name == "macro_f1"
 
 
 def test_correlations_by_hand():
@@ -123,7 +123,7 @@ def _record_examples() -> list[dict]:
 def test_record_max_over_answers():
     got = get_task("record").evaluate(["ada", "Ben"], _record_examples())
     # "ada" matches "Ada" after normalisation; "Ben" vs "Ben Smith": F1 2/3, the best of the two answers
-    assert got == {"f1": pytest.approx(100 * (1 + 2 / 3) / 2), "em": pytest.approx(50.0), "invalid": 0,
+    assert got == {"squad_f1": pytest.approx(100 * (1 + 2 / 3) / 2), "squad_em": pytest.approx(50.0), "invalid": 0,
                    "examples": 2}
 
 
@@ -131,23 +131,23 @@ def test_record_scores_any_output_squad_style_not_only_passage_entities():
     # "Smith" is none of the passage's entities (this used to be invalid and score 0): against
     # "Ben Smith" P 1, R 1/2 -> 2/3, against "Mr Ben Smith" P 1, R 1/3 -> 1/2; the max is 2/3.
     got = get_task("record").evaluate(["Ada", "Smith"], _record_examples())
-    assert got == {"f1": pytest.approx(100 * (1 + 2 / 3) / 2), "em": pytest.approx(50.0), "invalid": 0,
+    assert got == {"squad_f1": pytest.approx(100 * (1 + 2 / 3) / 2), "squad_em": pytest.approx(50.0), "invalid": 0,
                    "examples": 2}
     # normalised ("the", punctuation, case) "the Ada." is "ada" and "Mr. Ben Smith" is "mr ben smith"
     got = get_task("record").evaluate(["the Ada.", "Mr. Ben Smith"], _record_examples())
-    assert got == {"f1": pytest.approx(100.0), "em": pytest.approx(100.0), "invalid": 0, "examples": 2}
+    assert got == {"squad_f1": pytest.approx(100.0), "squad_em": pytest.approx(100.0), "invalid": 0, "examples": 2}
 
 
 def test_record_counts_outputs_with_no_words_as_invalid():
     # "" and "The ..." normalise to nothing: no answer can match; "Bo" is a wrong entity, valid.
     examples = _record_examples() + [{**_record_examples()[0], "idx": {"passage": 2, "query": 0}}]
     got = get_task("record").evaluate(["", "The ...", "Bo"], examples)
-    assert got == {"f1": 0.0, "em": 0.0, "invalid": 2, "examples": 3}
+    assert got == {"squad_f1": 0.0, "squad_em": 0.0, "invalid": 2, "examples": 3}
 
 
 # what every metric reads when every output is garbage
 ALL_INVALID = {"accuracy": 0.0, "f1": 0.0, "f1a": 0.0, "em": 0.0, "macro_f1": 0.0, "matthews_corr": -100.0,
-               "pearson": 0.0, "spearman": 0.0}
+               "pearson": 0.0, "spearman": 0.0, "squad_f1": 0.0, "squad_em": 0.0}
 
 
 def _any_examples(name: str) -> list[dict]:
