@@ -113,8 +113,8 @@ class Task:
 
     @property
     def score_direction(self) -> str:
-        """Which way the task's score (a mean of its metrics) is better: its metrics' one direction."""
-        directions = set(self.metric_directions.values())
+        """Which way the task's score (a mean of its ``scored_metrics``) is better: theirs, all one way."""
+        directions = {self.metric_directions[name] for name in self.scored_metrics}
         if len(directions) != 1:
             raise ValueError(f"{self.name}: its score averages metrics of both directions ({self.metric_directions})")
         return directions.pop()
@@ -130,7 +130,7 @@ class Task:
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         raise NotImplementedError
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         """Metrics (×100) of generated texts against the examples, plus ``invalid`` (outputs that
         could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
@@ -155,9 +155,14 @@ class Task:
         only. What must be computed first (a VL task's image features) is mapped by ``map_fn``."""
         return None
 
+    @property
+    def scored_metrics(self) -> tuple[str, ...]:
+        """The metrics the task's score averages: all of them, unless a kind says otherwise."""
+        return self.metric_names
+
     def score(self, metrics: dict[str, float]) -> float:
-        """The task's single number: the mean of its metrics (the counts ``invalid`` and ``examples`` excluded)."""
-        values = [v for k, v in metrics.items() if k not in COUNTS]
+        """The task's single number: the mean of its ``scored_metrics`` (never the counts ``COUNTS``)."""
+        values = [v for k, v in metrics.items() if k not in COUNTS and k in self.scored_metrics]
         return sum(values) / len(values)
 
     def load(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0) -> dict[str, list[dict]]:
@@ -277,7 +282,7 @@ class ClassificationTask(Task):
         texts, text = self.texts(fmt), prediction.strip()
         return texts.index(text) if text in texts else INVALID
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         preds = [self.parse(p, fmt) for p in predictions]
         refs = [self.label(ex) for ex in examples]
         out: dict[str, float] = {}

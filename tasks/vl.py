@@ -130,7 +130,7 @@ class VisionTask(Task):
                 ds = ds.cast_column(column, datasets.Image(decode=False))
         return {ours: list(ds[theirs]) for ours, theirs in self.hub_splits.items()}
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         out: dict[str, float] = {}
         references = [self.references(ex) for ex in examples]
         for metric in self.metrics:
@@ -181,9 +181,10 @@ class CaptionTask(VisionTask):
         """One example per reference caption (VL-T5 trains on every caption of an image)."""
         return [{**r, "sentences": [s]} for r in rows for s in r["sentences"]]
 
-    def score(self, metrics: dict[str, float]) -> float:
+    @property
+    def scored_metrics(self) -> tuple[str, ...]:
         """CIDEr, the paper's COCO number (BLEU-4 is reported beside it)."""
-        return metrics["cider"]
+        return ("cider",)
 
     def images(self, example: dict) -> list[bytes]:
         """The row's image, else its URL (the Karpathy split's rows on the hub carry COCO's URLs)."""

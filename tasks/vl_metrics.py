@@ -5,7 +5,7 @@
   averaged over the 10 subsets of 9 annotators (each annotator left out once); answers are
   normalised first as the official code does (punctuation, number words, articles, contractions).
 - ``accuracy`` (GQA, NLVR2): the registered ``tasks.metrics.accuracy`` on answers normalised as above
-  (the task normalises, ``VisionTask.evaluate``).
+  (the task normalises, ``VisionTask.compute_metrics``).
 - ``cider`` (CIDEr-D) and ``bleu4``: the COCO caption evaluation's scorers (pycocoevalcap), on text
   tokenised here as its PTB tokenizer does for plain captions (lower case, punctuation dropped, split
   on spaces), so no Java is needed. Captions with quotes, hyphens or contractions tokenise slightly

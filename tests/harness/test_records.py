@@ -6,7 +6,7 @@ import pytest
 
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.records import KEYS, OPTIONAL_KEYS, SCHEMA, read_record, read_records, validate, write_record
-from peftbench.harness.trial import new_record
+from peftbench.harness.records import new_record
 
 
 def make_record(**fields):
