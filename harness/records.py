@@ -20,6 +20,7 @@ from pathlib import Path
 
 from peftbench.harness.provenance import provenance
 from peftbench.tasks.metrics import COUNTS, EXAMPLES_COUNT, HIGHER, INVALID_COUNT
+from peftbench.tasks.metrics import LOWER as LOWER  # the directions records name, for reports (which import no task)
 
 SCHEMA = "peftbench.result/1"
 STATUSES = ("ok", "failed")
