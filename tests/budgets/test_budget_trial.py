@@ -53,7 +53,7 @@ def test_batch_100_with_micro_batch_25_steps_every_4_and_caches(method, tmp_path
                       batch=100, budget=budget, warmup_steps=0, data="fixtures")
     record = validate(run_trial(cfg, tmp_path))
     assert record["status"] == "ok", record["error"]
-    assert (record["micro_batch_size"], record["accumulation_steps"], record["batch_size"]) == (25, 4, 100)
+    assert (record["micro_batch_size"], record["accumulation_steps"], record["examples_per_step"]) == (25, 4, 100)
     assert (record["budget"], record["batch_chosen_by"]) == (budget, "estimated")
     micro_batches = math.ceil(len(task.load("fixtures")["train"]) / 25)  # 240 rows: 10
     assert events.count("m") == micro_batches
