@@ -50,7 +50,7 @@ class Record:
     model_source: str | None = None  # "config:tiny-t5", "hub:<id>@<commit>" or "path:<folder>"
     text_format: dict | None = None  # the inputs' task prefix and the targets' label form
     epochs: int | None = None
-    examples_per_step: int | None = None  # examples per optimizer step, over all workers (older records: batch_size)
+    examples_per_step: int | None = None  # examples per optimizer step, over all workers (older records name it batch_size)
     micro_batch_size: int | None = None
     accumulation_steps: int | None = None
     batch_chosen_by: str | None = None  # fixed | measured | estimated
@@ -97,7 +97,6 @@ KEYS = (
 OPTIONAL_KEYS = tuple(f.name for f in fields(Record) if f.name not in KEYS)
 _COPIED = ("model", "method", "method_options", "task", "mixture", "learning_rate", "seed", "train_size", "budget",
            "epochs")
-RENAMED = {"batch_size": "examples_per_step"}  # older records' names of fields -> today's
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,12 +212,7 @@ def write_record(out_dir: str | Path, record: dict) -> Path:
 
 def read_record(path: str | Path) -> dict:
     with open(path) as f:
-        return upgraded(validate(json.load(f)))
-
-
-def upgraded(record: dict) -> dict:
-    """A record as today's schema names its fields: older names renamed (``RENAMED``)."""
-    return {RENAMED.get(k, k) if RENAMED.get(k, k) not in record else k: v for k, v in record.items()}
+        return validate(json.load(f))
 
 
 def score_direction(record: dict) -> str:

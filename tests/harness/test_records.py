@@ -52,10 +52,3 @@ def test_trial_id_changes_with_any_setting():
     b = TrialConfig(model="tiny-t5", method="adapter", task="sst2", learning_rate=1e-3, seed=0, epochs=4)
     assert a.trial_id != b.trial_id and a.trial_id.startswith("adapter-sst2-lr0.001-s0-")
 
-
-def test_older_records_read_under_todays_field_names(tmp_path):
-    """``batch_size`` meant examples per optimizer step in records; it reads as ``examples_per_step``."""
-    older = {k: v for k, v in make_record().items() if k != "examples_per_step"} | {"batch_size": 64}
-    path = write_record(tmp_path, older)
-    record = read_record(path)
-    assert record["examples_per_step"] == 64 and "batch_size" not in record
