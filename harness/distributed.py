@@ -27,7 +27,8 @@ def _worker_loop(config: dict) -> None:
     from peftbench.harness.trial import run_trial
 
     cfg = TrialConfig(**config["trial"])
-    record = run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=False)
+    record = run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=False,
+                       display_name=config["display_name"])
     if ray.train.get_context().get_world_rank() == 0:
         config["records"].put(record)
 
@@ -42,10 +43,11 @@ def scaling(workers: int):
 
 
 def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int, storage: str | None = None,
-                          in_tune: bool = False) -> dict:
+                          in_tune: bool = False, display_name: str | None = None) -> dict:
     """Run ``cfg`` on ``workers`` Ray Train workers (GPUs when the cluster has them); return the record.
 
-    Needs a running Ray (``ray.init``); ``in_tune``: inside a Ray Tune trial, whose epochs it reports.
+    Needs a running Ray (``ray.init``); ``in_tune``: inside a Ray Tune trial, whose epochs it reports;
+    ``display_name``: the spec's name for the method, for the record.
     """
     from ray.train import RunConfig
     from ray.train.torch import TorchTrainer
@@ -61,7 +63,8 @@ def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int
     records = Queue(maxsize=1, actor_options={"num_cpus": 0})
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir), "records": records},
+        train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir), "records": records,
+                           "display_name": display_name},
         scaling_config=scaling(workers),
         run_config=RunConfig(name=cfg.trial_id, storage_path=storage or str(out_dir / "ray-train"),
                              callbacks=callbacks),

@@ -21,7 +21,7 @@ from pathlib import Path
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from peftbench.harness.records import new_record, write_record
+from peftbench.harness.records import build_record, write_record
 from peftbench.harness.spec import SweepSpec
 
 
@@ -109,8 +109,9 @@ class SweepProgress(Callback):
 
     def _fail(self, trial, reason: str) -> str:
         """The driver's ``failed`` record of a trial that left none of its own."""
-        record = new_record(self.spec.trial_at(trial.config["point"]), status="failed", error=reason,
-                            finished_at=time.time())
+        point = trial.config["point"]
+        record = build_record(self.spec.trial_at(point), status="failed", error=reason,
+                              display_name=self.spec.method(point["method"]).display, finished_at=time.time())
         write_record(self.out_dir, record)
         self.recorded.add(trial.trial_id)
         return reason

@@ -1,7 +1,9 @@
 """Result records: one JSON file per trial, its schema in one dataclass, written atomically by one
 function, read back without torch.
 
-A trial builds its record (``new_record``) and hands it to whoever holds it at the end: under Ray
+Every record is built by ``build_record`` from the trial's config and, when it ran to its end, its
+``TrialResults`` (ok, failed and lost trials alike); ``new_record`` is the schema's constructor beneath
+it. A trial builds its record and hands it to whoever holds it at the end: under Ray
 Tune it travels with the trial's last result to the driver, which writes it, so records arrive
 even when workers share no filesystem; ``peftbench trial`` writes its own.
 """
@@ -9,12 +11,15 @@ even when workers share no filesystem; ``peftbench trial`` writes its own.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from peftbench.files import read_json, write_text
 from peftbench.harness.provenance import provenance
+from peftbench.tasks.metrics import COUNTS, EXAMPLES_COUNT, HIGHER, INVALID_COUNT
+from peftbench.tasks.metrics import LOWER as LOWER  # the directions records name, for reports (which import no task)
 
 SCHEMA = "peftbench.result/1"
 STATUSES = ("ok", "failed")
@@ -44,7 +49,7 @@ class Record:
     model_source: str | None = None  # "config:tiny-t5", "hub:<id>@<commit>" or "path:<folder>"
     text_format: dict | None = None  # the inputs' task prefix and the targets' label form
     epochs: int | None = None
-    batch_size: int | None = None  # examples per optimizer step, over all workers
+    examples_per_step: int | None = None  # examples per optimizer step, over all workers (older records name it batch_size)
     micro_batch_size: int | None = None
     accumulation_steps: int | None = None
     batch_chosen_by: str | None = None  # fixed | measured | estimated
@@ -59,6 +64,9 @@ class Record:
     val_score: float | None = None  # a mixture's: the mean over members of their scores
     test_metrics: dict | None = None  # a mixture's: member -> its metrics
     test_score: float | None = None
+    metric_directions: dict | None = None  # each metric's name -> higher | lower (which way is better)
+    score_direction: str | None = None  # which way val_score and test_score are better
+    scored_metrics: list | None = None  # the metrics val_score and test_score average (a mixture's: per member)
     # a mixture's, per member: data_source, train_examples, sampling_probability, and val_score and
     # test_score at the best validation (the best mean over members); None for a single task
     members: dict | None = None
@@ -67,8 +75,8 @@ class Record:
     trainable_pct: float | None = None
     peak_memory_bytes: int | None = None
     memory_measured_by: str | None = None
-    peak_rss_bytes: int | None = None
-    modules_file: str | None = None  # the trained parameters, with save_modules (safetensors)  # the process's peak resident size (CPU), secondary
+    peak_rss_bytes: int | None = None  # the process's peak resident size (CPU), secondary
+    modules_file: str | None = None  # the trained parameters, with save_modules (safetensors)
     time_per_epoch_s: float | None = None
     wall_time_s: float | None = None
     finished_at: float | None = None
@@ -81,17 +89,87 @@ class Record:
 # Every record of this schema has these; the others were added later and readers default them.
 KEYS = (
     "schema", "trial_id", "status", "error", "model", "method", "method_options", "task",
-    "learning_rate", "seed", "batch_size", "epochs", "val_metrics", "best_epoch", "val_score",
+    "learning_rate", "seed", "epochs", "val_metrics", "best_epoch", "val_score",
     "test_metrics", "test_score", "trainable_params", "total_params", "trainable_pct",
     "peak_memory_bytes", "memory_measured_by", "time_per_epoch_s", "provenance",
 )
 OPTIONAL_KEYS = tuple(f.name for f in fields(Record) if f.name not in KEYS)
 _COPIED = ("model", "method", "method_options", "task", "mixture", "learning_rate", "seed", "train_size", "budget",
-           "epochs", "batch_size")
+           "epochs")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialResults:
+    """What a trial that ran to its end hands ``build_record``: its validations and test, what it ran on
+    and at what batch, what it cost. Plain data (metrics dicts, numbers, strings), no torch."""
+
+    val_metrics: list  # one metrics dict per validation (a mixture's: member -> its metrics)
+    val_scores: list  # the score of each validation
+    evaluated_at: list  # {"epoch", "step"} of each validation
+    best: int  # the index of the best validation (by score_direction)
+    test_metrics: dict
+    test_score: float
+    metric_directions: dict
+    score_direction: str
+    scored_metrics: list
+    members: dict | None  # a mixture's per-member figures (Record.members); None for a single task
+    data_source: str
+    model_source: str
+    text_format: dict
+    epochs: int
+    params: tuple[int, int, float]  # (trainable, total, trainable %)
+    memory: tuple[int | None, str]  # (peak bytes, how measured)
+    peak_rss_bytes: int | None
+    epoch_times: list
+    micro_batch: int
+    accumulation: int
+    batch_chosen_by: str
+    workers: int
+    precision: dict
+    modules_file: str | None = None
+
+    @property
+    def best_epoch(self) -> int:
+        return self.evaluated_at[self.best]["epoch"]
+
+    @property
+    def best_step(self) -> int:
+        return self.evaluated_at[self.best]["step"]
+
+    @property
+    def val_score(self) -> float:
+        return self.val_scores[self.best]
+
+
+def build_record(cfg, *, status: str, results: TrialResults | None = None, error: str | None = None,
+                 display_name: str | None = None, wall_time_s: float | None = None,
+                 finished_at: float | None = None) -> dict:
+    """The record of trial ``cfg`` (a ``TrialConfig``): the one place a trial's results become record
+    fields, for a trial that ran (``results``), failed (``error``) or was lost (``error``, no results)."""
+    fields_of_results = {} if results is None else {
+        "data_source": results.data_source, "model_source": results.model_source,
+        "text_format": results.text_format, "epochs": results.epochs, "val_metrics": results.val_metrics,
+        "evaluated_at": results.evaluated_at, "best_epoch": results.best_epoch,
+        "best_step": results.best_step, "val_score": results.val_score,
+        "test_metrics": results.test_metrics, "test_score": results.test_score,
+        "metric_directions": results.metric_directions, "score_direction": results.score_direction,
+        "scored_metrics": results.scored_metrics,
+        "members": results.members, "trainable_params": results.params[0], "total_params": results.params[1],
+        "trainable_pct": results.params[2], "peak_memory_bytes": results.memory[0],
+        "memory_measured_by": results.memory[1], "peak_rss_bytes": results.peak_rss_bytes,
+        "time_per_epoch_s": sum(results.epoch_times) / len(results.epoch_times),
+        "examples_per_step": results.micro_batch * results.accumulation * results.workers,
+        "micro_batch_size": results.micro_batch, "accumulation_steps": results.accumulation,
+        "workers": results.workers, "batch_chosen_by": results.batch_chosen_by, "precision": results.precision,
+        "modules_file": results.modules_file,
+    }
+    return new_record(cfg, status=status, error=error, display_name=display_name, wall_time_s=wall_time_s,
+                      finished_at=finished_at, **fields_of_results)
 
 
 def new_record(cfg, **results) -> dict:
-    """The record of trial ``cfg`` (a ``TrialConfig``) with ``results`` (status and what it measured)."""
+    """The schema's record of trial ``cfg`` (a ``TrialConfig``) with ``results`` given as record fields
+    (status and what it measured); trials use ``build_record``, tests make records with this."""
     config = cfg.to_dict()
     base = {k: config.get(k) for k in _COPIED}
     return validate(Record(trial_id=cfg.trial_id, config=config, provenance=provenance(),
@@ -124,7 +202,7 @@ def validate(record: dict) -> dict:
 _NUMBER = (int, float)
 _TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,), "error": (str,),
           "method_options": (dict,), "learning_rate": _NUMBER, "seed": _NUMBER, "batch_size": _NUMBER,
-          "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER, "val_score": _NUMBER, "test_metrics": (dict,),
+          "examples_per_step": _NUMBER,          "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER, "val_score": _NUMBER, "test_metrics": (dict,),
           "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
           "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
           "members": (dict,), "mixture": (list,), "data_source": (str,)}
@@ -142,6 +220,24 @@ def read_record(path: str | Path, *, follow: bool = False) -> dict:
     """The record in ``path``: a regular file under the records' size cap (``follow``: the user named
     this path, a symlink is theirs to make)."""
     return validate(read_json(path, kind="record", follow=follow))
+
+
+def score_direction(record: dict) -> str:
+    """Which way a record's scores are better; records from before directions were recorded: higher,
+    as every metric the authors report is."""
+    return record.get("score_direction") or HIGHER
+
+
+def metric_names(metrics: dict | None) -> list[str]:
+    """The metrics of one metrics dict, its counts (``tasks.metrics.COUNTS``) left out."""
+    return [k for k in (metrics or {}) if k not in COUNTS]
+
+
+def output_counts(metrics: dict | None) -> tuple[float, float]:
+    """(invalid outputs, outputs scored) of one metrics dict (``tasks.metrics.COUNTS``); NaN where a
+    record does not say."""
+    metrics = metrics or {}
+    return float(metrics.get(INVALID_COUNT, math.nan)), float(metrics.get(EXAMPLES_COUNT, math.nan))
 
 
 class RecordError(ValueError):

@@ -40,21 +40,19 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
     carries the record to the driver, which writes it."""
     from ray import tune
 
-    from peftbench.harness.distributed import run_distributed_trial, workers_of
-
-    cfg = spec.trial_at(config["point"])
-    workers = workers_of(cfg)
     import torch
 
     from peftbench.budgets.measure import cap_address_space
+    from peftbench.harness.distributed import run_distributed_trial, workers_of
 
+    cfg = spec.trial_at(config["point"])
+    workers, display_name = workers_of(cfg), spec.method(config["point"]["method"]).display
     if not torch.cuda.is_available():  # a worker process that runs trials only: a runaway one fails alone
         cap_address_space(cfg.budget_bytes)
     if workers > 1:
-        record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True)
+        record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True, display_name=display_name)
     else:
-        record = run_trial(cfg, out_dir, report=tune.report, write=False)
-    record["display_name"] = spec.method(config["point"]["method"]).display
+        record = run_trial(cfg, out_dir, report=tune.report, write=False, display_name=display_name)
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
 

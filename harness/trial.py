@@ -11,16 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.records import new_record, read_record, record_path, write_record
+from peftbench.harness.records import TrialResults, build_record, read_record, record_path, write_record
 
 log = logging.getLogger(__name__)
 BUDGET_CACHE = "budget-cache.json"
 
 
 def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None,
-              write: bool = True) -> dict:
+              write: bool = True, display_name: str | None = None) -> dict:
     """Train ``cfg`` and return its record; with ``write`` (no Ray driver to hand it to), write it, and
-    a trial whose ``ok`` record exists does nothing.
+    a trial whose ``ok`` record exists does nothing. ``display_name``: the spec's name for the method.
 
     Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
     with the reason, so a sweep goes on past it.
@@ -31,13 +31,12 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     start = time.perf_counter()
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
-        results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report)
-        status, error = "ok", None
+        results, status, error = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report), "ok", None
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
-        results, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
-    record = new_record(cfg, status=status, error=error, wall_time_s=time.perf_counter() - start,
-                        finished_at=time.time(), **results)
+        results, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
+    record = build_record(cfg, status=status, results=results, error=error, display_name=display_name,
+                          wall_time_s=time.perf_counter() - start, finished_at=time.time())
     if write:
         write_record(out_dir, record)
     if status == "ok":
@@ -57,7 +56,7 @@ def ok_record(path: Path) -> dict | None:
     return record if record["status"] == "ok" else None
 
 
-def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None) -> dict:
+def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None) -> TrialResults:
     """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
     # torch and friends load only when a trial really runs
     from peftbench.budgets.plan import plan_batch

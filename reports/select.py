@@ -14,6 +14,7 @@ import statistics
 
 import pandas as pd
 
+from peftbench.harness.records import LOWER, metric_names, output_counts, score_direction
 from peftbench.methods import method_label
 
 SETTING = ["model", "data"]
@@ -29,7 +30,6 @@ EXTRA_COLUMNS = [
 ]
 ALPHA = 0.05  # two-sided level of the test against full fine-tuning
 BASELINE = "full"
-NOT_METRICS = ("invalid", "examples")  # counts kept beside a record's metrics, never scored
 UNKNOWN = "unknown"
 
 
@@ -44,12 +44,6 @@ def data_kind(source) -> str:
     return "hub" if source.startswith("hub:") else source
 
 
-def output_counts(metrics) -> tuple[float, float]:
-    """(invalid outputs, outputs scored) of one metrics dict; NaN where the record does not say."""
-    metrics = metrics or {}
-    return (float(metrics.get("invalid", math.nan)), float(metrics.get("examples", math.nan)))
-
-
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per record: the method's label (name with options), its display name, data source
     and kind, train size (or <NA>) and the counts of invalid and scored test outputs."""
@@ -59,7 +53,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         invalid, examples = output_counts(r.get("test_metrics"))
         rows.append({**r, "base_method": r["method"], "method": label, "train_size": r.get("train_size"),
                      "data_source": r.get("data_source") or UNKNOWN, "data": data_kind(r.get("data_source")),
-                     "display_name": r.get("display_name") or label,
+                     "display_name": r.get("display_name") or label, "score_direction": score_direction(r),
                      "test_invalid": invalid, "test_examples": examples})
     df = pd.DataFrame(rows)
     if df.empty:
@@ -79,6 +73,7 @@ def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(
         data=("data", "first"),  # a function of data_source
         display_name=("display_name", "first"),
+        score_direction=("score_direction", "first"),  # a task's, the same in every record of a cell
         val_score_mean=("val_score", "mean"),
         test_score_mean=("test_score", "mean"),
         # one seed has no spread to report: NaN, never a made-up 0
@@ -99,11 +94,14 @@ def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_learning_rates(per_lr: pd.DataFrame) -> pd.DataFrame:
-    """Per cell, the row of the learning rate with the best mean validation score.
+    """Per cell, the row of the learning rate with the best mean validation score: the highest, or the
+    lowest where the records say their score is lower-is-better (``score_direction``).
 
     Ties go to the smallest learning rate (rows are sorted by it and ``idxmax`` keeps the first).
     """
-    best = per_lr.loc[per_lr.groupby(CELL, sort=False, dropna=False)["val_score_mean"].idxmax()]
+    mean = per_lr["val_score_mean"]
+    signed = per_lr.assign(better=mean.where(per_lr["score_direction"] != LOWER, -mean))
+    best = per_lr.loc[signed.groupby(CELL, sort=False, dropna=False)["better"].idxmax()]
     return best.reset_index(drop=True)
 
 
@@ -271,23 +269,22 @@ def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> list:
 
 
 def score_mismatches(records: list[dict]) -> list[str]:
-    """Records whose ``test_score`` is not the task's own average of its ``test_metrics``.
+    """Records whose ``test_score`` is not the mean of their ``test_metrics``.
 
     The Average column relies on each record's test score already being the mean of its task's
-    metrics (``Task.score``); this checks that rather than assuming it. Tasks this install does
-    not know cannot be checked and are skipped.
+    metrics (``Task.score``); this checks that from the record alone: the metrics its ``scored_metrics``
+    names (older records: every key but the counts). Mixtures (a mean of members' means) are checked
+    in reports/multitask.py.
     """
-    from peftbench.tasks import get_task
-
     out = []
     for r in records:
-        if r["status"] != "ok" or not r.get("test_metrics"):
+        if r["status"] != "ok" or not r.get("test_metrics") or r.get("mixture"):
             continue
-        try:
-            metrics = {k: v for k, v in r["test_metrics"].items() if k not in NOT_METRICS}
-            expected = get_task(r["task"]).score(metrics)
-        except KeyError:
+        names = r.get("scored_metrics") or metric_names(r["test_metrics"])
+        values = [r["test_metrics"][k] for k in names if k in r["test_metrics"]]
+        if not values or any(not isinstance(v, (int, float)) for v in values):
             continue
+        expected = sum(values) / len(values)
         if not math.isclose(expected, r["test_score"], rel_tol=1e-9, abs_tol=1e-9):
             out.append(f"{r['trial_id']}: test_score {r['test_score']:g} ≠ mean of its metrics {expected:g}")
     return out

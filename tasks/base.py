@@ -19,7 +19,7 @@ from typing import Literal, NamedTuple
 
 from peftbench.models.spec import ModelSpec
 from peftbench.tasks.hub import hub_reachable
-from peftbench.tasks.metrics import COUNTS, INVALID
+from peftbench.tasks.metrics import COUNTS, INVALID, Metric
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Task:
     hub_config: str
     revision: str
     formatter: Callable[[dict], str]
-    metrics: tuple[Callable, ...]
+    metrics: tuple[Metric, ...]
     max_source_length: int = 128
     epochs: int = 3  # the paper's epochs on the full training set
     hub_splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "validation": "validation"})
@@ -98,8 +98,26 @@ class Task:
         raise NotImplementedError
 
     @property
+    def all_metrics(self) -> tuple[Metric, ...]:
+        """Every registered metric the task reports (a kind's extra ones too)."""
+        return tuple(self.metrics)
+
+    @property
     def metric_names(self) -> tuple[str, ...]:
-        return tuple(m.__name__ for m in self.metrics)
+        return tuple(m.name for m in self.all_metrics)
+
+    @property
+    def metric_directions(self) -> dict[str, str]:
+        """Each metric's name and which way it is better (``higher`` or ``lower``), as records carry them."""
+        return {m.name: m.direction for m in self.all_metrics}
+
+    @property
+    def score_direction(self) -> str:
+        """Which way the task's score (a mean of its ``scored_metrics``) is better: theirs, all one way."""
+        directions = {self.metric_directions[name] for name in self.scored_metrics}
+        if len(directions) != 1:
+            raise ValueError(f"{self.name}: its score averages metrics of both directions ({self.metric_directions})")
+        return directions.pop()
 
     @property
     def hub_source(self) -> str:
@@ -112,7 +130,7 @@ class Task:
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         raise NotImplementedError
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         """Metrics (×100) of generated texts against the examples, plus ``invalid`` (outputs that
         could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
@@ -137,9 +155,14 @@ class Task:
         only. What must be computed first (a VL task's image features) is mapped by ``map_fn``."""
         return None
 
+    @property
+    def scored_metrics(self) -> tuple[str, ...]:
+        """The metrics the task's score averages: all of them, unless a kind says otherwise."""
+        return self.metric_names
+
     def score(self, metrics: dict[str, float]) -> float:
-        """The task's single number: the mean of its metrics (the counts ``invalid`` and ``examples`` excluded)."""
-        values = [v for k, v in metrics.items() if k not in COUNTS]
+        """The task's single number: the mean of its ``scored_metrics`` (never the counts ``COUNTS``)."""
+        values = [v for k, v in metrics.items() if k not in COUNTS and k in self.scored_metrics]
         return sum(values) / len(values)
 
     def load(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0) -> dict[str, list[dict]]:
@@ -227,7 +250,7 @@ class ClassificationTask(Task):
     label_texts: tuple[str, ...]
     label_digits: tuple[str, ...] | None = None
     label: Callable[[dict], int] = hub_label
-    group_metrics: tuple[Callable, ...] = ()
+    group_metrics: tuple[Metric, ...] = ()
 
     def __post_init__(self):
         if self.group_metrics and self.unit is None:
@@ -248,8 +271,8 @@ class ClassificationTask(Task):
         return max(len(t.encode()) for t in texts) + 1
 
     @property
-    def metric_names(self) -> tuple[str, ...]:
-        return tuple(m.__name__ for m in self.metrics + self.group_metrics)
+    def all_metrics(self) -> tuple[Metric, ...]:
+        return tuple(self.metrics) + tuple(self.group_metrics)
 
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         return self.texts(fmt)[self.label(example)]
@@ -259,7 +282,7 @@ class ClassificationTask(Task):
         texts, text = self.texts(fmt), prediction.strip()
         return texts.index(text) if text in texts else INVALID
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         preds = [self.parse(p, fmt) for p in predictions]
         refs = [self.label(ex) for ex in examples]
         out: dict[str, float] = {}

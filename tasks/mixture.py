@@ -86,14 +86,52 @@ class Mixture:
         """Epochs when a spec gives none: the largest of its members' own (the paper's)."""
         return max(t.epochs for t in self.members)
 
-    def score(self, metrics: Mapping[str, Mapping[str, float]]) -> float:
-        """The mean over members of each member's score; ``metrics`` maps member -> its metrics."""
-        return sum(t.score(metrics[t.name]) for t in self.members) / len(self.members)
+    @property
+    def metric_directions(self) -> dict[str, str]:
+        """Every member's metrics by name and direction (a name is one registered metric)."""
+        return {name: d for t in self.members for name, d in t.metric_directions.items()}
+
+    @property
+    def scored_metrics(self) -> list[str]:
+        """The metrics a member's score averages, of every member (the mixture's score: their scores' mean)."""
+        return list(dict.fromkeys(name for t in self.members for name in t.scored_metrics))
+
+    @property
+    def score_direction(self) -> str:
+        """Which way the mean of the members' scores is better: the members' one direction."""
+        directions = {t.score_direction for t in self.members}
+        if len(directions) != 1:
+            raise ValueError(f"{self.name}: its members' scores go both ways; their mean would mean nothing")
+        return directions.pop()
+
+    def by_member(self, metrics: Mapping) -> Mapping[str, Mapping[str, float]]:
+        """``metrics`` as records hold them (a mixture's: member -> its metrics; a single task's, a mixture
+        of one: its own) keyed by member."""
+        return {self.members[0].name: metrics} if len(self.members) == 1 else metrics
+
+    def recorded(self, by_member: Mapping[str, Mapping[str, float]]) -> Mapping:
+        """Metrics keyed by member as records hold them: ``by_member``'s inverse."""
+        return by_member[self.members[0].name] if len(self.members) == 1 else dict(by_member)
+
+    def score(self, metrics: Mapping) -> float:
+        """The mean over members of each member's score; ``metrics`` as records hold them (``by_member``)."""
+        by_member = self.by_member(metrics)
+        return sum(t.score(by_member[t.name]) for t in self.members) / len(self.members)
+
+    def order(self, sizes: Sequence[int], probabilities: Sequence[float], *, seed: int,
+              min_rows: int = 1) -> ShuffledPasses | MixtureSampler:
+        """The training data's order for ``seed``: a single task's rows shuffled afresh each epoch, or a
+        mixture's sampled batches. Either gives ``epoch(rows)`` and a plain-data ``getstate``/``setstate``."""
+        if len(self.members) == 1:
+            return ShuffledPasses(sizes[0], seed=seed, min_rows=min_rows)
+        return MixtureSampler(sizes, probabilities, seed=seed)
 
 
 def mixture_source(sources: Mapping[str, str]) -> str:
-    """One ``data_source`` for a mixture: ``fixtures`` when every member read its fixtures, else each
+    """One ``data_source`` for a mixture (a single task's own): ``fixtures`` when every member read its fixtures, else each
     member's own, ``task=source`` joined by ``; `` (hub revisions differ per task)."""
+    if len(sources) == 1:  # a single task: its own source
+        return next(iter(sources.values()))
     if all(s == FIXTURES_SOURCE for s in sources.values()):
         return FIXTURES_SOURCE
     return "; ".join(f"{task}={source}" for task, source in sources.items())
@@ -172,3 +210,25 @@ class MixtureSampler:
         self._choice.setstate(state["choice"])
         for stream, saved in zip(self._streams, state["streams"], strict=True):
             stream.setstate(saved)
+
+
+class ShuffledPasses:
+    """A single task's batches (a mixture of one): each epoch one pass over its rows in a fresh shuffle
+    by one RNG of ``seed``, a last batch under ``min_rows`` rows left out (``engine.batches``'s order)."""
+
+    def __init__(self, size: int, *, seed: int, min_rows: int = 1):
+        self.size, self.min_rows = size, min_rows
+        self.rng = random.Random(seed)
+
+    def epoch(self, batch: int) -> Iterator[tuple[int, list[int]]]:
+        """One pass: ``(0, row indices)`` per batch."""
+        order = list(range(self.size))
+        self.rng.shuffle(order)
+        for i in range(0, self.size - self.min_rows + 1, batch):
+            yield 0, order[i : i + batch]
+
+    def getstate(self) -> tuple:
+        return self.rng.getstate()
+
+    def setstate(self, state: tuple) -> None:
+        self.rng.setstate(state)

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from peftbench.tasks.base import T5_STYLE, Task, TextFormat
+from peftbench.tasks.metrics import TEXTS, check_lengths, register_metric
 
 PUNCTUATION = frozenset(string.punctuation)
 
@@ -46,16 +47,21 @@ def token_f1(prediction: str, answer: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def f1(preds: list[str], answers: list[list[str]]) -> dict[str, float]:
-    """Token F1 against the best-matching gold answer, ×100 (a query without answers scores 0)."""
+@register_metric(higher_is_better=True, inputs=TEXTS)
+def squad_f1(preds: list[str], answers: list[list[str]]) -> dict[str, float]:
+    """Token F1 against the best-matching gold answer, ×100 (a query without answers scores 0): the
+    SQuAD evaluation's F1, which ReCoRD's official scorer uses."""
+    check_lengths(preds, answers)
     scores = [max((token_f1(p, a) for a in gold), default=0.0) for p, gold in zip(preds, answers, strict=True)]
-    return {"f1": 100.0 * sum(scores) / len(scores)}
+    return {"squad_f1": 100.0 * sum(scores) / len(scores)}
 
 
-def em(preds: list[str], answers: list[list[str]]) -> dict[str, float]:
-    """Exact match (after normalisation) with any gold answer, ×100."""
+@register_metric(higher_is_better=True, inputs=TEXTS)
+def squad_em(preds: list[str], answers: list[list[str]]) -> dict[str, float]:
+    """Exact match (after normalisation) with any gold answer, ×100: the SQuAD evaluation's."""
+    check_lengths(preds, answers)
     hits = [normalize_answer(p) in {normalize_answer(a) for a in gold} for p, gold in zip(preds, answers, strict=True)]
-    return {"em": 100.0 * sum(hits) / len(hits)}
+    return {"squad_em": 100.0 * sum(hits) / len(hits)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +82,7 @@ class RecordTask(Task):
         """One example per distinct gold answer; a query without an answer teaches nothing."""
         return [{**r, "answers": [a]} for r in rows for a in dict.fromkeys(r["answers"])]
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         if not examples:
             raise ValueError("a metric of an empty split")
         answers = [ex["answers"] for ex in examples]

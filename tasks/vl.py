@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 from peftbench.models.spec import ModelSpec
 from peftbench.tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
-from peftbench.tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy
+from peftbench.tasks.metrics import VALUES, accuracy
+from peftbench.tasks.vl_metrics import bleu4, cider, normalize_vqa, vqa_accuracy
 
 FIXTURE_ENCODER = "tiny-clip"  # fixtures are 32×32 drawings: the tiny random CLIP reads them offline
 HUB_ENCODER = "clip-rn101"  # VL-Adapter's CLIP ResNet-101 grid features
@@ -144,10 +145,14 @@ class VisionTask(Task):
         """Rows per split: the VL splits are VL-Adapter's own (no size rule), so the split itself counts them."""
         return {k: len(v) for k, v in self.split(raw).items()}
 
-    def evaluate(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         out: dict[str, float] = {}
+        references = [self.references(ex) for ex in examples]
         for metric in self.metrics:
-            out.update(metric(predictions, [self.references(ex) for ex in examples]))
+            if metric.inputs == VALUES:  # compared for equality: answers as the VQA evaluation normalises them
+                out.update(metric([normalize_vqa(p) for p in predictions], [normalize_vqa(r) for r in references]))
+            else:
+                out.update(metric(predictions, references))
         out["invalid"] = sum(not self.valid(p) for p in predictions)
         out["examples"] = len(predictions)
         return out
@@ -241,9 +246,10 @@ class CaptionTask(VisionTask):
         """One example per reference caption (VL-T5 trains on every caption of an image)."""
         return [{**r, "sentences": [s]} for r in rows for s in r["sentences"]]
 
-    def score(self, metrics: dict[str, float]) -> float:
+    @property
+    def scored_metrics(self) -> tuple[str, ...]:
         """CIDEr, the paper's COCO number (BLEU-4 is reported beside it)."""
-        return metrics["cider"]
+        return ("cider",)
 
     def images(self, example: dict) -> list[bytes]:
         """The row's image, else its URL (the Karpathy split's rows on the hub carry COCO's URLs)."""

@@ -5,7 +5,8 @@
   averaged over the 10 subsets of 9 annotators (each annotator left out once); predictions are
   normalised as the official code does (punctuation, number words, articles, contractions), the
   annotators' answers only by punctuation and only when they disagree (``vqa_gold``), as the code does.
-- ``accuracy`` (GQA, NLVR2): exact match of the normalised prediction with the one answer.
+- ``accuracy`` (GQA, NLVR2): the registered ``tasks.metrics.accuracy`` on answers normalised as above
+  (the task normalises, ``VisionTask.compute_metrics``).
 - ``cider`` (CIDEr-D) and ``bleu4``: the COCO caption evaluation's scorers (pycocoevalcap), on text
   tokenised here as its PTB tokenizer does for plain captions (lower case, punctuation dropped, split
   on spaces), so no Java is needed. Captions with quotes, hyphens or contractions tokenise slightly
@@ -15,6 +16,8 @@
 from __future__ import annotations
 
 import re
+
+from peftbench.tasks.metrics import TEXTS, check_lengths, register_metric
 
 PAPER_NAMES = {"vqa_accuracy": "VQA accuracy", "accuracy": "accuracy", "cider": "CIDEr", "bleu4": "BLEU-4"}
 
@@ -70,16 +73,10 @@ def vqa_score(prediction: str, answers: list[str]) -> float:
     return sum(scores) / len(scores)
 
 
+@register_metric(higher_is_better=True, inputs="generated answers and each question's annotators' answers")
 def vqa_accuracy(predictions: list[str], answers: list[list[str]]) -> dict[str, float]:
-    _check(predictions, answers)
+    check_lengths(predictions, answers)
     return {"vqa_accuracy": 100.0 * sum(map(vqa_score, predictions, answers)) / len(predictions)}
-
-
-def accuracy(predictions: list[str], answers: list[str]) -> dict[str, float]:
-    """Accuracy: the normalised prediction equals the normalised answer (GQA, NLVR2)."""
-    _check(predictions, answers)
-    hits = sum(normalize_vqa(p) == normalize_vqa(a) for p, a in zip(predictions, answers, strict=True))
-    return {"accuracy": 100.0 * hits / len(predictions)}
 
 
 def caption_tokens(text: str) -> str:
@@ -90,12 +87,13 @@ def caption_tokens(text: str) -> str:
 
 
 def _scorer_inputs(predictions: list[str], references: list[list[str]]) -> tuple[dict, dict]:
-    _check(predictions, references)
+    check_lengths(predictions, references)
     res = {i: [caption_tokens(p)] for i, p in enumerate(predictions)}
     gts = {i: [caption_tokens(r) for r in refs] for i, refs in enumerate(references)}
     return gts, res
 
 
+@register_metric(higher_is_better=True, inputs=TEXTS)
 def cider(predictions: list[str], references: list[list[str]]) -> dict[str, float]:
     """CIDEr-D (Vedantam et al., 2015) over the split, the COCO evaluation's ``Cider`` scorer; its
     document frequencies come from the split's references, as in the COCO evaluation."""
@@ -105,6 +103,7 @@ def cider(predictions: list[str], references: list[list[str]]) -> dict[str, floa
     return {"cider": 100.0 * float(score)}
 
 
+@register_metric(higher_is_better=True, inputs=TEXTS)
 def bleu4(predictions: list[str], references: list[list[str]]) -> dict[str, float]:
     """Corpus BLEU-4 (Papineni et al., 2002) with the brevity penalty of the closest reference length,
     the COCO evaluation's ``Bleu(4)`` scorer."""
@@ -113,9 +112,3 @@ def bleu4(predictions: list[str], references: list[list[str]]) -> dict[str, floa
     scores, _ = Bleu(4).compute_score(*_scorer_inputs(predictions, references), verbose=0)
     return {"bleu4": 100.0 * float(scores[3])}
 
-
-def _check(predictions: list, references: list) -> None:
-    if not references:
-        raise ValueError("a metric of an empty split")
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")

@@ -100,7 +100,7 @@ def sweep_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     for seed in (0, 1):
         write_record(folder, Record(trial_id=f"adapter-sst2-s{seed}", status="ok", model="tiny-t5", method="adapter",
-                                    task="sst2", learning_rate=1e-3, seed=seed, batch_size=8, epochs=1,
+                                    task="sst2", learning_rate=1e-3, seed=seed, examples_per_step=8, epochs=1,
                                     val_metrics=[{"accuracy": 70.0 + seed}], best_epoch=1, val_score=70.0 + seed,
                                     test_metrics={"accuracy": 60.0 + seed}, test_score=60.0 + seed,
                                     trainable_params=10, total_params=1000, trainable_pct=1.0,

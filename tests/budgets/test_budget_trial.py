@@ -6,7 +6,7 @@ import pytest
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from peftbench.budgets import plan as budget_plan
-from peftbench.harness import train as harness_train
+from peftbench.harness import setup as harness_train
 from peftbench.budgets.estimate import estimate_fit
 from peftbench.budgets.plan import MARGIN
 from peftbench.budgets.workload import Workload
@@ -53,7 +53,7 @@ def test_batch_100_with_micro_batch_25_steps_every_4_and_caches(method, tmp_path
                       batch=100, budget=budget, warmup_steps=0, data="fixtures")
     record = validate(run_trial(cfg, tmp_path))
     assert record["status"] == "ok", record["error"]
-    assert (record["micro_batch_size"], record["accumulation_steps"], record["batch_size"]) == (25, 4, 100)
+    assert (record["micro_batch_size"], record["accumulation_steps"], record["examples_per_step"]) == (25, 4, 100)
     assert (record["budget"], record["batch_chosen_by"]) == (budget, "estimated")
     micro_batches = math.ceil(len(task.load("fixtures")["train"]) / 25)  # 240 rows: 10
     assert events.count("m") == micro_batches
@@ -65,6 +65,6 @@ def test_batch_100_with_micro_batch_25_steps_every_4_and_caches(method, tmp_path
     events.clear()
     again = run_trial(TrialConfig(**{**cfg.__dict__, "learning_rate": 1e-3, "seed": 1}), tmp_path)
     assert again["status"] == "ok" and (again["micro_batch_size"], again["accumulation_steps"]) == (25, 4)
-    # before training: the CPU memory measurement's one real step (harness/train.py cpu_tensor_peak)
+    # before training: the CPU memory measurement's one real step (harness/memory.py cpu_tensor_peak)
     assert len(estimates) == 2 and "".join(events).lstrip("S") == "mmmmS" * (micro_batches // 4) + "m" * (micro_batches % 4)
     assert (tmp_path / "budget-cache.json").exists() and len(read_records(tmp_path)) == 2

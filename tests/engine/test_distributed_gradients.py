@@ -14,7 +14,7 @@ from transformers import T5ForConditionalGeneration
 from peftbench.engine.batches import random_batch
 from peftbench.models.load import tiny_t5_config
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
-from peftbench.harness.train import Run
+from peftbench.harness.setup import Trial
 
 ROWS = 8
 
@@ -29,7 +29,7 @@ def _step(rank: int, zero_stage: int) -> dict:
                          generator=torch.Generator().manual_seed(1))
     batch["attention_mask"][0, -1] = 1  # every row whole, so each half's mean loss weighs its tokens alike
     rank, world = rank_and_world()
-    rows = Run.shard(SimpleNamespace(rank=rank, world=world, device=torch.device("cpu")), batch)
+    rows = Trial.shard(SimpleNamespace(rank=rank, world=world, device=torch.device("cpu")), batch)
     engine = Engine(model, Optimization(learning_rate=1e-3, max_grad_norm=None),
                     deepspeed=deepspeed_config_of("full", {"zero_stage": zero_stage}),
                     micro_batch=len(rows["input_ids"]))

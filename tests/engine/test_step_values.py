@@ -11,7 +11,7 @@ from peftbench.engine.accounting import count_params
 from peftbench.engine.batches import batches
 from peftbench.models.load import model_config, tiny_t5_config
 from peftbench.engine.step import Engine, Optimization
-from peftbench.harness.train import Run
+from peftbench.harness.setup import Trial
 from peftbench.methods import apply_method
 
 
@@ -52,8 +52,8 @@ def test_data_parallel_workers_split_each_step_batch_into_disjoint_micro_batches
     step_batch = {"input_ids": torch.arange(12).view(6, 2), "labels": torch.arange(6).view(6, 1)}
 
     def rows_of(rank: int) -> list[int]:
-        run = Run(cfg=None, task=None, fmt=None, data={}, data_source="", model_source="", tokenizer=None, cpu_memory=None, precision={},
-                  engine=None, count=None, device=torch.device("cpu"), micro_batch=2, rank=rank, world=3)
+        run = Trial(cfg=None, plan=None, task=None, fmt=None, splits={}, sources={}, model_source="", tokenizer=None,
+                    cpu_memory=None, precision={}, engine=None, count=None, device=torch.device("cpu"), rank=rank, world=3)
         shard = run.shard(step_batch)
         assert torch.equal(shard["input_ids"][:, 0] // 2, shard["labels"][:, 0])  # rows stay whole
         return shard["labels"][:, 0].tolist()

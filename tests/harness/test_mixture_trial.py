@@ -17,6 +17,7 @@ from transformers import ByT5Tokenizer
 
 from peftbench.budgets.plan import BatchPlan
 from peftbench.engine.state import LOOP_STATE
+from peftbench.harness import setup as trial_setup
 from peftbench.harness import train as loop
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.records import read_records
@@ -41,7 +42,7 @@ def fingerprint(model) -> float:
 def test_a_mixture_trial_trains_one_task_per_batch_evaluates_every_member_and_writes_one_record(
         tmp_path, monkeypatch):
     seen_steps, seen_evals = [], []
-    real_step = loop.Engine.micro_step
+    real_step = trial_setup.Engine.micro_step
 
     def micro_step(engine, batch):  # which task the model was switched to, and what the batch holds
         seen_steps.append((task_switch(engine.module).current, batch["input_ids"]))
@@ -52,8 +53,8 @@ def test_a_mixture_trial_trains_one_task_per_batch_evaluates_every_member_and_wr
         score = 30.0 if task.name == "rte" else 70.0
         return {"accuracy": score, "invalid": 0, "examples": len(rows)}
 
-    monkeypatch.setattr(loop.Engine, "micro_step", micro_step)
-    monkeypatch.setattr(loop, "evaluate", evaluate)
+    monkeypatch.setattr(trial_setup.Engine, "micro_step", micro_step)
+    monkeypatch.setattr(trial_setup, "generate_and_score", evaluate)
     cfg = mixture(epochs=1, batch_size=32)
     record = run_trial(cfg, tmp_path)
     assert record["status"] == "ok", record["error"]
@@ -95,10 +96,10 @@ def test_the_best_epoch_is_the_best_mean_over_members_not_any_members_best(monke
         return {"accuracy": score, "invalid": 0, "examples": len(rows)}
 
     test_rows = {t: get_task(t).load("fixtures")["test"] for t in ("rte", "sst2")}
-    monkeypatch.setattr(loop, "evaluate", evaluate)
+    monkeypatch.setattr(trial_setup, "generate_and_score", evaluate)
     result = loop.train(mixture(epochs=3, train_size=16), PLAN, log=lambda _: None)
-    assert result["best_epoch"] == 3 and result["val_score"] == 55.0
-    assert {t: m["val_score"] for t, m in result["members"].items()} == {"rte": 50.0, "sst2": 60.0}
+    assert result.best_epoch == 3 and result.val_score == 55.0
+    assert {t: m["val_score"] for t, m in result.members.items()} == {"rte": 50.0, "sst2": 60.0}
     assert len(set(seen["validation"])) == 3  # two members per validation, three epochs of weights
     assert seen["test"] == [seen["validation"][-1]] * 2, "test scored with other weights than the best mean's"
 
@@ -114,7 +115,7 @@ def test_a_resumed_mixture_trial_ends_bit_for_bit_where_an_unbroken_one_does(dro
     def kill_after_first(metrics):
         raise Killed("killed after epoch 1")
 
-    monkeypatch.setattr(loop, "evaluate", weight_score)
+    monkeypatch.setattr(trial_setup, "generate_and_score", weight_score)
     cfg = mixture(model=dropout_t5, epochs=3, train_size=24)
     plan = BatchPlan(micro_batch=8, accumulation=2, chosen_by="fixed")
     unbroken = loop.train(cfg, plan, checkpoint_dir=tmp_path / "unbroken", log=lambda _: None)
@@ -126,8 +127,8 @@ def test_a_resumed_mixture_trial_ends_bit_for_bit_where_an_unbroken_one_does(dro
     assert a["epoch"] == b["epoch"] == 3 and a["micro_steps"] == 3 * 6  # 48 rows in batches of 8
     for key in ("order", "torch_rng", "engine", "trainable", "best_state", "val_metrics", "evaluated_at"):
         assert_identical(a[key], b[key], key)
-    assert resumed["test_metrics"] == unbroken["test_metrics"]
-    assert resumed["members"] == unbroken["members"]
+    assert resumed.test_metrics == unbroken.test_metrics
+    assert resumed.members == unbroken.members
 
 
 def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path, monkeypatch):
@@ -149,9 +150,9 @@ def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path,
 
 
 def test_the_prefix_is_on_for_a_mixture_unless_asked_otherwise():
-    assert loop.uses_prefix(mixture()) is True
-    assert loop.uses_prefix(mixture(task_prefix="never")) is False
-    assert loop.uses_prefix(TrialConfig(method="adapter", task="rte", learning_rate=1e-3)) is False  # the authors'
+    assert trial_setup.uses_prefix(mixture()) is True
+    assert trial_setup.uses_prefix(mixture(task_prefix="never")) is False
+    assert trial_setup.uses_prefix(TrialConfig(method="adapter", task="rte", learning_rate=1e-3)) is False  # the authors'
 
 
 def test_mixture_settings_leave_single_task_trial_ids_as_they_were():

@@ -6,7 +6,7 @@ import torch
 from peftbench.engine import step as engine_step
 from peftbench.budgets.plan import BatchPlan
 from peftbench.harness.config import ConfigError, TrialConfig
-from peftbench.harness.train import setup
+from peftbench.harness.setup import setup
 from peftbench.harness.trial import run_trial
 
 PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
@@ -99,7 +99,8 @@ def test_saved_modules_reload_into_the_same_model_and_method_and_score_the_same(
 
     from peftbench.models.load import load_model
     from peftbench.engine.state import load_trainable_state
-    from peftbench.harness.train import encode_split, evaluate
+    from peftbench.harness.generation import generate_and_score
+    from peftbench.harness.setup import encode_split
     from peftbench.methods import apply_method, resolve_prefix
     from peftbench.tasks import TextFormat, get_task
 
@@ -114,5 +115,5 @@ def test_saved_modules_reload_into_the_same_model_and_method_and_score_the_same(
     load_trainable_state(model, saved)
     task, fmt = get_task("sst2"), TextFormat(prefix=resolve_prefix("auto", "bitfit"), labels="digits")
     rows = encode_split(task, fmt, tokenizer, task.load("fixtures")["test"], task.max_source_length)
-    assert evaluate(model, tokenizer, task, fmt, rows, 32, "cpu") == record["test_metrics"]
+    assert generate_and_score(model, tokenizer, task, fmt, rows, 32, "cpu") == record["test_metrics"]
     assert config("bitfit").save_modules is False  # off by default: no file unless asked

@@ -6,7 +6,7 @@ import pytest
 
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.records import KEYS, OPTIONAL_KEYS, SCHEMA, read_record, read_records, validate, write_record
-from peftbench.harness.trial import new_record
+from peftbench.harness.records import new_record
 
 
 def make_record(**fields):
@@ -51,3 +51,4 @@ def test_trial_id_changes_with_any_setting():
     a = TrialConfig(model="tiny-t5", method="adapter", task="sst2", learning_rate=1e-3, seed=0)
     b = TrialConfig(model="tiny-t5", method="adapter", task="sst2", learning_rate=1e-3, seed=0, epochs=4)
     assert a.trial_id != b.trial_id and a.trial_id.startswith("adapter-sst2-lr0.001-s0-")
+

@@ -103,7 +103,7 @@ def test_two_worker_deepspeed_trial_through_torch_trainer_inside_tune(tmp_path):
     assert proc.returncode == 0, output[-3000:]
     (record,) = records_in(tmp_path / "out").values()
     assert record["status"] == "ok" and record["workers"] == 2
-    assert record["batch_size"] == 2 * record["micro_batch_size"] == 32  # each worker takes 16 rows
+    assert record["examples_per_step"] == 2 * record["micro_batch_size"] == 32  # each worker takes 16 rows
     assert "RayTrainWorker" in output  # the loop ran in Ray Train's workers, not the Tune trial
 
 

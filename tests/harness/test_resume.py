@@ -72,7 +72,7 @@ def unbroken_and_resumed(cfg: TrialConfig, plan: BatchPlan, folder: Path) -> tup
 
 
 def test_plain_torch_resume_ends_bit_for_bit_where_an_unbroken_run_does(dropout_t5, tmp_path, monkeypatch):
-    monkeypatch.setattr(loop.Run, "evaluate", weight_dependent_score)
+    monkeypatch.setattr(loop.Trial, "split_metrics", weight_dependent_score)
     # two micro-batches a step, five an epoch: the kill falls mid-step, with a gradient pending
     plan = BatchPlan(micro_batch=8, accumulation=2, chosen_by="fixed")
     unbroken, resumed, a, b = unbroken_and_resumed(trial(dropout_t5, "adapter"), plan, tmp_path)
@@ -83,12 +83,12 @@ def test_plain_torch_resume_ends_bit_for_bit_where_an_unbroken_run_does(dropout_
     assert_identical(a["engine"], b["engine"], "optimizer and schedule")
     assert_identical(a["trainable"], b["trainable"], "trainable weights")
     assert_identical(a["best_state"], b["best_state"], "best weights")
-    assert resumed["test_metrics"] == unbroken["test_metrics"]
+    assert resumed.test_metrics == unbroken.test_metrics
 
 
 def test_deepspeed_resume_of_full_fine_tuning_ends_bit_for_bit_where_an_unbroken_run_does(dropout_t5, tmp_path,
                                                                                          monkeypatch):
-    monkeypatch.setattr(loop.Run, "evaluate", weight_dependent_score)
+    monkeypatch.setattr(loop.Trial, "split_metrics", weight_dependent_score)
     plan = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
     _, _, a, b = unbroken_and_resumed(trial(dropout_t5, "full"), plan, tmp_path)
     assert a["epoch"] == b["epoch"] == 3 and a["micro_steps"] == 15
@@ -112,9 +112,9 @@ def test_the_test_split_is_scored_with_the_best_epochs_weights_not_the_last(monk
         score = next(scripted) if split == "validation" else 0.0
         return {"accuracy": score, "invalid": 0.0, "examples": 1}
 
-    monkeypatch.setattr(loop.Run, "evaluate", evaluate)
+    monkeypatch.setattr(loop.Trial, "split_metrics", evaluate)
     cfg = trial("tiny-t5", "adapter")
     record = loop.train(cfg, BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed"), log=lambda _: None)
-    assert record["best_epoch"] == 2 and record["val_score"] == 80.0
+    assert record.best_epoch == 2 and record.val_score == 80.0
     assert len(set(seen["validation"])) == 3  # the weights moved every epoch
     assert seen["test"] == [seen["validation"][1]], "test scored with other weights than the best epoch's"

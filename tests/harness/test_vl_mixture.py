@@ -10,7 +10,7 @@ import pytest
 from peftbench.budgets import plan as budget_plan
 from peftbench.budgets.estimate import estimate_fit
 from peftbench.budgets.workload import Workload
-from peftbench.harness import train as loop
+from peftbench.harness import setup as loop
 from peftbench.harness import trial as trial_module
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.trial import run_trial
@@ -25,7 +25,7 @@ def test_a_vl_mixture_trial_gives_each_task_its_own_images_and_modules_and_write
         tmp_path, monkeypatch):
     monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))
     steps, generated, probed = [], [], []
-    real_step, real_generate, real_plan = loop.Engine.micro_step, loop.evaluate, budget_plan.plan_batch
+    real_step, real_generate, real_plan = loop.Engine.micro_step, loop.generate_and_score, budget_plan.plan_batch
 
     def micro_step(engine, batch):
         steps.append((task_switch(engine.module).current, tuple(batch["visual_features"].shape[1:3])))
@@ -40,7 +40,7 @@ def test_a_vl_mixture_trial_gives_each_task_its_own_images_and_modules_and_write
         return real_plan(workload, **kw)
 
     monkeypatch.setattr(loop.Engine, "micro_step", micro_step)
-    monkeypatch.setattr(loop, "evaluate", evaluate)
+    monkeypatch.setattr(loop, "generate_and_score", evaluate)
     monkeypatch.setattr(budget_plan, "plan_batch", plan_batch)
     cfg = TrialConfig(model="tiny-t5", method="adapter", method_options={"sharing": "per-task"}, task="vl2",
                       mixture=("vqa", "nlvr2"), learning_rate=1e-3, data="fixtures", epochs=1, batch_size=8,

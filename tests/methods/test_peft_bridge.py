@@ -12,7 +12,7 @@ from peftbench.cli.main import main
 from peftbench.engine.batches import batches
 from peftbench.models.load import tiny_t5_config
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.train import setup
+from peftbench.harness.setup import setup
 from peftbench.methods import apply_method, get_method
 
 

@@ -27,7 +27,7 @@ def test_macro_f1_averages_over_every_class_present_or_not():
     # Per class: 0 -> 1, 1 -> 1, 2 -> 0 (absent): 2/3 (over the classes present it would be 1).
     assert macro_f1_over(3)([0, 1, 1], [0, 1, 1]) == {"macro_f1": pytest.approx(100 * 2 / 3)}
     assert macro_f1_over(2)([0, 1, 1], [0, 1, 1]) == {"macro_f1": pytest.approx(100.0)}
-    assert macro_f1_over(3).__name__ == "macro_f1"
+    assert macro_f1_over(3).name == "macro_f1"
 
 
 def test_correlations_by_hand():
@@ -94,7 +94,7 @@ CASES = {
 def test_task_metrics_on_fixed_predictions(case):
     labels, predictions, expected = CASES[case]
     name = case.split("-")[0]
-    got = get_task(name).evaluate(predictions, _examples(name, labels))
+    got = get_task(name).compute_metrics(predictions, _examples(name, labels))
     assert got == {**{k: pytest.approx(v) for k, v in expected.items()}, "invalid": 0, "examples": len(labels)}
 
 
@@ -107,7 +107,7 @@ def _multirc_examples() -> list[dict]:
 
 
 def test_multirc_f1a_and_exact_match():
-    got = get_task("multirc").evaluate(["True", "False", "False", "True", "True"], _multirc_examples())
+    got = get_task("multirc").compute_metrics(["True", "False", "False", "True", "True"], _multirc_examples())
     # TP 2, FP 1, FN 0 over all options -> F1a 4/5; question 0 all right, question 1 not -> EM 1/2
     assert got == {"f1a": pytest.approx(80.0), "em": pytest.approx(50.0), "invalid": 0, "examples": 5}
 
@@ -121,33 +121,33 @@ def _record_examples() -> list[dict]:
 
 
 def test_record_max_over_answers():
-    got = get_task("record").evaluate(["ada", "Ben"], _record_examples())
+    got = get_task("record").compute_metrics(["ada", "Ben"], _record_examples())
     # "ada" matches "Ada" after normalisation; "Ben" vs "Ben Smith": F1 2/3, the best of the two answers
-    assert got == {"f1": pytest.approx(100 * (1 + 2 / 3) / 2), "em": pytest.approx(50.0), "invalid": 0,
+    assert got == {"squad_f1": pytest.approx(100 * (1 + 2 / 3) / 2), "squad_em": pytest.approx(50.0), "invalid": 0,
                    "examples": 2}
 
 
 def test_record_scores_any_output_squad_style_not_only_passage_entities():
     # "Smith" is none of the passage's entities (this used to be invalid and score 0): against
     # "Ben Smith" P 1, R 1/2 -> 2/3, against "Mr Ben Smith" P 1, R 1/3 -> 1/2; the max is 2/3.
-    got = get_task("record").evaluate(["Ada", "Smith"], _record_examples())
-    assert got == {"f1": pytest.approx(100 * (1 + 2 / 3) / 2), "em": pytest.approx(50.0), "invalid": 0,
+    got = get_task("record").compute_metrics(["Ada", "Smith"], _record_examples())
+    assert got == {"squad_f1": pytest.approx(100 * (1 + 2 / 3) / 2), "squad_em": pytest.approx(50.0), "invalid": 0,
                    "examples": 2}
     # normalised ("the", punctuation, case) "the Ada." is "ada" and "Mr. Ben Smith" is "mr ben smith"
-    got = get_task("record").evaluate(["the Ada.", "Mr. Ben Smith"], _record_examples())
-    assert got == {"f1": pytest.approx(100.0), "em": pytest.approx(100.0), "invalid": 0, "examples": 2}
+    got = get_task("record").compute_metrics(["the Ada.", "Mr. Ben Smith"], _record_examples())
+    assert got == {"squad_f1": pytest.approx(100.0), "squad_em": pytest.approx(100.0), "invalid": 0, "examples": 2}
 
 
 def test_record_counts_outputs_with_no_words_as_invalid():
     # "" and "The ..." normalise to nothing: no answer can match; "Bo" is a wrong entity, valid.
     examples = _record_examples() + [{**_record_examples()[0], "idx": {"passage": 2, "query": 0}}]
-    got = get_task("record").evaluate(["", "The ...", "Bo"], examples)
-    assert got == {"f1": 0.0, "em": 0.0, "invalid": 2, "examples": 3}
+    got = get_task("record").compute_metrics(["", "The ...", "Bo"], examples)
+    assert got == {"squad_f1": 0.0, "squad_em": 0.0, "invalid": 2, "examples": 3}
 
 
 # what every metric reads when every output is garbage
 ALL_INVALID = {"accuracy": 0.0, "f1": 0.0, "f1a": 0.0, "em": 0.0, "macro_f1": 0.0, "matthews_corr": -100.0,
-               "pearson": 0.0, "spearman": 0.0}
+               "pearson": 0.0, "spearman": 0.0, "squad_f1": 0.0, "squad_em": 0.0}
 
 
 def _any_examples(name: str) -> list[dict]:
@@ -164,7 +164,7 @@ def test_invalid_outputs_are_counted_and_wrong(name):
     task = get_task(name)
     examples = _any_examples(name)
     garbage = GARBAGE.get(name, ["<pad>?", ""] + ["not a label"] * (len(examples) - 2))
-    got = task.evaluate(garbage, examples)
+    got = task.compute_metrics(garbage, examples)
     assert got["invalid"] == len(examples) and got["examples"] == len(examples)
     assert {k: v for k, v in got.items() if k not in COUNTS} == {
         k: pytest.approx(ALL_INVALID[k]) for k in task.metric_names}
@@ -174,7 +174,7 @@ def test_invalid_outputs_are_counted_and_wrong(name):
 def test_score_is_the_mean_of_the_metrics_without_the_counts(name):
     task = get_task(name)
     examples = _any_examples(name)
-    got = task.evaluate([task.target(ex) for ex in examples], examples)
+    got = task.compute_metrics([task.target(ex) for ex in examples], examples)
     assert list(got) == [*task.metric_names, "invalid", "examples"]
     assert got["examples"] == len(examples) and got["invalid"] == 0
     mean = sum(got[k] for k in task.metric_names) / len(task.metric_names)
@@ -185,7 +185,7 @@ def test_score_is_the_mean_of_the_metrics_without_the_counts(name):
 def test_digit_targets_score_like_name_targets_when_read_as_digits(name):
     task = get_task(name)
     examples = _any_examples(name)
-    names, digits = task.evaluate([task.target(ex) for ex in examples], examples), task.evaluate(
+    names, digits = task.compute_metrics([task.target(ex) for ex in examples], examples), task.compute_metrics(
         [task.target(ex, DIGITS) for ex in examples], examples, DIGITS)
     assert digits == names and digits["invalid"] == 0
 
@@ -202,8 +202,8 @@ def test_digit_labels_are_read_only_as_digits_and_names_only_as_names():
     assert [cb.parse(t) for t in ("neutral", "2")] == [2, INVALID]
     # the same outputs read in both formats: 2 of 3 right as digits, all invalid as names
     examples = _examples("cb", [0, 1, 2])
-    assert cb.evaluate(["0", "1", "1"], examples, DIGITS)["accuracy"] == pytest.approx(100 * 2 / 3)
-    assert cb.evaluate(["0", "1", "1"], examples)["invalid"] == 3
+    assert cb.compute_metrics(["0", "1", "1"], examples, DIGITS)["accuracy"] == pytest.approx(100 * 2 / 3)
+    assert cb.compute_metrics(["0", "1", "1"], examples)["invalid"] == 3
     # STS-B's digits are its numbers: "2.6" is class 13 either way
     stsb = get_task("stsb")
     assert stsb.parse("2.6", DIGITS) == stsb.parse("2.6") == 13 and stsb.parse("13", DIGITS) == INVALID

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from peftbench.tasks.vl_metrics import accuracy, bleu4, cider, normalize_vqa, vqa_accuracy, vqa_gold, vqa_score
+from peftbench.tasks.metrics import accuracy
+from peftbench.tasks.vl_metrics import bleu4, cider, normalize_vqa, vqa_accuracy, vqa_gold, vqa_score
 
 # Ten annotators: two said "red", seven "maroon", one "pink".
 TEN = ["red", "red", "maroon", "maroon", "maroon", "maroon", "maroon", "maroon", "maroon", "pink"]

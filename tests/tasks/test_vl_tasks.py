@@ -124,10 +124,10 @@ def test_fixture_images_are_base64_png_in_the_hub_image_value():
 def test_evaluation_counts_unreadable_outputs():
     nlvr = get_task("nlvr2")
     rows = [{"sentence": "s", "label": "True"}, {"sentence": "s", "label": "False"}]
-    assert nlvr.evaluate(["true", "maybe"], rows) == {"accuracy": 50.0, "invalid": 1, "examples": 2}
+    assert nlvr.compute_metrics(["true", "maybe"], rows) == {"accuracy": 50.0, "invalid": 1, "examples": 2}
     coco = get_task("coco-caption")
     rows = [{"sentences": ["a red circle"]}, {"sentences": ["a blue square"]}]
-    metrics = coco.evaluate(["a red square", "a blue square"], rows)
+    metrics = coco.compute_metrics(["a red square", "a blue square"], rows)
     assert metrics["cider"] == pytest.approx(500.0) and coco.score(metrics) == metrics["cider"]
 
 

@@ -1,0 +1,189 @@
+"""A trial set up to train (``setup(cfg, plan) -> Trial``): seeds, its task as a mixture (a single task
+is a mixture of one), encoded splits, the model with its method applied, and the engine at the plan's
+batch. The loop (harness/train.py) takes it from there."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from peftbench.budgets.plan import BatchPlan
+from peftbench.engine import devices
+from peftbench.engine.batches import collate
+from peftbench.engine.devices import set_precision
+from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
+from peftbench.harness.config import TrialConfig
+from peftbench.harness.generation import generate_and_score
+from peftbench.harness.memory import cpu_tensor_peak, reset_cpu_peak_memory, reset_gpu_peak_memory
+from peftbench.methods import ParamCount, apply_method, resolve_prefix
+from peftbench.methods.multitask import set_task
+from peftbench.models.load import load_model
+from peftbench.tasks import Task, TextFormat, get_task
+from peftbench.tasks.base import trial_model
+from peftbench.tasks.mixture import Mixture, MixtureSampler, ShuffledPasses, mixture_source, sampling_probabilities
+
+
+@dataclass
+class Trial:
+    """A trial set up to train: its task (a mixture; a single task's of one member), each member's
+    encoded splits, the model in its engine at the plan's batch, and where it runs."""
+
+    cfg: TrialConfig
+    plan: BatchPlan
+    task: Mixture
+    fmt: TextFormat
+    splits: dict[str, dict[str, list[dict]]]  # member -> split -> encoded rows
+    sources: dict[str, str]  # member -> where its data came from
+    model_source: str
+    tokenizer: object
+    engine: Engine
+    count: ParamCount
+    device: torch.device
+    precision: dict
+    cpu_memory: tuple[int, str] | None  # (peak bytes, how measured) of the trial's tensors on a CPU
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def epochs(self) -> int:
+        return self.cfg.epochs or self.task.epochs
+
+    @property
+    def data_source(self) -> str:
+        return mixture_source(self.sources)
+
+    @property
+    def data(self) -> dict[str, list[dict]]:
+        """Each split's encoded rows of every member, in member order (a single task's: its own)."""
+        first = self.splits[self.task.members[0].name]
+        return {split: [row for own in self.splits.values() for row in own[split]] for split in first}
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    @property
+    def probabilities(self) -> list[float]:
+        """Each member's chance to give a batch (``tasks.mixture.sampling_probabilities``; one member: 1)."""
+        return sampling_probabilities([len(self.splits[t.name]["train"]) for t in self.task.members],
+                                      sampling=self.cfg.sampling, temperature=self.cfg.temperature)
+
+    def new_order(self) -> ShuffledPasses | MixtureSampler:
+        """The data order at the trial's start; its ``getstate``/``setstate`` is plain data, for checkpoints."""
+        sizes = [len(self.splits[t.name]["train"]) for t in self.task.members]
+        return self.task.order(sizes, self.probabilities, seed=self.cfg.seed, min_rows=self.world)
+
+    def train_batches(self, order: ShuffledPasses | MixtureSampler) -> Iterator[tuple[str, dict]]:
+        """One epoch of ``(member task, padded batch)``, each batch the rows of one optimizer step's
+        micro-batch on every worker."""
+        for member, indices in order.epoch(self.plan.micro_batch * self.world):
+            task = self.task.members[member].name
+            own = self.splits[task]["train"]
+            yield task, collate([own[i] for i in indices], self.pad_id)
+
+    def validation_due(self) -> bool:
+        """Whether the optimizer step just taken is one on which validation is due (every N steps)."""
+        every = self.cfg.eval_every_steps
+        return bool(every) and self.engine.optimizer_steps % every == 0
+
+    def shard(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This worker's rows of a step's batch (all of them with one worker), on its device."""
+        return {k: v[self.rank :: self.world].contiguous().to(self.device) for k, v in batch.items()}
+
+    def split_metrics(self, split: str) -> dict:
+        """The split's metrics as records hold them (``Mixture.recorded``), each member with its own modules."""
+        by_member = {}
+        for task in self.task.members:
+            set_task(self.engine.module, task.name)
+            by_member[task.name] = generate_and_score(self.engine.module, self.tokenizer, task, self.fmt,
+                                                      self.splits[task.name][split], self.plan.micro_batch, self.device)
+        return self.task.recorded(by_member)
+
+    def member_results(self, best_metrics: dict, test_metrics: dict) -> dict | None:
+        """A mixture's per-member figures for its record: data, training rows, sampling share, and the
+        validation and test scores at the best (mean) validation; None for a single task."""
+        if not self.cfg.mixture:
+            return None
+        return {t.name: {"data_source": self.sources[t.name], "train_examples": len(self.splits[t.name]["train"]),
+                         "sampling_probability": p, "val_score": t.score(best_metrics[t.name]),
+                         "test_score": t.score(test_metrics[t.name])}
+                for t, p in zip(self.task.members, self.probabilities, strict=True)}
+
+
+def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
+    """Seeds, data, the model with its method applied, and the engine that trains it at ``plan``."""
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    precision = set_precision(cfg.precision, tf32=cfg.tf32)
+    reset_cpu_peak_memory()
+    rank, world = rank_and_world()
+    task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks))
+    fmt = TextFormat(prefix=uses_prefix(cfg), labels=cfg.labels)
+    # each member by its own split rule (and train_size subsample)
+    loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}
+    sources = {name: found.source for name, found in loaded.items()}
+    model_name = trial_model(cfg.model, task.members, lambda t: sources[t.name])
+    model, tokenizer, model_source = load_model(model_name, seed=cfg.seed)
+    _, count = apply_method(model, cfg.method, cfg.method_options, tasks=cfg.mixture)
+    splits = {t.name: encode_member(t, cfg, fmt, tokenizer, loaded[t.name].splits, model_name=model_name,
+                                    data_source=sources[t.name]) for t in task.members}
+    train_rows = [row for own in splits.values() for row in own["train"]]
+    deepspeed = deepspeed_config_of(cfg.method, cfg.method_options)
+    if deepspeed is None:
+        model.to(devices.placement())
+    # on a CPU, before training: its extra optimizer step must not touch the trial's own state
+    cpu_memory = cpu_tensor_peak(cfg, str(model_name), train_rows, plan,
+                                 images=max(t.images_per_example for t in task.members))
+    opt = optimization(cfg, plan, train_rows=len(train_rows), epochs=cfg.epochs or task.epochs, world=world)
+    engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch, precision=cfg.precision)
+    device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
+    reset_gpu_peak_memory()
+    return Trial(cfg=cfg, plan=plan, task=task, fmt=fmt, splits=splits, sources=sources, model_source=model_source,
+                 tokenizer=tokenizer, engine=engine, count=count, device=device, precision=precision,
+                 cpu_memory=cpu_memory, rank=rank, world=world)
+
+
+def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: int, world: int) -> Optimization:
+    """The optimizer's settings, its schedule over the trial's optimizer steps.
+
+    Micro-batches count across epochs: the optimizer steps after every `accumulation` of them (as
+    DeepSpeed's engine does); a partial group left at the very end is not applied. A mixture's epoch
+    is as many batches as a pass over all its members' rows (tasks/mixture.py).
+    """
+    micro_steps = epochs * math.ceil(train_rows / (plan.micro_batch * world))
+    return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                        max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_steps,
+                        total_steps=micro_steps // plan.accumulation, accumulation=plan.accumulation)
+
+
+def encode_member(task: Task, cfg: TrialConfig, fmt: TextFormat, tokenizer, splits: dict[str, list[dict]], *,
+                  model_name, data_source: str) -> dict[str, list[dict]]:
+    """One member's splits encoded, with the model's inputs beside the text (a VL task's image features)."""
+    inputs = task.model_inputs(splits, model=model_name, data_source=data_source)  # or None: text only
+    max_source = cfg.max_source_length or task.max_source_length
+    return {split: encode_split(task, fmt, tokenizer, rows, max_source, inputs and inputs[split])
+            for split, rows in splits.items()}
+
+
+def uses_prefix(cfg: TrialConfig) -> bool:
+    """Whether inputs start with the task's name: ``auto`` follows the authors per method for a single
+    task and is on for a mixture (Hyperformer's inputs: the model must tell its tasks apart)."""
+    if cfg.mixture and cfg.task_prefix == "auto":
+        return True
+    return resolve_prefix(cfg.task_prefix, cfg.method)
+
+
+def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int,
+                 inputs: list[dict] | None = None) -> list[dict]:
+    """Token ids of each example's source and target (unpadded), its ``inputs`` beside the text (a
+    tensor per model argument), and the example kept for scoring."""
+    out = []
+    for i, ex in enumerate(examples):
+        source = tokenizer(task.source(ex, fmt), truncation=True, max_length=max_source).input_ids
+        target = tokenizer(task.target(ex, fmt), truncation=True, max_length=task.max_target_length).input_ids
+        out.append({"input_ids": source, "labels": target, **(inputs[i] if inputs else {}), "example": ex})
+    return out
