@@ -37,7 +37,7 @@ from peftbench.engine.state import (
 )
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from peftbench.harness.config import TrialConfig
-from peftbench.methods import ParamCount, apply_method, resolve_prefix
+from peftbench.methods import ParamCount, apply_method
 from peftbench.methods.multitask import set_task
 from peftbench.tasks import Task, TextFormat, get_task
 from peftbench.tasks.base import trial_model
@@ -256,7 +256,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
     rank, world = rank_and_world()
     members = tuple(get_task(t) for t in cfg.member_tasks)
     task = Mixture(cfg.task, members) if cfg.mixture else members[0]
-    fmt = TextFormat(prefix=uses_prefix(cfg), labels=cfg.labels)
+    fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in members}
     sources = {name: found.source for name, found in loaded.items()}
@@ -292,14 +292,6 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Run:
         torch.cuda.reset_peak_memory_stats(devices.accelerator())
     return Run(cfg, task, fmt, data, data_source, model_source, tokenizer, engine, count, device, plan.micro_batch,
                precision, memory, rank, world, by_task, sources)
-
-
-def uses_prefix(cfg: TrialConfig) -> bool:
-    """Whether inputs start with the task's name: ``auto`` follows the authors per method for a single
-    task and is on for a mixture (Hyperformer's inputs: the model must tell its tasks apart)."""
-    if cfg.mixture and cfg.task_prefix == "auto":
-        return True
-    return resolve_prefix(cfg.task_prefix, cfg.method)
 
 
 def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int,

@@ -149,9 +149,9 @@ def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path,
 
 
 def test_the_prefix_is_on_for_a_mixture_unless_asked_otherwise():
-    assert loop.uses_prefix(mixture()) is True
-    assert loop.uses_prefix(mixture(task_prefix="never")) is False
-    assert loop.uses_prefix(TrialConfig(method="adapter", task="rte", learning_rate=1e-3)) is False  # the authors'
+    assert mixture().text_format().prefix is True
+    assert mixture(task_prefix="never").text_format().prefix is False
+    assert TrialConfig(method="adapter", task="rte", learning_rate=1e-3).text_format().prefix is False  # the authors'
 
 
 def test_mixture_settings_leave_single_task_trial_ids_as_they_were():
