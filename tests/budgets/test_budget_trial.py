@@ -6,10 +6,10 @@ import pytest
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from peftbench.budgets import plan as budget_plan
-from peftbench.harness import train as harness_train
 from peftbench.budgets.estimate import estimate_fit
 from peftbench.budgets.plan import MARGIN
 from peftbench.budgets.workload import Workload
+from peftbench.harness import train as harness_train
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.records import read_records, validate
 from peftbench.harness.trial import run_trial
@@ -66,5 +66,6 @@ def test_batch_100_with_micro_batch_25_steps_every_4_and_caches(method, tmp_path
     again = run_trial(TrialConfig(**{**cfg.__dict__, "learning_rate": 1e-3, "seed": 1}), tmp_path)
     assert again["status"] == "ok" and (again["micro_batch_size"], again["accumulation_steps"]) == (25, 4)
     # before training: the CPU memory measurement's one real step (harness/train.py cpu_tensor_peak)
-    assert len(estimates) == 2 and "".join(events).lstrip("S") == "mmmmS" * (micro_batches // 4) + "m" * (micro_batches % 4)
+    assert len(estimates) == 2
+    assert "".join(events).lstrip("S") == "mmmmS" * (micro_batches // 4) + "m" * (micro_batches % 4)
     assert (tmp_path / "budget-cache.json").exists() and len(read_records(tmp_path)) == 2

@@ -49,7 +49,8 @@ def test_tasks_show_prints_what_default_trials_train_on_grouped_by_method(capsys
 
 
 def test_tasks_show_options_pick_one_format(capsys):
-    assert main(["tasks", "show", "sst2", "--split", "train", "-n", "1", "--method", "compacter", "--labels", "names"]) == 0
+    assert main(["tasks", "show", "sst2", "--split", "train", "-n", "1", "--method", "compacter",
+                 "--labels", "names"]) == 0
     assert capsys.readouterr().out == ("# without the task prefix, labels as names: compacter\n\n"
                                        "source: sentence: the film feels brilliant .\ntarget: positive\n")
     assert main(["tasks", "show", "sst2", "-n", "1", "--prefix", "always", "--json"]) == 0

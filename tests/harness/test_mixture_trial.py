@@ -12,7 +12,6 @@ import json
 
 import pytest
 import torch
-from identical import assert_identical
 from transformers import ByT5Tokenizer
 
 from peftbench.budgets.plan import BatchPlan
@@ -24,6 +23,8 @@ from peftbench.harness.spec import SpecError, parse_spec
 from peftbench.harness.trial import run_trial
 from peftbench.methods.multitask import task_switch
 from peftbench.tasks import get_task
+
+from testkit.identical import assert_identical
 
 PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
 
