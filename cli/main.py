@@ -112,8 +112,8 @@ def cmd_trial(args) -> int:
         check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
         return fail(f"{flag_of(exc.key)}: {exc.message}")
-    from peftbench.models.load import model_problem
     from peftbench.harness.folder import FolderError, check_writable
+    from peftbench.models.load import model_problem
 
     if problem := model_problem(cfg.model):
         return fail(f"--model: {problem}")
@@ -278,7 +278,8 @@ def _flag_type(annotation: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="peftbench", description="Fair benchmarks of parameter-efficient fine-tuning on T5.")
+    parser = argparse.ArgumentParser(prog="peftbench",
+                                     description="Fair benchmarks of parameter-efficient fine-tuning on T5.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sweep", help="run every trial of a sweep spec under Ray Tune")
@@ -298,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", help="run only these tasks (comma-separated)")
     p.add_argument("--seeds", help="run only these seeds (comma-separated)")
     p.add_argument("--logger", action="append", metavar="NAME",
-                   help="send results to a tracker too: tensorboard, wandb or mlflow (repeatable; adds to the spec's loggers)")
+                   help="send results to a tracker too: tensorboard, wandb or mlflow "
+                        "(repeatable; adds to the spec's loggers)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("trial", help="run one trial in this process, without Ray (e.g. to measure on one GPU)")
