@@ -1,8 +1,14 @@
-"""``peftbench methods`` and ``peftbench compare``: their parsers and the method listing."""
+"""``peftbench methods``, ``compare`` and ``tasks show``: their parsers, the method listing and the
+formats a task's examples are shown in."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from peftbench.tasks import TextFormat
 
 
 def one_line(text: str, width: int = 100) -> str:
@@ -23,6 +29,33 @@ def method_rows(names: list[str] | None = None) -> list[dict]:
                      "options": [{"name": o.name, "default": o.default, "help": one_line(o.help)}
                                  for o in method.options()]})
     return rows
+
+
+def shown_formats(*, method: str | None, task_prefix: str, labels: str) -> list[tuple[TextFormat, list[str]]]:
+    """Each text format trials train on under these settings, with the methods that get it: ``auto``
+    resolves per method, so without ``method`` every method is placed (one format, or two)."""
+    from peftbench.harness.config import text_format
+    from peftbench.methods import method_names
+
+    groups: dict[TextFormat, list[str]] = {}
+    for name in [method] if method else method_names():
+        groups.setdefault(text_format(method=name, task_prefix=task_prefix, labels=labels), []).append(name)
+    return list(groups.items())
+
+
+def show_examples(name: str, split: str, n: int, *, method: str | None, task_prefix: str,
+                  labels: str) -> tuple[list[dict], str]:
+    """``peftbench tasks show``: the examples in each format (rows for ``--json``) and as text."""
+    from peftbench.tasks import catalog
+
+    rows, blocks = [], []
+    for fmt, methods in shown_formats(method=method, task_prefix=task_prefix, labels=labels):
+        examples = catalog.examples(name, split, n, fmt=fmt)
+        rows.append({"text_format": dataclasses.asdict(fmt), "methods": methods, "examples": examples})
+        prefix = "with" if fmt.prefix else "without"
+        header = f"# {prefix} the task prefix, labels as {fmt.labels}: {', '.join(methods)}"
+        blocks.append("\n\n".join([header] + [f"source: {e['source']}\ntarget: {e['target']}" for e in examples]))
+    return rows, "\n\n".join(blocks)
 
 
 def add_parsers(sub, *, methods, compare) -> None:

@@ -13,7 +13,11 @@ import logging
 import sys
 from pathlib import Path
 
-from peftbench.harness.config import DATA_SOURCES, LABEL_FORMATS, PREFIX_SETTINGS, ConfigError, TrialConfig, check_known
+from peftbench.engine import PRECISIONS
+from peftbench.harness.config import ConfigError, TrialConfig, check_known, default_of
+from peftbench.methods.registry import PREFIX_SETTINGS
+from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES
+from peftbench.tasks.catalog import SPLITS
 
 
 def fail(message: str) -> int:
@@ -186,8 +190,10 @@ def cmd_tasks(args) -> int:
 
     try:
         if args.action == "show":
-            rows = catalog.examples(args.name, args.split, args.n)
-            text = "\n\n".join(f"source: {r['source']}\ntarget: {r['target']}" for r in rows)
+            from peftbench.cli.listing import show_examples
+
+            rows, text = show_examples(args.name, args.split, args.n, method=args.method, task_prefix=args.prefix,
+                                       labels=args.labels)
         else:
             rows = catalog.list_tasks()
             text = catalog.table(rows)
@@ -302,7 +308,7 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
     leaves the field at its default."""
     special = {"method_options": {"action": "append", "metavar": "KEY=VALUE", "dest": "option"},
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
-               "labels": {"choices": LABEL_FORMATS},
+               "labels": {"choices": LABEL_STYLES},
                "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."}}
     for f in dataclasses.fields(TrialConfig):
         flag = flag_of(f.name)
@@ -336,7 +342,8 @@ def _flag_type(annotation: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="peftbench", description="Fair benchmarks of parameter-efficient fine-tuning on T5.")
+    parser = argparse.ArgumentParser(prog="peftbench",
+                                     description="Fair benchmarks of parameter-efficient fine-tuning on T5.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sweep", help="run every trial of a sweep spec under Ray Tune")
@@ -356,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", help="run only these tasks (comma-separated)")
     p.add_argument("--seeds", help="run only these seeds (comma-separated)")
     p.add_argument("--logger", action="append", metavar="NAME",
-                   help="send results to a tracker too: tensorboard, wandb or mlflow (repeatable; adds to the spec's loggers)")
+                   help="send results to a tracker too: tensorboard, wandb or mlflow "
+                        "(repeatable; adds to the spec's loggers)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("trial", help="run one trial in this process, without Ray (e.g. to measure on one GPU)")
@@ -366,10 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", help="list the tasks (splits, metrics, lengths); 'show NAME' prints examples")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tasks, action="list")
-    show = p.add_subparsers(dest="action").add_parser("show", help="formatted source/target pairs from the fixtures")
+    show = p.add_subparsers(dest="action").add_parser(
+        "show", help="fixture examples as a trial of the default settings trains on them (source and target)")
     show.add_argument("name")
-    show.add_argument("--split", default="validation", choices=("train", "validation", "test"))
+    show.add_argument("--split", default="validation", choices=SPLITS)
     show.add_argument("-n", type=int, default=3, help="how many examples")
+    show.add_argument("--labels", choices=LABEL_STYLES, default=default_of("labels"),
+                      help="targets as label digits or names (default: a trial's, %(default)s)")
+    show.add_argument("--prefix", choices=PREFIX_SETTINGS, default=default_of("task_prefix"),
+                      help="the task's name before each input (default: a trial's, %(default)s: by method)")
+    show.add_argument("--method", help="the format this method's trials get (default: every method's, grouped)")
     show.add_argument("--json", action="store_true")
 
     p = sub.add_parser("budget", help="the largest batch that fits a memory budget, and its peak memory")
@@ -379,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_budget)
 
     p = sub.add_parser("params", help="trainable parameters of each method, from the model's configuration only")
-    p.add_argument("--model", default="tiny-t5", help="tiny-t5, t5-small … t5-11b, a hub id or a local path")
+    p.add_argument("--model", default=default_of("model"), help="tiny-t5, t5-small … t5-11b, a hub id or a local path")
     p.add_argument("--method", action="append", help="a method (repeatable; default: all)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
     p.add_argument("--tasks", metavar="A,B,…", help="count one model trained on this mixture of tasks "
@@ -389,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench-step", help="median training-step time of methods, interleaved, on random weights, "
                                              "beside the frozen backbone's forward and backward")
-    p.add_argument("--model", default="tiny-t5")
+    p.add_argument("--model", default=default_of("model"))
     p.add_argument("--methods", required=True, help="comma-separated; ratios are to the first")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option, for the methods that take it")
     p.add_argument("--batch-size", type=int, default=8)
@@ -399,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-len", type=int, default=None, help="label length (default: the sequence length)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--precision", default="fp32", help="fp32 (default) or bf16 autocast (harness/config.py)")
+    p.add_argument("--precision", choices=PRECISIONS, default=default_of("precision"),
+                   help="fp32 or bf16 autocast (default: %(default)s, a trial's)")
     p.add_argument("--tf32", action="store_true", help="let fp32 matmuls use TF32 (Ampere and later GPUs)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: the process's CPU time, for a busy shared CPU machine with --threads 1")

@@ -2,7 +2,7 @@
 
 CUDA calls that take a device (``set_per_process_memory_fraction`` among them) refuse ``cuda`` without
 an index, so the accelerator is always named with its index. Tests simulate CUDA on the CPU by
-replacing ``placement`` (tests/cudasim.py); code asks ``devices.placement()``, never ``"cuda"``.
+replacing ``placement`` (tests/testkit/cudasim.py); code asks ``devices.placement()``, never ``"cuda"``.
 """
 
 from __future__ import annotations

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 from peftbench.budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
 from peftbench.engine import PRECISIONS
+from peftbench.methods.registry import PREFIX_SETTINGS, resolve_prefix
+from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
 
-DATA_SOURCES = ("auto", "hub", "fixtures")
-PREFIX_SETTINGS = ("auto", "always", "never")  # methods/registry.py resolve_prefix
-LABEL_FORMATS = ("digits", "names")  # tasks.TextFormat
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
 MIXTURE_SETTINGS = ("mixture", "sampling", "temperature")
 
@@ -98,11 +97,29 @@ class TrialConfig:
     def budget_bytes(self) -> int:
         return parse_budget(self.budget)
 
+    def text_format(self) -> TextFormat:
+        """The text this trial's model reads and writes (``text_format`` below)."""
+        return text_format(method=self.method, task_prefix=self.task_prefix, labels=self.labels,
+                           mixture=self.mixture is not None)
+
     def to_dict(self) -> dict:
         """Plain data, as JSON gives it back (a mixture's members as a list)."""
         out = asdict(self)
         out["mixture"] = list(self.mixture) if self.mixture is not None else None
         return out
+
+
+def text_format(*, method: str, task_prefix: str, labels: str, mixture: bool = False) -> TextFormat:
+    """How a trial's examples become text, the one rule the trial and ``peftbench tasks show`` share:
+    ``auto`` follows the authors per method for a single task and is on for a mixture (Hyperformer's
+    inputs: the model must tell its tasks apart)."""
+    prefix = True if mixture and task_prefix == "auto" else resolve_prefix(task_prefix, method)
+    return TextFormat(prefix=prefix, labels=labels)
+
+
+def default_of(name: str):
+    """A ``TrialConfig`` field's default, for the commands that show what a default trial does."""
+    return next(f.default for f in fields(TrialConfig) if f.name == name)
 
 
 def check_known(cfg: TrialConfig) -> None:
@@ -165,7 +182,7 @@ def _check(cfg: TrialConfig) -> None:
         "train_size": (_positive_int(cfg.train_size, allow_none=True), "a positive integer or null"),
         "data": (cfg.data in DATA_SOURCES, f"one of {', '.join(DATA_SOURCES)}"),
         "task_prefix": (cfg.task_prefix in PREFIX_SETTINGS, f"one of {', '.join(PREFIX_SETTINGS)}"),
-        "labels": (cfg.labels in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
+        "labels": (cfg.labels in LABEL_STYLES, f"one of {', '.join(LABEL_STYLES)}"),
         "eval_every_steps": (_positive_int(cfg.eval_every_steps, allow_none=True), "a positive integer or null"),
         "model": (isinstance(cfg.model, str) and cfg.model != "", "a model name, hub id or path"),
         "method_options": (isinstance(cfg.method_options, dict), "a mapping of option to value"),

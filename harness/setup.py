@@ -19,7 +19,7 @@ from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, ran
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.generation import generate_and_score
 from peftbench.harness.memory import cpu_tensor_peak, reset_cpu_peak_memory, reset_gpu_peak_memory
-from peftbench.methods import ParamCount, apply_method, resolve_prefix
+from peftbench.methods import ParamCount, apply_method
 from peftbench.methods.multitask import set_task
 from peftbench.models.load import load_model
 from peftbench.tasks import Task, TextFormat, get_task
@@ -122,7 +122,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
     task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks))
-    fmt = TextFormat(prefix=uses_prefix(cfg), labels=cfg.labels)
+    fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}
     sources = {name: found.source for name, found in loaded.items()}
@@ -167,14 +167,6 @@ def encode_member(task: Task, cfg: TrialConfig, fmt: TextFormat, tokenizer, spli
     max_source = cfg.max_source_length or task.max_source_length
     return {split: encode_split(task, fmt, tokenizer, rows, max_source, inputs and inputs[split])
             for split, rows in splits.items()}
-
-
-def uses_prefix(cfg: TrialConfig) -> bool:
-    """Whether inputs start with the task's name: ``auto`` follows the authors per method for a single
-    task and is on for a mixture (Hyperformer's inputs: the model must tell its tasks apart)."""
-    if cfg.mixture and cfg.task_prefix == "auto":
-        return True
-    return resolve_prefix(cfg.task_prefix, cfg.method)
 
 
 def encode_split(task: Task, fmt: TextFormat, tokenizer, examples: list[dict], max_source: int,

@@ -1,14 +1,14 @@
-"""scripts/gpu-check against the simulated CUDA device (tests/cudasim.py): it never ran on a card."""
+"""scripts/gpu-check against the simulated CUDA device (tests/testkit/cudasim.py): it never ran on a card."""
 
 import importlib.machinery
 import importlib.util
 from pathlib import Path
 
-from cudasim import simulated_cuda
-
 from peftbench.budgets.parse import parse_budget
 from peftbench.harness.spec import parse_spec
 from peftbench.harness.sweep import gpu_share
+
+from testkit.cudasim import simulated_cuda
 
 
 def gpu_check():

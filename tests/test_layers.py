@@ -95,18 +95,9 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 @pytest.fixture(scope="module")
 def sweep_folder(tmp_path_factory):
-    from peftbench.harness.records import Record, write_record
+    from testkit.records import seeds, write_all
 
-    folder = tmp_path_factory.mktemp("sweep")
-    for seed in (0, 1):
-        write_record(folder, Record(trial_id=f"adapter-sst2-s{seed}", status="ok", model="tiny-t5", method="adapter",
-                                    task="sst2", learning_rate=1e-3, seed=seed, examples_per_step=8, epochs=1,
-                                    val_metrics=[{"accuracy": 70.0 + seed}], best_epoch=1, val_score=70.0 + seed,
-                                    test_metrics={"accuracy": 60.0 + seed}, test_score=60.0 + seed,
-                                    trainable_params=10, total_params=1000, trainable_pct=1.0,
-                                    peak_memory_bytes=10**6, memory_measured_by="test",
-                                    time_per_epoch_s=1.0).to_dict())
-    return folder
+    return write_all(tmp_path_factory.mktemp("sweep"), seeds("adapter", "sst2", 1e-3, [70.0, 71.0], [60.0, 61.0]))
 
 
 @pytest.mark.parametrize("command", [["--help"], ["tasks"], ["report", "SWEEP"], ["trial", "--help"]])

@@ -1,4 +1,4 @@
-"""The measured budget path on a simulated CUDA device (tests/cudasim.py): the cap, the search, leaks."""
+"""The measured budget path on a simulated CUDA device (tests/testkit/cudasim.py): the cap, the search, leaks."""
 
 import functools
 import json
@@ -6,12 +6,13 @@ import weakref
 
 import pytest
 import torch
-from cudasim import collected, run_gloo_workers, simulated_cuda
 
 from peftbench.budgets.measure import ProbeTrainer
 from peftbench.budgets.parse import capacity
 from peftbench.budgets.plan import find_fit, plan_batch
 from peftbench.budgets.workload import Workload
+
+from testkit.cudasim import collected, run_gloo_workers, simulated_cuda
 
 SMALL = {"source_len": 16, "target_len": 4}
 

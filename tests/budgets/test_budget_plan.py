@@ -69,7 +69,8 @@ WORKLOAD = Workload("tiny-t5", "adapter", source_len=128, target_len=9)
 
 def plan(batch, tmp_path=None, **kw):
     cache = tmp_path / "budget-cache.json" if tmp_path else None
-    return plan_batch(WORKLOAD, batch=batch, fixed_batch=32, budget_bytes=24 * 10**9, cache_path=cache, log=lambda s: None, **kw)
+    return plan_batch(WORKLOAD, batch=batch, fixed_batch=32, budget_bytes=24 * 10**9, cache_path=cache,
+                      log=lambda s: None, **kw)
 
 
 def test_batch_100_under_a_budget_for_30_accumulates_4_of_25(fits):

@@ -66,5 +66,6 @@ def test_batch_100_with_micro_batch_25_steps_every_4_and_caches(method, tmp_path
     again = run_trial(TrialConfig(**{**cfg.__dict__, "learning_rate": 1e-3, "seed": 1}), tmp_path)
     assert again["status"] == "ok" and (again["micro_batch_size"], again["accumulation_steps"]) == (25, 4)
     # before training: the CPU memory measurement's one real step (harness/memory.py cpu_tensor_peak)
-    assert len(estimates) == 2 and "".join(events).lstrip("S") == "mmmmS" * (micro_batches // 4) + "m" * (micro_batches % 4)
+    assert len(estimates) == 2
+    assert "".join(events).lstrip("S") == "mmmmS" * (micro_batches // 4) + "m" * (micro_batches % 4)
     assert (tmp_path / "budget-cache.json").exists() and len(read_records(tmp_path)) == 2

@@ -30,7 +30,8 @@ def test_a_typod_method_in_trial_exits_2_at_once_without_the_hub(tmp_path):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--method", "lora", "--task", "sst3"], "--task: unknown task 'sst3'"),
     (["--method", "lora", "--option", "rank=4"], "--option: peft LoraConfig has no option 'rank'"),
-    (["--method", "adapter", "--model", "./no-such-model"], "--model: ./no-such-model is neither a folder nor a hub id"),
+    (["--method", "adapter", "--model", "./no-such-model"],
+     "--model: ./no-such-model is neither a folder nor a hub id"),
 ])
 def test_every_unknown_name_in_trial_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     argv = ["trial", "--task", "sst2", "--lr", "1e-3", "--out", str(tmp_path), *argv]

@@ -10,9 +10,17 @@ from transformers import T5ForConditionalGeneration
 
 from peftbench.cli.main import main
 from peftbench.engine.batches import random_batch
-from peftbench.engine.bench import FLOOR, backbone, floor_step, interleaved_times, parse_shapes, summarize, training_step
-from peftbench.models.load import tiny_t5_config
+from peftbench.engine.bench import (
+    FLOOR,
+    backbone,
+    floor_step,
+    interleaved_times,
+    parse_shapes,
+    summarize,
+    training_step,
+)
 from peftbench.methods import apply_method
+from peftbench.models.load import tiny_t5_config
 
 
 def test_interleaving_rotates_the_order_and_times_every_repetition():
@@ -36,7 +44,8 @@ def test_training_step_updates_only_the_trainable_parameters():
     model = T5ForConditionalGeneration(tiny_t5_config())
     apply_method(model, "compacter")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    batch = random_batch(model.config.vocab_size, batch_size=2, source_len=7, target_len=3, generator=torch.Generator().manual_seed(0))
+    batch = random_batch(model.config.vocab_size, batch_size=2, source_len=7, target_len=3,
+                         generator=torch.Generator().manual_seed(0))
     assert batch["input_ids"].shape == (2, 7) and batch["labels"].shape == (2, 3)
     training_step(model, batch)()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from peftbench.budgets.plan import BatchPlan
-from peftbench.models.load import load_model
 from peftbench.engine.state import LOOP_STATE, load_checkpoint, save_checkpoint
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.train import resume
 from peftbench.methods import apply_method
+from peftbench.models.load import load_model
 
 
 def test_the_payload_is_live_when_unpickled(tmp_path, plant_pickle):

@@ -10,8 +10,8 @@ import torch
 from transformers import T5ForConditionalGeneration
 
 from peftbench.engine.batches import random_batch
-from peftbench.models.load import tiny_t5_config
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of
+from peftbench.models.load import tiny_t5_config
 
 
 def test_deepspeed_starts_without_building_its_shared_memory_op(capfd):

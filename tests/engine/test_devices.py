@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from peftbench.engine.batches import batches, random_batch
-from peftbench.engine.devices import set_precision
 from peftbench.engine.build import build_model
-from peftbench.models.load import tiny_t5_config
+from peftbench.engine.devices import set_precision
 from peftbench.engine.step import Engine, Optimization
 from peftbench.methods import method_names
+from peftbench.models.load import tiny_t5_config
 
 
 @pytest.mark.parametrize("method", method_names())
@@ -40,7 +40,8 @@ def test_bf16_autocasts_the_forward_and_keeps_weights_and_updates_fp32(precision
     engine.micro_step(random_batch(tiny_t5_config().vocab_size, batch_size=2, source_len=8, target_len=3))
     after = [p for p in model.parameters() if p.requires_grad]
     assert seen == [dtype]
-    assert all(p.dtype == torch.float32 for p in after) and any(not torch.equal(a, b) for a, b in zip(after, before))
+    assert all(p.dtype == torch.float32 for p in after)
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
 
 
 def test_a_last_batch_smaller_than_the_workers_is_left_out():

@@ -8,13 +8,14 @@ from types import SimpleNamespace
 
 import numpy
 import torch
-from cudasim import run_gloo_workers
 from transformers import T5ForConditionalGeneration
 
 from peftbench.engine.batches import random_batch
-from peftbench.models.load import tiny_t5_config
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from peftbench.harness.setup import Trial
+from peftbench.models.load import tiny_t5_config
+
+from testkit.cudasim import run_gloo_workers
 
 ROWS = 8
 

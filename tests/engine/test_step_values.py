@@ -9,21 +9,22 @@ from transformers import T5ForConditionalGeneration
 
 from peftbench.engine.accounting import count_params
 from peftbench.engine.batches import batches
-from peftbench.models.load import model_config, tiny_t5_config
 from peftbench.engine.step import Engine, Optimization
 from peftbench.harness.setup import Trial
 from peftbench.methods import apply_method
+from peftbench.models.load import model_config
+
+from testkit.models import tiny_model
 
 
-def tiny_model() -> T5ForConditionalGeneration:
-    torch.manual_seed(0)
-    model = T5ForConditionalGeneration(tiny_t5_config())
+def adapter_model() -> T5ForConditionalGeneration:
+    model = tiny_model().train()
     apply_method(model, "adapter")
     return model
 
 
 def test_learning_rate_warms_up_linearly_then_decays_to_zero_once_per_optimizer_step():
-    model = tiny_model()
+    model = adapter_model()
     engine = Engine(model, Optimization(learning_rate=0.04, warmup_steps=4, total_steps=8, accumulation=2))
     batch = {"input_ids": torch.tensor([[5, 6, 1]]), "labels": torch.tensor([[7, 1]])}
     used = []  # the rate each micro-batch's step would apply
@@ -40,7 +41,7 @@ def test_label_padding_is_ignored_by_the_loss():
     (batch,) = batches(rows, 2, pad_id=0)
     assert batch["labels"].tolist() == [[8, 9, 10, 1], [12, 1, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
-    model = tiny_model().eval()
+    model = adapter_model().eval()
     with torch.no_grad():
         together = model(**batch).loss
         alone = [model(**next(batches([r], 1, pad_id=0))).loss for r in rows]

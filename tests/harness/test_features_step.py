@@ -3,8 +3,8 @@ encoded into the cache, so a trial after it encodes nothing whatever its subsamp
 
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.features import extract_features, feature_jobs
-from peftbench.tasks import get_task
 from peftbench.models import features
+from peftbench.tasks import get_task
 
 
 def trials():

@@ -8,9 +8,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from test_resilience import records_in, sweep, write_spec
-
 from peftbench.harness.spec import load_spec
+
+from testkit.sweeps import records_in, sweep, write_spec
 
 
 def descends_from(pid: int, ancestor: int) -> bool:
@@ -35,7 +35,8 @@ def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path
     for line in driver.stdout:
         seen.append(line)
         if "▶ started" in line:  # the first sweep holds the folder: a second is refused in one line
-            second = subprocess.run(sweep(spec, out, "--resume").args, capture_output=True, text=True, timeout=300, check=False)
+            second = subprocess.run(sweep(spec, out, "--resume").args, capture_output=True, text=True, timeout=300,
+                                    check=False)
             assert second.returncode == 2 and "another sweep" in second.stderr, second.stderr[-2000:]
             assert len(second.stderr.strip().splitlines()) == 1
         if f"[{trial.trial_id}] epoch 1/6" in line and (pid := re.search(r"pid=(\d+)", line)):

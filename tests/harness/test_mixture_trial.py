@@ -12,7 +12,6 @@ import json
 
 import pytest
 import torch
-from identical import assert_identical
 from transformers import ByT5Tokenizer
 
 from peftbench.budgets.plan import BatchPlan
@@ -25,6 +24,8 @@ from peftbench.harness.spec import SpecError, parse_spec
 from peftbench.harness.trial import run_trial
 from peftbench.methods.multitask import task_switch
 from peftbench.tasks import get_task
+
+from testkit.identical import assert_identical
 
 PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
 
@@ -150,9 +151,9 @@ def test_the_budget_probes_a_mixture_with_its_longest_member_sequences(tmp_path,
 
 
 def test_the_prefix_is_on_for_a_mixture_unless_asked_otherwise():
-    assert trial_setup.uses_prefix(mixture()) is True
-    assert trial_setup.uses_prefix(mixture(task_prefix="never")) is False
-    assert trial_setup.uses_prefix(TrialConfig(method="adapter", task="rte", learning_rate=1e-3)) is False  # the authors'
+    assert mixture().text_format().prefix is True
+    assert mixture(task_prefix="never").text_format().prefix is False
+    assert TrialConfig(method="adapter", task="rte", learning_rate=1e-3).text_format().prefix is False  # the authors'
 
 
 def test_mixture_settings_leave_single_task_trial_ids_as_they_were():

@@ -10,15 +10,9 @@ from peftbench.harness.spec import load_spec
 from peftbench.methods import method_label
 from peftbench.reports.summary import report
 
+from testkit.sweeps import table_rows
+
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "smoke-multitask.yaml"
-
-
-def table_rows(markdown: str, title: str) -> tuple[list[str], dict[str, list[str]]]:
-    """(header, rows by first cell) of one markdown table; bold marks dropped."""
-    section = markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
-    rows = [[c.strip().strip("*") for c in line.strip("|").split(" | ")]
-            for line in section.splitlines() if line.startswith("| ")]
-    return rows[0], {r[0]: r[1:] for r in rows[1:]}
 
 
 def test_a_ray_sweep_over_tasks_and_a_mixture_reports_both_tables(tmp_path, capsys):

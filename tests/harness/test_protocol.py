@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from peftbench.engine import step as engine_step
 from peftbench.budgets.plan import BatchPlan
+from peftbench.engine import step as engine_step
 from peftbench.harness.config import ConfigError, TrialConfig
 from peftbench.harness.setup import setup
 from peftbench.harness.trial import run_trial
@@ -31,7 +31,8 @@ def test_weight_decay_and_clipping_reach_the_plain_torch_step(monkeypatch):
     assert {g["weight_decay"] for g in run.engine.optimizer.param_groups} == {0.1}
     row = run.data["train"][0]
     ids = torch.tensor([row["input_ids"]])
-    run.engine.micro_step({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([row["labels"]])})
+    run.engine.micro_step({"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                           "labels": torch.tensor([row["labels"]])})
     assert clipped == [0.5]
 
 
@@ -97,11 +98,11 @@ def test_out_of_range_settings_are_refused_before_anything_loads():
 def test_saved_modules_reload_into_the_same_model_and_method_and_score_the_same(tmp_path):
     from safetensors.torch import load_file
 
-    from peftbench.models.load import load_model
     from peftbench.engine.state import load_trainable_state
     from peftbench.harness.generation import generate_and_score
     from peftbench.harness.setup import encode_split
     from peftbench.methods import apply_method, resolve_prefix
+    from peftbench.models.load import load_model
     from peftbench.tasks import TextFormat, get_task
 
     cfg = config("bitfit", epochs=2, learning_rate=3e-2, save_modules=True)

@@ -10,21 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from peftbench.harness.records import read_records
 from peftbench.harness.spec import load_spec
 
-PEFTBENCH = [sys.executable, "-m", "peftbench"]
-
-
-def write_spec(path: Path, **changes) -> Path:
-    spec = {"name": path.stem, "model": "tiny-t5", "data": "fixtures", "methods": ["adapter"],
-            "tasks": ["sst2"], "learning_rates": [1e-2, 3e-3], "seeds": [0, 1], "epochs": 2,
-            "batch_size": 32, "warmup_steps": 2, "max_failures": 2}
-    spec.update(changes)
-    path.write_text(yaml.safe_dump(spec))
-    return path
+from testkit.sweeps import records_in, sweep, write_spec
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -34,16 +23,6 @@ def wait_for(predicate, timeout: float, what: str):
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def sweep(spec: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([*PEFTBENCH, "sweep", str(spec), "--out", str(out), *extra], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
-
-
-def records_in(out: Path) -> dict[str, dict]:
-    return {r["trial_id"]: r for r in read_records(out)} if (out / "results").exists() else {}
 
 
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):

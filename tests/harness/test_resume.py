@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from identical import assert_identical
 
 from peftbench.budgets.plan import BatchPlan
 from peftbench.engine.state import LOOP_STATE
 from peftbench.harness import train as loop
 from peftbench.harness.config import TrialConfig
+
+from testkit.identical import assert_identical
 
 
 class Killed(RuntimeError):
@@ -47,7 +48,8 @@ def final_state(folder: Path) -> dict:
     if ds.is_dir():  # DeepSpeed: model weights, schedule and ZeRO's optimizer shards, as it wrote them
         model = torch.load(ds / "mp_rank_00_model_states.pt", weights_only=False)
         saved["model"], saved["schedule"] = model["module"], model["lr_scheduler"]
-        shards = [torch.load(f, weights_only=False)["optimizer_state_dict"] for f in sorted(ds.glob("*optim_states.pt"))]
+        shards = [torch.load(f, weights_only=False)["optimizer_state_dict"]
+                  for f in sorted(ds.glob("*optim_states.pt"))]
         saved["zero"] = [{key: shard[key] for key in ("base_optimizer_state", "single_partition_of_fp32_groups")}
                          for shard in shards]
     return saved

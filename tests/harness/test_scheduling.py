@@ -1,5 +1,7 @@
 """What each trial asks Ray for: CPUs, a budget's share of a GPU, nothing for Ray Train drivers."""
 
+import re
+
 import pytest
 
 from peftbench.harness.spec import SpecError, parse_spec
@@ -71,5 +73,5 @@ def test_workers_of_a_multi_worker_trial_keep_room_for_cuda_and_nccl(budget, fit
     if fits:
         check_resources(s, [gpu_node])
     else:
-        with pytest.raises(SweepError, match="full\\[workers=4\\]'s workers each need 80.50 GB"):
+        with pytest.raises(SweepError, match=re.escape("full[workers=4]'s workers each need 80.50 GB")):
             check_resources(s, [gpu_node])

@@ -39,7 +39,7 @@ def test_a_bad_value_is_one_line_naming_its_key(changes, key, says):
 
 
 def test_a_model_folder_needs_its_config(tmp_path):
-    with pytest.raises(SpecError, match="has no config.json"):
+    with pytest.raises(SpecError, match=r"has no config\.json"):
         parse_spec(spec(model=str(tmp_path)))
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(SpecError, match="has no weights"):  # issue 29: a folder without weights fails every trial

@@ -1,12 +1,13 @@
-"""A trial on a simulated CUDA device (tests/cudasim.py), and what a GPU trial leaves behind."""
+"""A trial on a simulated CUDA device (tests/testkit/cudasim.py), and what a GPU trial leaves behind."""
 
 import weakref
 
 import pytest
-from cudasim import NAME, collected, simulated_cuda
 
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.trial import run_trial
+
+from testkit.cudasim import NAME, collected, simulated_cuda
 
 
 def test_a_fixed_batch_trial_runs_end_to_end_on_the_simulated_device(monkeypatch, tmp_path, tiny_trial_kwargs):
@@ -22,8 +23,8 @@ def test_a_fixed_batch_trial_runs_end_to_end_on_the_simulated_device(monkeypatch
 
 
 def test_a_failing_trial_lets_go_of_its_deepspeed_engine(monkeypatch, tiny_trial_kwargs):
-    from peftbench.harness import train as train_module
     from peftbench.budgets.plan import BatchPlan
+    from peftbench.harness import train as train_module
 
     setup, models = train_module.setup, []
 

@@ -15,8 +15,8 @@ from peftbench.harness import trial as trial_module
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.trial import run_trial
 from peftbench.methods.multitask import task_switch
-from peftbench.tasks import get_task
 from peftbench.models.encoders import spec as encoder_spec
+from peftbench.tasks import get_task
 
 CELLS, FEAT = encoder_spec("tiny-clip").cells, encoder_spec("tiny-clip").feat_dim
 

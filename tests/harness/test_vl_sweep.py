@@ -5,13 +5,13 @@ tasks under VL-Adapter's metric names with the records' numbers."""
 
 from pathlib import Path
 
-from test_multitask_sweep import table_rows
-
 from peftbench.cli.main import main
 from peftbench.harness.records import read_records
 from peftbench.harness.spec import load_spec
 from peftbench.methods import method_label
 from peftbench.reports.summary import report
+
+from testkit.sweeps import table_rows
 
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "vl-smoke.yaml"
 VL = ("vqa", "gqa", "nlvr2", "coco-caption")

@@ -5,9 +5,9 @@ from collections import Counter
 
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.trial import run_trial
+from peftbench.models import features
 from peftbench.tasks import get_task
 from peftbench.tasks.vl_metrics import vqa_accuracy
-from peftbench.models import features
 
 
 def test_full_fine_tuning_beats_the_majority_answer_on_vqa(tmp_path):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from transformers import T5Config, T5ForConditionalGeneration
 
 from peftbench.methods import apply_method, method_names
 from peftbench.methods.adapter import AfterSublayer
+
+from testkit.models import tiny_model
 
 ADAPTER_FAMILY = ["adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter",
                   "compacter++", "hyperformer", "hyperformer++", "vl-hyperformer"]
@@ -31,13 +32,6 @@ class DoublingDropout(nn.Module):
         return 2 * x
 
 
-def tiny_model() -> T5ForConditionalGeneration:
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=64, d_model=128, d_ff=128, d_kv=32, num_heads=4, num_layers=2, num_decoder_layers=2,
-                      dropout_rate=0.1, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    return T5ForConditionalGeneration(config).eval()
-
-
 def record_outputs(module: nn.Module, store: list) -> None:
     """Keep each output of ``module`` (the first element when it returns a tuple, as attention does)."""
     def hook(_, inputs, output):
@@ -49,7 +43,7 @@ def record_outputs(module: nn.Module, store: list) -> None:
 def test_exactly_the_adapter_family_wraps_sublayer_dropouts():
     wrapping = set()
     for name in method_names():
-        model = tiny_model()
+        model = tiny_model(dropout=0.1)
         apply_method(model, name, TINY_OPTIONS.get(name, {}))
         if any(isinstance(m, AfterSublayer) for m in model.modules()):
             wrapping.add(name)
@@ -58,7 +52,7 @@ def test_exactly_the_adapter_family_wraps_sublayer_dropouts():
 
 @pytest.mark.parametrize("name", ADAPTER_FAMILY)
 def test_adapter_reads_the_raw_sublayer_output_and_the_dropout_takes_the_sum(name):
-    model = tiny_model()
+    model = tiny_model(dropout=0.1)
     apply_method(model, name, TINY_OPTIONS.get(name, {}))
     checked = 0
     for sublayer in [m for m in model.modules() if isinstance(getattr(m, "dropout", None), AfterSublayer)]:

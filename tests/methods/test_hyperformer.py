@@ -7,13 +7,14 @@ from itertools import pairwise
 
 import pytest
 import torch
-from test_methods import tiny_batch, tiny_model
 
 from peftbench.engine.accounting import count_params
-from peftbench.models.load import model_config, tiny_t5_config
 from peftbench.methods import apply_method
 from peftbench.methods.hyperformer import HyperAdapter
 from peftbench.methods.multitask import set_task
+from peftbench.models.load import model_config, tiny_t5_config
+
+from testkit.models import tiny_batch, tiny_model
 
 GLUE = ["rte", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "cola"]
 
@@ -62,8 +63,8 @@ def test_generated_weights_and_outputs_differ_between_tasks():
             with torch.no_grad():
                 weights[task] = [adapter.weights() for adapter in adapters]
                 logits[task] = model(**tiny_batch()).logits
-        for a, b in zip(weights["rte"], weights["sst2"]):
-            assert not any(torch.allclose(x, y) for x, y in zip(a, b))
+        for a, b in zip(weights["rte"], weights["sst2"], strict=True):
+            assert not any(torch.allclose(x, y) for x, y in zip(a, b, strict=True))
         assert not torch.allclose(logits["rte"], logits["sst2"])
 
 

@@ -8,21 +8,14 @@ import math
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
 
-from peftbench.models.load import tiny_t5_config
 from peftbench.methods import apply_method
 from peftbench.methods.adapter import AfterSublayer
 
+from testkit.models import tiny_model
+
 SUBLAYER = {"T5LayerSelfAttention": "self-attention", "T5LayerCrossAttention": "cross-attention",
             "T5LayerFF": "feed-forward"}
-
-
-def tiny_model(num_layers: int = 3) -> T5ForConditionalGeneration:
-    torch.manual_seed(0)
-    config = tiny_t5_config()
-    config.num_layers = config.num_decoder_layers = num_layers
-    return T5ForConditionalGeneration(config)
 
 
 def placement(model) -> set[tuple[str, int, str]]:
@@ -54,13 +47,13 @@ BOTH = ("self-attention", "feed-forward")
     ("adapterdrop", {"dropped_layers": 1}, everywhere(BOTH, blocks=[1, 2])),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_adapters_sit_in_the_papers_blocks_and_sublayers_never_in_cross_attention(method, options, expected):
-    model = tiny_model()
+    model = tiny_model(layers=3).train()
     apply_method(model, method, options)
     assert placement(model) == expected
 
 
 def test_prompt_tuning_r_starts_uniform_on_minus_half_to_half():
-    model = tiny_model(num_layers=1)
+    model = tiny_model(layers=1).train()
     apply_method(model, "prompt-tuning-r", {"prompt_length": 100})
     x = model.soft_prompt.embedding.detach().flatten()  # 12,800 draws
     assert x.min() >= -0.5 and x.max() < 0.5
@@ -72,7 +65,7 @@ def test_prompt_tuning_r_starts_uniform_on_minus_half_to_half():
 
 
 def test_prompt_tuning_t_copies_embeddings_of_the_first_vocab_sample_tokens():
-    model = tiny_model(num_layers=1)
+    model = tiny_model(layers=1).train()
     apply_method(model, "prompt-tuning-t", {"prompt_length": 40, "vocab_sample": 10})
     rows, table = model.soft_prompt.embedding.detach(), model.shared.weight.detach()
     matches = [(table == row).all(-1).nonzero().flatten().tolist() for row in rows]
@@ -85,7 +78,7 @@ def adapter_weights(model, part: str) -> torch.Tensor:
 
 
 def test_houlsby_adapter_weights_start_normal_with_std_0_01_and_zero_biases():
-    model = tiny_model()
+    model = tiny_model(layers=3).train()
     apply_method(model, "adapter")
     weights = adapter_weights(model, "down.weight"), adapter_weights(model, "up.weight")
     for w in weights:  # 12 adapters × 512 weights each way
@@ -94,7 +87,7 @@ def test_houlsby_adapter_weights_start_normal_with_std_0_01_and_zero_biases():
 
 
 def test_low_rank_factors_start_glorot_uniform_with_gain_sqrt_2():
-    model = tiny_model()
+    model = tiny_model(layers=3).train()
     apply_method(model, "adapter-lowrank")
     left = [p.detach() for n, p in model.named_parameters() if n.endswith("down.left")]
     x = torch.cat([t.flatten() for t in left])  # each 128 × 1: fan_in 1, fan_out 128
@@ -107,7 +100,7 @@ def test_low_rank_factors_start_glorot_uniform_with_gain_sqrt_2():
     ("compacter", {}, 1e-4, True), ("compacter++", {}, 1e-4, True), ("phm-adapter", {"phm_dim": 4}, 0.01, False),
 ])
 def test_phm_rules_start_normal_and_compacters_one_rule_is_shared_by_every_layer(method, options, std, shared):
-    model = tiny_model()
+    model = tiny_model(layers=3).train()
     apply_method(model, method, options)
     rules = [m.rule for m in model.modules() if hasattr(m, "rule")]
     assert len({id(r) for r in rules}) == (1 if shared else len(rules)) and len(rules) > 1
@@ -119,7 +112,7 @@ def test_phm_rules_start_normal_and_compacters_one_rule_is_shared_by_every_layer
 def test_bitfit_and_said_start_from_the_unchanged_model(method, options):
     torch.manual_seed(1)
     batch = {"input_ids": torch.randint(2, 384, (2, 7)), "decoder_input_ids": torch.randint(2, 384, (2, 3))}
-    model = tiny_model().eval()
+    model = tiny_model(layers=3)
     with torch.no_grad():
         before = model(**batch).logits
         apply_method(model, method, options)

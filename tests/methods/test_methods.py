@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
 
-from peftbench.models.load import model_config, model_from_config, tiny_bart_config, tiny_t5_config
 from peftbench.engine.state import load_trainable_state, trainable_state
 from peftbench.methods import apply_method, method_names
+from peftbench.models.load import tiny_bart_config, tiny_t5_config
 
-# tiny-t5 (d_model 128, bottleneck 4, 2 blocks) cannot take some paper defaults
-TINY_OPTIONS = {
-    "adapterdrop": {"dropped_layers": 1},
-    "phm-adapter": {"phm_dim": 4},
-    "prompt-tuning-r": {"prompt_length": 7},
-    "prompt-tuning-t": {"prompt_length": 7},
-    "intrinsic-said": {"said_dim": 300},
-}
+from testkit.models import TINY_OPTIONS, tiny_batch, tiny_model
 
 
 def closed_form_trainable(method: str, options: dict, c) -> int:
@@ -65,19 +57,6 @@ def closed_form_trainable(method: str, options: dict, c) -> int:
         "lora": lora_qv,
         "ia3": ia3,
     }[method]
-
-
-def tiny_model(seed: int = 0, name: str = "tiny-t5") -> T5ForConditionalGeneration:
-    torch.manual_seed(seed)
-    return model_from_config(model_config(name)).eval()
-
-
-def tiny_batch(seed: int = 1) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(2, 384, (3, 9), generator=g)
-    mask = torch.ones_like(input_ids)
-    mask[0, 6:] = 0  # one padded row
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": torch.randint(2, 384, (3, 4), generator=g)}
 
 
 def test_the_papers_twelve_methods_hyperformer_and_the_peft_bridge_are_registered():

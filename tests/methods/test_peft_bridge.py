@@ -10,10 +10,10 @@ from transformers import T5ForConditionalGeneration
 from peftbench.budgets.plan import BatchPlan
 from peftbench.cli.main import main
 from peftbench.engine.batches import batches
-from peftbench.models.load import tiny_t5_config
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.setup import setup
 from peftbench.methods import apply_method, get_method
+from peftbench.models.load import tiny_t5_config
 
 
 def peft_counts(config) -> tuple[int, int]:

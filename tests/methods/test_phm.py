@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from peftbench.models.load import tiny_t5_config
 from peftbench.methods import apply_method
 from peftbench.methods.compacter import PHMLinear
+from peftbench.models.load import tiny_t5_config
 
 
 def explicit_weight(layer: PHMLinear) -> torch.Tensor:
@@ -17,7 +17,7 @@ def explicit_weight(layer: PHMLinear) -> torch.Tensor:
         Bs = layer.B
     else:
         Bs = layer.s @ layer.t.transpose(1, 2)  # Bᵢ = sᵢ tᵢᵀ
-    return sum(torch.kron(A, B) for A, B in zip(layer.rule, Bs))
+    return sum(torch.kron(A, B) for A, B in zip(layer.rule, Bs, strict=True))
 
 
 PHM_SHAPES = [(24, 8, 4, None), (8, 24, 4, None), (36, 12, 3, None)]  # a PHM layer always builds W
@@ -39,8 +39,9 @@ def test_phm_layer_equals_the_kronecker_sum_in_either_order(in_features, out_fea
 
     # the gradients, too, are those of the explicit weight
     grads = torch.autograd.grad(layer(x).square().sum(), list(layer.parameters()))
-    reference = torch.autograd.grad((x @ explicit_weight(layer).T + layer.bias).square().sum(), list(layer.parameters()))
-    for got, want in zip(grads, reference):
+    explicit = (x @ explicit_weight(layer).T + layer.bias).square().sum()
+    reference = torch.autograd.grad(explicit, list(layer.parameters()))
+    for got, want in zip(grads, reference, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import T5ForConditionalGeneration
 
-from peftbench.models.load import tiny_t5_config
 from peftbench.methods import apply_method
+from peftbench.models.load import tiny_t5_config
 
 P = 6
 
@@ -20,7 +20,8 @@ def prompted(name="prompt-tuning-r"):
 
 def batch():
     input_ids = torch.tensor([[10, 11, 12, 13, 1], [20, 21, 1, 0, 0]])
-    return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(), "decoder_input_ids": torch.zeros(2, 3, dtype=torch.long)}
+    return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(),
+            "decoder_input_ids": torch.zeros(2, 3, dtype=torch.long)}
 
 
 def test_encoder_output_grows_by_the_prompt_and_decoder_output_does_not():

@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import T5ForConditionalGeneration
 
-from peftbench.models.load import tiny_t5_config
 from peftbench.methods import apply_method
 from peftbench.methods.said import Fastfood, fwht, share_lengths
+from peftbench.models.load import tiny_t5_config
 
 
 def dense_hadamard(n: int) -> torch.Tensor:
@@ -81,7 +81,7 @@ def test_said_weights_are_theta0_plus_scaled_projection_and_stay_tied():
     model(input_ids=torch.tensor([[5, 6, 7]]), labels=torch.tensor([[8, 1]]))
     i = list(reference).index("encoder.block.0.layer.1.DenseReluDense.wi.weight")
     wi = model.encoder.block[0].layer[1].DenseReluDense.wi.weight
-    (row,) = [rows[group.index(i)] for proj, group in zip(said.projections, said.groups) if i in group
+    (row,) = [rows[group.index(i)] for proj, group in zip(said.projections, said.groups, strict=True) if i in group
               for rows in [proj(said.theta)]]
     expected = reference["encoder.block.0.layer.1.DenseReluDense.wi.weight"] + said.scale[i] * row.view_as(wi)
     torch.testing.assert_close(wi, expected)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_methods import TINY_OPTIONS, tiny_batch, tiny_model
 
 from peftbench.methods import apply_method, get_method, method_names
 from peftbench.methods.multitask import SHARING, set_task, sharing_modes
+
+from testkit.models import TINY_OPTIONS, tiny_batch, tiny_model
 
 TASKS = ["rte", "sst2"]
 ADAPTERS = ["adapter", "pfeiffer-adapter", "adapterdrop", "adapter-lowrank", "phm-adapter", "compacter", "compacter++"]
@@ -109,7 +110,7 @@ def test_every_method_trains_a_step_in_a_mixture_in_each_of_its_modes(name, mode
     assert torch.isfinite(loss)
     loss.backward()
     optimizer.step()
-    assert any(not torch.equal(b, p) for b, p in zip(before, params))
+    assert any(not torch.equal(b, p) for b, p in zip(before, params, strict=True))
     set_task(model, "rte")  # the other task's forward and generation run too
     model.eval()
     batch = {k: v for k, v in tiny_batch(seed=2).items() if k != "labels"}

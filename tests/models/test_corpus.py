@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from peftbench.tasks import get_task, text_task_names
 from peftbench.models.tinyt5 import corpus, pretrain
+from peftbench.tasks import get_task, text_task_names
 
 WORD = re.compile(r"\w+")
 

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from peftbench.tasks import get_task
 from peftbench.models import features
 from peftbench.models.features import FeatureStore, features_for, item_key
+from peftbench.tasks import get_task
 
 TASK = get_task("vqa")
 

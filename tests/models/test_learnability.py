@@ -9,10 +9,10 @@ from collections import Counter
 import torch
 from transformers import ByT5Tokenizer, T5ForConditionalGeneration
 
-from peftbench.models import tinyt5
 from peftbench.methods import apply_method
-from peftbench.tasks import get_task
+from peftbench.models import tinyt5
 from peftbench.models.tinyt5 import pretrain
+from peftbench.tasks import get_task
 
 METHOD, LR, EPOCHS, BATCH = "adapter", 1e-2, 4, 16
 

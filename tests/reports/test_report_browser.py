@@ -14,10 +14,11 @@ import subprocess
 import numpy as np
 import pytest
 from matplotlib import image
-from report_records import PAPER_METHODS, many_methods_sweep, seeds, two_method_sweep, write_all
 
 from peftbench.reports import placement, plots, select
 from peftbench.reports.summary import report
+
+from testkit.records import PAPER_METHODS, many_methods_sweep, seeds, two_method_sweep, write_all
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.text import Text
-from report_records import many_methods_sweep, record, seeds, two_method_sweep, write_all
 
 from peftbench.reports import placement, plots, render, select, tables
 from peftbench.reports.summary import report
+
+from testkit.records import many_methods_sweep, record, seeds, two_method_sweep, write_all
 
 
 def test_invalid_share_shown_where_not_zero():

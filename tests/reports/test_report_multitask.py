@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from report_records import record, seeds, write_all
 
 from peftbench.harness.records import read_records
 from peftbench.reports import select
 from peftbench.reports.summary import report
+
+from testkit.records import record, seeds, write_all
 
 PER_TASK = {"sharing": "per-task"}
 

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_records import record, seeds, two_method_sweep, write_all
 
 from peftbench.cli.main import main
 from peftbench.reports import render, select, tables
 from peftbench.reports.summary import SUMMARY_COLUMNS, report
+
+from testkit.records import record, seeds, two_method_sweep, write_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,16 +109,6 @@ def test_budget_in_provenance_and_failures_only(tmp_path):
                                                budget="24GB")])
     text = report(folder)
     assert "Memory budget: 24GB." in text and "full-rte-lr0.001-s0-nNone" in text
-
-
-def test_cli_report_formats(sweep, tmp_path, capsys):
-    assert main(["report", str(sweep), "--format", "all", "--out", str(tmp_path / "all")]) == 0
-    written = {p.name for p in (tmp_path / "all").iterdir()}
-    assert {"report.md", "report.tex", "report.html", "summary.csv", "fig2_score_vs_params.png",
-            "fig2_score_vs_params.svg"} <= written
-    assert "![fig2_score_vs_params](fig2_score_vs_params.png)" in (tmp_path / "all" / "report.md").read_text()
-    assert main(["report", str(tmp_path / "empty")]) == 2
-    assert "no result records" in capsys.readouterr().err
 
 
 def test_significance_mark_is_explained_only_with_a_baseline():

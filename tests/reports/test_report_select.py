@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from report_records import record, seeds, two_method_sweep
 from scipy import stats
 
 from peftbench.reports import select, tables
+
+from testkit.records import record, seeds, two_method_sweep
 
 
 @pytest.fixture

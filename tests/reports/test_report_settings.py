@@ -1,6 +1,6 @@
 """The report's hyperparameter table: per method, the settings its trials ran with, read from the records."""
 
-from report_records import record, write_all
+from testkit.records import record, write_all
 
 from peftbench.reports.summary import report
 

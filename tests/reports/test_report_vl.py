@@ -1,6 +1,6 @@
 """The VL table (VL-Adapter's Table 1 layout) says how many outputs could not be read, like every table."""
 
-from report_records import seeds, write_all
+from testkit.records import seeds, write_all
 
 from peftbench.reports.summary import report
 

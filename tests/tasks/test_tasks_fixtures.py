@@ -6,11 +6,11 @@ import logging
 import pytest
 
 from peftbench.tasks import DataUnavailable, get_task, task_names, text_task_names
-
-TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 from peftbench.tasks import base as tasks_base
 from peftbench.tasks.base import FIXTURES
 from peftbench.tasks.fixtures import build
+
+TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 
 # The hub schema of each task (nyu-mll/glue, aps/super_glue): column -> JSON type of its values.
 SPAN = {"text": list, "start": list, "end": list}

@@ -3,10 +3,10 @@
 import pytest
 
 from peftbench.tasks import COUNTS, INVALID, TextFormat, get_task, text_task_names
-
-TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 from peftbench.tasks.metrics import accuracy, em, f1, macro_f1_over, matthews_corr, pearson, spearman
 from peftbench.tasks.record import normalize_answer, token_f1
+
+TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py
 
 DIGITS = TextFormat(labels="digits")
 
@@ -103,7 +103,7 @@ def _multirc_examples() -> list[dict]:
     keys = [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0), (0, 1, 1)]
     return [{"paragraph": "p", "question": f"q{q}", "answer": f"a{a}", "label": label,
              "idx": {"paragraph": p, "question": q, "answer": a}}
-            for (p, q, a), label in zip(keys, [1, 0, 0, 0, 1])]
+            for (p, q, a), label in zip(keys, [1, 0, 0, 0, 1], strict=True)]
 
 
 def test_multirc_f1a_and_exact_match():
@@ -114,7 +114,8 @@ def test_multirc_f1a_and_exact_match():
 
 def _record_examples() -> list[dict]:
     return [
-        {"passage": "p", "query": "q", "entities": ["Ada", "Bo"], "answers": ["Ada"], "idx": {"passage": 0, "query": 0}},
+        {"passage": "p", "query": "q", "entities": ["Ada", "Bo"], "answers": ["Ada"],
+         "idx": {"passage": 0, "query": 0}},
         {"passage": "p", "query": "q", "entities": ["Ben", "Ben Smith"], "answers": ["Ben Smith", "Mr Ben Smith"],
          "idx": {"passage": 1, "query": 0}},
     ]

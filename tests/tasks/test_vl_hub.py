@@ -4,8 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from peftbench.tasks import get_task
-from peftbench.tasks import vl
+from peftbench.tasks import get_task, vl
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from peftbench.tasks import get_task
-from peftbench.tasks.fixtures import vl_build
 from peftbench.tasks.base import TextFormat, trial_model
+from peftbench.tasks.fixtures import vl_build
 from peftbench.tasks.vl import TASKS, image_bytes
 
 VL = [t.name for t in TASKS]

@@ -1,8 +1,8 @@
 """``peftbench compare``: several sweep folders side by side, one column group per folder."""
 
-from report_records import record, write_all
-
 from peftbench.cli.main import main
+
+from testkit.records import record, write_all
 
 
 def test_compare_puts_two_sweeps_side_by_side(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""``peftbench budget``: text and JSON, the largest batch or the peak at a given batch."""
+"""``peftbench budget``: text and JSON, the largest batch or the peak at a given batch, a bad budget
+in one line; and ``--batch`` of ``peftbench trial``."""
 
 import json
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from peftbench.cli.main import main
+from peftbench.cli.main import main, parse_batch
 
 ARGS = ["budget", "--estimate", "--model", "tiny-t5", "--method", "adapter", "--seq-len", "32", "--target-len", "4"]
 
@@ -71,7 +72,8 @@ def test_several_methods_are_compared_with_full_fine_tuning_at_its_batch(capsys)
     # the table's rows are the single-method answers
     assert adapter["batch_size"] == run_json(capsys, "--budget", "0.5GB")["batch_size"]
     progress = captured.err.splitlines()
-    assert progress[-1].startswith("all figures estimated") and sum(line.startswith("adapter ") for line in progress) == 1
+    assert progress[-1].startswith("all figures estimated")
+    assert sum(line.startswith("adapter ") for line in progress) == 1
 
 
 def test_config_takes_the_spec_methods_with_their_options(capsys):
@@ -98,3 +100,18 @@ def test_lengths_are_required_without_a_spec(capsys):
     assert main(["budget", "--estimate", "--method", "adapter"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--task TASK or --seq-len L" in err
+
+
+def test_cli_rejects_a_bad_budget_in_one_line(capsys):
+    assert main(["budget", "--method", "adapter", "--task", "sst2", "--budget", "24 gigs", "--estimate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budget '24 gigs'" in err
+
+
+def test_trial_command_batch_option(capsys):
+    assert (parse_batch(None), parse_batch("max"), parse_batch("100")) == (None, "max", 100)
+    for bad in ("0", "-3", "most", "1.5"):
+        with pytest.raises(SystemExit) as exit_:
+            parse_batch(bad)
+        assert exit_.value.code == 2  # a usage error, as argparse's own
+        assert "--batch expects max or a positive integer" in capsys.readouterr().err
