@@ -10,7 +10,15 @@ from __future__ import annotations
 import json
 import sys
 
-from peftbench.budgets.parse import DEFAULT_BUDGET, DTYPE_NAMES, MARGIN, BudgetError, capacity, format_bytes, parse_budget
+from peftbench.budgets.parse import (
+    DEFAULT_BUDGET,
+    DTYPE_NAMES,
+    MARGIN,
+    BudgetError,
+    capacity,
+    format_bytes,
+    parse_budget,
+)
 
 DEFAULT_TARGET_LEN = 16  # with --seq-len: room for a label of a few words
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from transformers import T5Config
 
-from peftbench.models.load import model_config, model_from_config
 from peftbench.methods import ParamCount, apply_method, check_options_used, method_names, options_for
+from peftbench.models.load import model_config, model_from_config
 
 
 def count_params(config: T5Config, method: str, options: dict | None = None,

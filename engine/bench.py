@@ -22,11 +22,11 @@ from transformers import T5ForConditionalGeneration
 
 from peftbench.engine import devices
 from peftbench.engine.batches import random_batch
-from peftbench.engine.devices import set_precision
 from peftbench.engine.build import build_model
-from peftbench.models.load import model_config
+from peftbench.engine.devices import set_precision
 from peftbench.engine.step import Engine, Optimization
 from peftbench.methods import check_options_used, options_for
+from peftbench.models.load import model_config
 
 
 def training_step(model: torch.nn.Module, batch: dict, *, precision: str = "fp32") -> Callable[[], None]:

@@ -38,9 +38,8 @@ class SweepError(RuntimeError):
 def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
     """The Ray Tune trainable: run the grid point's trial, reporting each epoch; its last result
     carries the record to the driver, which writes it."""
-    from ray import tune
-
     import torch
+    from ray import tune
 
     from peftbench.budgets.measure import cap_address_space
     from peftbench.harness.distributed import run_distributed_trial, workers_of

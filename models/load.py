@@ -16,8 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import (AutoConfig, AutoTokenizer, BartConfig, BartForConditionalGeneration, ByT5Tokenizer,
-                          PretrainedConfig, T5Config, T5ForConditionalGeneration)
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    BartConfig,
+    BartForConditionalGeneration,
+    ByT5Tokenizer,
+    PretrainedConfig,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 from transformers.utils import logging as transformers_logging
 
 from peftbench.models import tinyt5

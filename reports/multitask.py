@@ -17,8 +17,18 @@ import pandas as pd
 
 from peftbench.methods import method_label
 from peftbench.reports import select
-from peftbench.reports.tables import (HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, invalid_text, megabytes,
-                                      number, shown)
+from peftbench.reports.tables import (
+    HIGHER,
+    LOWER,
+    UNRANKED,
+    Table,
+    best_cells,
+    display_names,
+    invalid_text,
+    megabytes,
+    number,
+    shown,
+)
 
 SHARING = "sharing"  # the method option that says how a mixture's tasks share modules (methods/multitask.py)
 

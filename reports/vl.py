@@ -12,8 +12,18 @@ import pandas as pd
 
 from peftbench.methods import method_label
 from peftbench.reports import multitask, select
-from peftbench.reports.tables import (HIGHER, LOWER, UNRANKED, Table, best_cells, display_names, invalid_text, number,
-                                      shown, task_order)
+from peftbench.reports.tables import (
+    HIGHER,
+    LOWER,
+    UNRANKED,
+    Table,
+    best_cells,
+    display_names,
+    invalid_text,
+    number,
+    shown,
+    task_order,
+)
 
 
 def vision_tasks(names) -> list:

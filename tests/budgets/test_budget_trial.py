@@ -6,10 +6,10 @@ import pytest
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from peftbench.budgets import plan as budget_plan
-from peftbench.harness import setup as harness_train
 from peftbench.budgets.estimate import estimate_fit
 from peftbench.budgets.plan import MARGIN
 from peftbench.budgets.workload import Workload
+from peftbench.harness import setup as harness_train
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.records import read_records, validate
 from peftbench.harness.trial import run_trial

@@ -16,9 +16,9 @@ import yaml
 
 from peftbench.cli.main import main
 from peftbench.files import UnsafeFileError, open_lock, read_bytes, write_bytes, writing
+from peftbench.harness.config import TrialConfig
 from peftbench.harness.folder import FolderError, FolderLock, write_sweep_files
 from peftbench.harness.records import new_record, write_record
-from peftbench.harness.config import TrialConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 VICTIM = b"the victim's own bytes\n" * 100

@@ -5,8 +5,16 @@ import json
 import pytest
 
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.records import KEYS, OPTIONAL_KEYS, SCHEMA, read_record, read_records, validate, write_record
-from peftbench.harness.records import new_record
+from peftbench.harness.records import (
+    KEYS,
+    OPTIONAL_KEYS,
+    SCHEMA,
+    new_record,
+    read_record,
+    read_records,
+    validate,
+    write_record,
+)
 
 
 def make_record(**fields):

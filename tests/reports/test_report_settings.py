@@ -1,8 +1,8 @@
 """The report's hyperparameter table: per method, the settings its trials ran with, read from the records."""
 
-from testkit.records import record, write_all
-
 from peftbench.reports.summary import report
+
+from testkit.records import record, write_all
 
 CONFIG = {"warmup_steps": 500, "weight_decay": 0.0, "max_grad_norm": 1.0, "epochs": None}
 

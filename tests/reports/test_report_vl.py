@@ -1,8 +1,8 @@
 """The VL table (VL-Adapter's Table 1 layout) says how many outputs could not be read, like every table."""
 
-from testkit.records import seeds, write_all
-
 from peftbench.reports.summary import report
+
+from testkit.records import seeds, write_all
 
 
 def test_the_vl_table_shows_invalid_shares_beside_the_tasks_first_metric(tmp_path):
