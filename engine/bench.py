@@ -146,7 +146,7 @@ def summarize(times: dict[str, list[float]]) -> list[dict]:
     floor = times.get(FLOOR)
 
     def paired(t, ref):
-        return statistics.median(a / b for a, b in zip(t, ref))
+        return statistics.median(a / b for a, b in zip(t, ref, strict=False))
 
     return [{"method": m, "median_step_s": statistics.median(t), "ratio": paired(t, first),
              **({"floor_ratio": paired(t, floor)} if floor else {})} for m, t in times.items()]

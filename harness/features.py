@@ -62,7 +62,8 @@ def extract_features(trials: Iterable[TrialConfig], *, map_for: Callable[[str], 
     for name, data, model in jobs:
         task, start = get_task(name), time.perf_counter()
         loaded = task.load_with_source(data)
-        model_name = trial_model(model, [task], lambda _: loaded.source)
+        source = loaded.source
+        model_name = trial_model(model, [task], lambda _, source=source: source)
         what = f"{name} ({model_name.encoder}, {loaded.source})"
         task.model_inputs(loaded.splits, model=model_name, data_source=loaded.source,
                           map_fn=map_for(what) if map_for else map)

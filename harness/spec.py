@@ -111,7 +111,7 @@ class SweepSpec:
             [m.label for m in self.methods], self.tasks, self.learning_rates, self.seeds, self.train_size
         )
         keys = ("method", "task", "learning_rate", "seed", "train_size")
-        return [dict(zip(keys, point)) for point in grid]
+        return [dict(zip(keys, point, strict=False)) for point in grid]
 
     def trials(self) -> list[TrialConfig]:
         return [self.trial_at(point) for point in self.points()]

@@ -115,7 +115,7 @@ def validate(trial: Trial, state: LoopState, epoch: int) -> None:
 def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log) -> None:
     """The epoch's line on the terminal, and each of its validations to ``report`` (Ray Tune's)."""
     scores = [{**at, "val_score": trial.task.score(m), "loss": loss}
-              for at, m in zip(state.evaluated_at, state.val_metrics) if at["epoch"] == epoch + 1]
+              for at, m in zip(state.evaluated_at, state.val_metrics, strict=False) if at["epoch"] == epoch + 1]
     shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
     log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
         f"({state.epoch_times[-1]:.1f}s)")

@@ -87,7 +87,7 @@ class Fastfood(nn.Module):
         v = F.pad(x, (0, self.sign.shape[1] - self.d)) * self.sign  # B pad(x), one row per projection
         v = fwht(v).flatten()[self.perm] * self.gauss  # G Π H
         v = fwht(v) * self.inv_norm[:, None]  # H, then the scaling
-        return [row[:D] for row, D in zip(v, self.sizes)]
+        return [row[:D] for row, D in zip(v, self.sizes, strict=False)]
 
 
 def padded_length(d: int, D: int) -> int:
@@ -157,8 +157,8 @@ class IntrinsicSAID(nn.Module):
         key = (self.theta._version, self.scale._version, self.theta.device, self.theta.dtype, torch.is_grad_enabled())
         if key == self._cache_key:
             return
-        for proj, group in zip(self.projections, self.groups):
-            for i, row in zip(group, proj(self.theta)):
+        for proj, group in zip(self.projections, self.groups, strict=False):
+            for i, row in zip(group, proj(self.theta), strict=False):
                 base = getattr(self, f"base{i}")
                 value = base + (self.scale[i] * row).view_as(base).to(base.dtype)
                 for module, attr in self.owners[i]:

@@ -261,7 +261,7 @@ def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> list:
     high (or higher) with one of the two strictly better; sorted by ``x``. NaN points are left out."""
     points = points[[x, y]].dropna().sort_values([x, y], ascending=[True, False])
     front, best = [], -math.inf
-    for label, (px, py) in zip(points.index, points.itertuples(index=False), strict=True):
+    for label, (_, py) in zip(points.index, points.itertuples(index=False), strict=True):
         if py > best:
             front.append(label)
             best = py

@@ -50,7 +50,7 @@ def encode(tokenizer: ByT5Tokenizer, pairs: list[tuple[str, str]]) -> list[tuple
     """Byte ids of each (source, target) pair, sentinels included, each ending with </s>."""
     sources = tokenizer([s for s, _ in pairs], truncation=True, max_length=MAX_SOURCE).input_ids
     targets = tokenizer([t for _, t in pairs], truncation=True, max_length=MAX_TARGET).input_ids
-    return list(zip(sources, targets))
+    return list(zip(sources, targets, strict=False))
 
 
 def batches(rows: list[tuple[list[int], list[int]]], size: int, rng: random.Random, *, window: int = 16):

@@ -80,9 +80,13 @@ def test_the_writer_refuses_a_symlinked_folder_and_leaves_nothing_on_error(tmp_p
     with pytest.raises(UnsafeFileError, match="results: is a symlink, not a folder"):
         write_bytes(tmp_path / "results" / "x.json", b"{}")
     assert list(elsewhere.iterdir()) == []
-    with pytest.raises(RuntimeError), writing(tmp_path / "half.json") as f:
-        f.write(b"half")
-        raise RuntimeError("killed mid-write")
+    def killed_mid_write():
+        with writing(tmp_path / "half.json") as f:
+            f.write(b"half")
+            raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        killed_mid_write()
     assert list(tmp_path.glob("*half*")) == []  # neither the target nor a temporary
 
 
@@ -392,7 +396,7 @@ def test_a_trial_over_its_budget_is_refused_before_it_allocates():
     from peftbench.budgets.plan import plan_batch
     from peftbench.budgets.workload import Workload
 
-    with pytest.raises(BudgetError, match="lora on tiny-t5 holds .* before its first batch"):
+    with pytest.raises(BudgetError, match=r"lora on tiny-t5 holds .* before its first batch"):
         plan_batch(Workload("tiny-t5", "lora", {"r": 100000}), batch=None, fixed_batch=8, budget_bytes=10**9)
 
 
