@@ -179,7 +179,8 @@ def estimate_fit(workload: Workload, *, capacity: int, accumulate: bool = False,
         memory = StepMemory(workload, accounting=accounting, accumulate=accumulate)
         if batch_size is None and memory.optimizer_phase["total"] > capacity:
             raise BudgetError(f"not even a batch of 1 fits: the optimizer step alone peaks at "
-                              f"{format_bytes(memory.optimizer_phase['total'])}, over the {format_bytes(capacity)} usable")
+                              f"{format_bytes(memory.optimizer_phase['total'])}, over the "
+                              f"{format_bytes(capacity)} usable")
         seen: dict[int, dict[str, int]] = {}
 
         def probe(batch: int) -> int:

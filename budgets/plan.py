@@ -61,7 +61,8 @@ def find_fit(workload: Workload, *, budget_bytes: int, measure: bool | None = No
     if cache is None or batch_size is not None:
         return compute(), False
     key = {**workload.describe(), "budget_bytes": budget_bytes, "margin": margin, "accumulate": accumulate,
-           "plain": plain, "device": torch.cuda.get_device_name() if measure else "cuda (estimated)", "versions": versions(),
+           "plain": plain, "device": torch.cuda.get_device_name() if measure else "cuda (estimated)",
+           "versions": versions(),
            "method_source": method_source(workload.method)}
     return cache.get_or_compute(key, compute)
 
@@ -143,6 +144,7 @@ def choose_plan(workload: Workload, *, batch: int | str, budget_bytes: int, cach
         fit, cached = find_fit(workload, budget_bytes=budget_bytes, accumulate=True, cache=cache, plain=plain)
         micro = max(d for d in range(1, fit.batch_size + 1) if batch % d == 0)  # every step sees `batch`
     plan = BatchPlan(micro, 1 if batch == "max" else batch // micro, "estimated" if fit.estimated else "measured")
-    log(f"[budget] {workload.method} under {format_bytes(budget_bytes)}: micro-batch {plan.micro_batch} × {plan.accumulation} "
+    log(f"[budget] {workload.method} under {format_bytes(budget_bytes)}: "
+        f"micro-batch {plan.micro_batch} × {plan.accumulation} "
         f"= {plan.batch_size} ({plan.chosen_by}{', cached' if cached else ''})")
     return plan

@@ -51,7 +51,8 @@ class Workload:
         get_method(self.method).make_config(self.options)  # unknown method or option: fail now
 
     def describe(self) -> dict:
-        """The workload as plain data (without ``tasks`` and ``images`` when unused: cache keys made before them hold)."""
+        """The workload as plain data (without ``tasks`` and ``images`` when unused: cache keys made before
+        them hold)."""
         out = asdict(self)
         for key, absent in (("tasks", None), ("images", 0)):
             if out[key] == absent:

@@ -63,7 +63,8 @@ def run(args, options: dict) -> int:
     except (BudgetError, KeyError, ValueError) as exc:
         print(f"peftbench: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
-    say = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else (lambda line: print(line, flush=True))
+    say = ((lambda line: print(line, file=sys.stderr, flush=True)) if args.json
+           else (lambda line: print(line, flush=True)))
     first = workloads[0]
     say(f"{first.model} · {first.source_len} source + {first.target_len} target tokens · {first.dtype} · "
         f"budget {budget}, {format_bytes(capacity(budget_bytes, args.margin))} usable after a {args.margin:.0%} margin")
@@ -153,5 +154,6 @@ def text(row: dict, *, asked: bool) -> str:
         f"peak memory at batch {row['batch_size']}: {format_bytes(row['peak_bytes'])} ({kind}), by category:",
     ]
     lines += [f"  {name.replace('_', ' '):<16} {format_bytes(n):>10}" for name, n in row["categories"].items() if n]
-    lines.append(f"fixed {format_bytes(row['fixed_bytes'])} + {format_bytes(row['bytes_per_example'])} per example ({kind})")
+    lines.append(f"fixed {format_bytes(row['fixed_bytes'])} + {format_bytes(row['bytes_per_example'])} "
+                 f"per example ({kind})")
     return "\n".join(lines)

@@ -58,7 +58,8 @@ class Engine:
         self.optimizer = make_optimizer(model, opt, foreach=foreach)
         self.scheduler = (None if opt.total_steps is None
                           else get_linear_schedule_with_warmup(self.optimizer, opt.warmup_steps, opt.total_steps))
-        self.deepspeed = None if deepspeed is None else deepspeed_engine(model, self, deepspeed, micro_batch=micro_batch)
+        self.deepspeed = (None if deepspeed is None
+                          else deepspeed_engine(model, self, deepspeed, micro_batch=micro_batch))
 
     def forward_backward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One micro-batch's loss and its gradients (scaled for accumulation); returns the loss."""

@@ -175,7 +175,8 @@ class WandbTracker:
 
     def finish(self, trial_id: str, record: dict, step: int) -> None:
         run = self.runs.pop(trial_id)
-        run.summary.update({f"final/{k}": v for k, v in final_values(record).items()} | {"status": record.get("status")})
+        run.summary.update({f"final/{k}": v for k, v in final_values(record).items()}
+                           | {"status": record.get("status")})
         run.finish(exit_code=0 if record.get("status") == "ok" else 1)
 
 
@@ -183,9 +184,11 @@ def where_lines(names, out_dir: Path) -> list[str]:
     """What the sweep prints once at its end: where each named tracker's runs are and how to look."""
     out_dir = Path(out_dir).resolve()
     lines = {"tensorboard": f"TensorBoard: tensorboard --logdir {out_dir / 'tensorboard'}",
-             "mlflow": ("MLflow: " + (f"runs at {os.environ['MLFLOW_TRACKING_URI']}" if os.environ.get("MLFLOW_TRACKING_URI")
+             "mlflow": ("MLflow: " + (f"runs at {os.environ['MLFLOW_TRACKING_URI']}"
+                                      if os.environ.get("MLFLOW_TRACKING_URI")
                                       else f"mlflow ui --backend-store-uri sqlite:///{out_dir / 'mlflow.db'}")),
-             "wandb": (f"W&B: offline runs in {out_dir / 'wandb'}; wandb sync {out_dir / 'wandb'}/offline-run-* uploads them"
+             "wandb": (f"W&B: offline runs in {out_dir / 'wandb'}; "
+                       f"wandb sync {out_dir / 'wandb'}/offline-run-* uploads them"
                        if os.environ.get("WANDB_MODE", "offline") == "offline" else "W&B: runs synced online")}
     return [lines[name] for name in names]
 

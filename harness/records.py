@@ -45,11 +45,13 @@ class Record:
     train_size: int | None = None
     budget: str | None = None
     # what ran, on what
-    data_source: str | None = None  # "fixtures" or "hub:<path>/<config>@<revision>" (a mixture: "fixtures" or "task=source; …")
+    # "fixtures" or "hub:<path>/<config>@<revision>" (a mixture: "fixtures" or "task=source; …")
+    data_source: str | None = None
     model_source: str | None = None  # "config:tiny-t5", "hub:<id>@<commit>" or "path:<folder>"
     text_format: dict | None = None  # the inputs' task prefix and the targets' label form
     epochs: int | None = None
-    examples_per_step: int | None = None  # examples per optimizer step, over all workers (older records name it batch_size)
+    # examples per optimizer step, over all workers (older records name it batch_size)
+    examples_per_step: int | None = None
     micro_batch_size: int | None = None
     accumulation_steps: int | None = None
     batch_chosen_by: str | None = None  # fixed | measured | estimated
@@ -202,7 +204,8 @@ def validate(record: dict) -> dict:
 _NUMBER = (int, float)
 _TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,), "error": (str,),
           "method_options": (dict,), "learning_rate": _NUMBER, "seed": _NUMBER, "batch_size": _NUMBER,
-          "examples_per_step": _NUMBER,          "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER, "val_score": _NUMBER, "test_metrics": (dict,),
+          "examples_per_step": _NUMBER,          "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER,
+          "val_score": _NUMBER, "test_metrics": (dict,),
           "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
           "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
           "members": (dict,), "mixture": (list,), "data_source": (str,)}

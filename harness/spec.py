@@ -24,7 +24,8 @@ class _Loader(yaml.SafeLoader):
     signed exponent (``1.0e-3``), and reads ``1e-3`` as a string; YAML 1.2 and Python read a number."""
 
 
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
                               list("-+0123456789."))
 
 

@@ -172,7 +172,8 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
             callbacks=[SweepProgress(len(points), out_dir, spec=spec, methods=[p["method"] for p in points],
                                      slots=slots),
                        *tracker_callback(spec.loggers, experiment=spec.name, out_dir=out_dir,
-                                         describe=lambda c: (spec.trial_at(c["point"]).trial_id, spec.trial_at(c["point"])))],
+                                         describe=lambda c: (spec.trial_at(c["point"]).trial_id,
+                                                             spec.trial_at(c["point"])))],
         )
         # A trial's worker process runs the next trial: imports and start-up are paid once per
         # worker, not per trial (memory is reset per trial).
@@ -206,7 +207,8 @@ def join_cluster(address: str | None) -> None:
     except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
         ray.shutdown()
         raise SweepError(f"--address {address}: cannot join the Ray cluster: "
-                         f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+                         f"{type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
 
 
 def private_run_folder(storage: str) -> str:

@@ -66,7 +66,8 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
     same model and method and served.
     """
-    trial, state = resume(cfg, plan, checkpoint_dir, log) if has_checkpoint(checkpoint_dir) else (setup(cfg, plan), None)
+    trial, state = (resume(cfg, plan, checkpoint_dir, log) if has_checkpoint(checkpoint_dir)
+                    else (setup(cfg, plan), None))
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
         state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log)
         return finish(trial, state, modules_file)
@@ -135,7 +136,8 @@ def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialRe
         val_metrics=state.val_metrics, val_scores=[task.score(m) for m in state.val_metrics],
         evaluated_at=state.evaluated_at, best=state.best, test_metrics=test_metrics,
         test_score=task.score(test_metrics), metric_directions=task.metric_directions,
-        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics), members=trial.member_results(best, test_metrics),
+        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics),
+        members=trial.member_results(best, test_metrics),
         data_source=trial.data_source, model_source=trial.model_source, text_format=asdict(trial.fmt),
         epochs=trial.epochs, params=(trial.count.trainable, trial.count.total, trial.count.pct),
         memory=peak_memory(trial.cpu_memory), peak_rss_bytes=peak_rss(), epoch_times=state.epoch_times,

@@ -31,7 +31,8 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     start = time.perf_counter()
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
-        results, status, error = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report), "ok", None
+        results, status, error = (execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report),
+                                  "ok", None)
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
         results, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
@@ -88,6 +89,7 @@ def probed_model(cfg: TrialConfig, members) -> str:
     from peftbench.tasks.base import FIXTURES_SOURCE, trial_model
 
     try:
-        return str(trial_model(cfg.model, members, lambda t: FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source))
+        return str(trial_model(cfg.model, members,
+                               lambda t: FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source))
     except ValueError:
         return cfg.model  # members needing different models: setup refuses
