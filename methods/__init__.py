@@ -14,5 +14,5 @@ from peftbench.methods.registry import (
     resolve_prefix,
 )
 
-__all__ = ["ParamCount", "apply_method", "check_method_name", "check_options_used", "get_method", "method_label", "method_names",
-           "options_for", "register", "resolve_prefix"]
+__all__ = ["ParamCount", "apply_method", "check_method_name", "check_options_used", "get_method", "method_label",
+           "method_names", "options_for", "register", "resolve_prefix"]

@@ -89,7 +89,8 @@ class AdapterConfig:
     @property
     def per_task_projections(self) -> frozenset[str]:
         """Which of ``down`` and ``up`` each task has its own of, in a mixture."""
-        return frozenset({"per-task": ("down", "up"), "shared-up": ("down",), "shared-down": ("up",)}.get(self.sharing, ()))
+        return frozenset({"per-task": ("down", "up"), "shared-up": ("down",),
+                          "shared-down": ("up",)}.get(self.sharing, ()))
 
     def linear_factory(self, d_model: int, bottleneck: int) -> MakeLinear:
         """How this variant builds D and U; called once per model (shared state lives here)."""
@@ -184,7 +185,8 @@ def apply(model: nn.Module, cfg: AdapterConfig) -> list[str]:
     bottleneck = max(1, d_model // cfg.reduction_factor)
     make_linear = cfg.linear_factory(d_model, bottleneck)
     switch, split = task_switch(model), cfg.per_task_projections
-    insert_after_sublayers(model, lambda: Adapter(d_model, bottleneck, make_linear, switch=switch, per_task_projections=split),
+    insert_after_sublayers(model,
+                           lambda: Adapter(d_model, bottleneck, make_linear, switch=switch, per_task_projections=split),
                            kinds=cfg.kinds, skip_blocks=cfg.skip_blocks)
     return adapter_and_layer_norm_names(model)
 

@@ -3,7 +3,8 @@
     y = W x + b,   with b new and zero-initialised, and only the b's train
 
 BART has its biases (every linear layer and layer norm): BitFit trains them, and adds the output
-layer's; per task (``sharing=per-task``) it adds only that one. T5 has no biases, so BitFit adds them: to q, k, v, o of every attention (self and cross), to the
+layer's; per task (``sharing=per-task``) it adds only that one. T5 has no biases, so BitFit adds
+them: to q, k, v, o of every attention (self and cross), to the
 feed-forward's wi and wo, to every block layer norm (y = norm(x) + b; the two final layer norms get
 none), and to the output layer. Everything else is frozen.
 

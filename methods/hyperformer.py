@@ -228,7 +228,8 @@ def apply(model: nn.Module, cfg: HyperformerConfig) -> list[str]:
 
 @dataclass(frozen=True)
 class VLHyperformerConfig:
-    """VL-Adapter's Hyperformer (--unique_hyper_net): generators per stack and sublayer read the projected [task; layer] embedding."""
+    """VL-Adapter's Hyperformer (--unique_hyper_net): generators per stack and sublayer read the projected \
+[task; layer] embedding."""
 
     reduction_factor: int = field(default=32, metadata={"help": "bottleneck = d_model / reduction_factor"})
     task_embedding_dim: int = field(default=512, metadata={"help": "size of each task's learned embedding z"})
@@ -260,8 +261,8 @@ class PlainHyperAdapter(HyperAdapter):
 class LayersController(nn.Module):
     """One stack's AdapterLayersHyperNetController: I = LN(h_I([z_τ; l_layer])), then a generator per sublayer kind."""
 
-    def __init__(self, cfg: VLHyperformerConfig, task_embeddings: TaskEmbeddings, *, layers: int, kinds: tuple[str, ...],
-                 d_model: int, bottleneck: int):
+    def __init__(self, cfg: VLHyperformerConfig, task_embeddings: TaskEmbeddings, *, layers: int,
+                 kinds: tuple[str, ...], d_model: int, bottleneck: int):
         super().__init__()
         t, p = cfg.task_embedding_dim, cfg.projected_task_embedding_dim
         self.d_model, self.bottleneck = d_model, bottleneck
@@ -291,13 +292,14 @@ def apply_vl(model: nn.Module, cfg: VLHyperformerConfig) -> list[str]:
     model.vl_hyperformer = nn.Module()
     model.vl_hyperformer.task_embeddings = TaskEmbeddings(task_switch(model), cfg.task_embedding_dim)
     model.vl_hyperformer.stacks = nn.ModuleDict({
-        stack: LayersController(cfg, model.vl_hyperformer.task_embeddings, layers=n, kinds=kinds[stack], d_model=d_model,
-                                bottleneck=bottleneck)
+        stack: LayersController(cfg, model.vl_hyperformer.task_embeddings, layers=n, kinds=kinds[stack],
+                                d_model=d_model, bottleneck=bottleneck)
         for stack, n in arch.depth(model).items()})
     for stack, index, kind, sublayer in placements(model, SUBLAYERS + ("cross_attention",)):
         if kind in kinds[stack]:
             arch.insert_after(sublayer, PlainHyperAdapter(d_model, model.vl_hyperformer.stacks[stack], index, kind))
-    return adapter_and_layer_norm_names(model) + ["vl_hyperformer." + n for n, _ in model.vl_hyperformer.named_parameters()]
+    return adapter_and_layer_norm_names(model) + ["vl_hyperformer." + n
+                                                  for n, _ in model.vl_hyperformer.named_parameters()]
 
 
 register("hyperformer", HyperformerConfig, apply, task_prefix=False)

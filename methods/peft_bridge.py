@@ -86,7 +86,8 @@ class PeftBridgeConfig:
     """Any peft method: peft_type (LORA, IA3, LOHA, LOKR, ADALORA, VERA, …) and peft's options for it."""
 
     peft_type: str | None = field(default=None, metadata={
-        "help": f"peft's method: LORA, IA3, LOHA, LOKR, ADALORA, VERA, BOFT, … (default: config_file's, else {DEFAULT_TYPE})"})
+        "help": f"peft's method: LORA, IA3, LOHA, LOKR, ADALORA, VERA, BOFT, … "
+                f"(default: config_file's, else {DEFAULT_TYPE})"})
     config_file: str | None = field(default=None, metadata={
         "help": "a saved adapter_config.json (or its folder); the other options override its values"})
     options: dict = field(default_factory=dict, metadata={

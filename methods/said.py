@@ -70,7 +70,8 @@ class Fastfood(nn.Module):
         if k * L > 2**31:
             raise ValueError(f"{k} projections of length {L} overflow the int32 permutation index")
         if device.type == "meta":  # parameter accounting: shapes only
-            sign, perm, gauss = (torch.empty(k, L, dtype=t, device=device) for t in (torch.int8, torch.int32, torch.bfloat16))
+            sign, perm, gauss = (torch.empty(k, L, dtype=t, device=device)
+                                 for t in (torch.int8, torch.int32, torch.bfloat16))
         else:
             sign = (torch.randint(0, 2, (k, L), generator=generator) * 2 - 1).to(torch.int8)
             perm = torch.stack([torch.randperm(L, generator=generator) for _ in range(k)]).to(torch.int32)

@@ -105,7 +105,8 @@ def layout(model: nn.Module) -> Layout:
 
 
 def placements(model: nn.Module, kinds, skip_blocks: int = 0) -> Iterator[tuple[str, int, str, nn.Module]]:
-    """(stack, block index, kind, sublayer) for each sublayer of ``kinds`` that exists, blocks from ``skip_blocks`` on."""
+    """(stack, block index, kind, sublayer) for each sublayer of ``kinds`` that exists, blocks from
+    ``skip_blocks`` on."""
     arch = layout(model)
     for stack_name, stack in arch.stacks(model).items():
         for index, block in enumerate(arch.blocks(stack)):

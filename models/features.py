@@ -224,5 +224,6 @@ def check_cache(root: Path | None = None) -> str | None:
         write_bytes(root / ".locks" / ".probe", b"")
         os.unlink(root / ".locks" / ".probe")
     except OSError as exc:
-        return f"features cache {root}: cannot write it ({exc.strerror or exc}); set PEFTBENCH_FEATURES to a writable folder"
+        return (f"features cache {root}: cannot write it ({exc.strerror or exc}); "
+                "set PEFTBENCH_FEATURES to a writable folder")
     return None

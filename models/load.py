@@ -129,7 +129,8 @@ def model_config(name: str | ModelSpec) -> PretrainedConfig:
     return AutoConfig.from_pretrained(repo, revision=revision)
 
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 
 
 def model_problem(name: str | ModelSpec, *, probe: Callable[[], object] | None = None) -> str | None:
@@ -194,7 +195,8 @@ def load_model(name: str | ModelSpec, *, seed: int) -> tuple[T5ForConditionalGen
     transformers_logging.disable_progress_bar()  # a bar per trial would flood a sweep's output
     # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
     # is the checkpoint's own, "auto")
-    model_class = BartForConditionalGeneration if model_config(spec).model_type == "bart" else T5ForConditionalGeneration
+    model_class = (BartForConditionalGeneration if model_config(spec).model_type == "bart"
+                   else T5ForConditionalGeneration)
     model = model_class.from_pretrained(repo, revision=revision, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision)
     if spec.backbone.repo in PACKAGED:  # which weights: the digest of the file, as the package may be rebuilt

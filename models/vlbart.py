@@ -24,7 +24,8 @@ from transformers.models.bart.modeling_bart import BartEncoder
 
 from peftbench.models.vlt5 import N_IMAGES, VisualEmbedding, append_visual_mask
 
-ADDED_TOKENS = tuple(f"<extra_id_{i}>" for i in range(99, -1, -1)) + tuple(f"<vis_extra_id_{i}>" for i in range(99, -1, -1))
+ADDED_TOKENS = (tuple(f"<extra_id_{i}>" for i in range(99, -1, -1))
+                + tuple(f"<vis_extra_id_{i}>" for i in range(99, -1, -1)))
 
 
 class VLBartEncoder(BartEncoder):
@@ -76,7 +77,8 @@ class VLBart(BartForConditionalGeneration):
                                                  inputs_embeds=kwargs.pop("inputs_embeds", None),
                                                  visual_features=visual_features, visual_boxes=visual_boxes)
         if attention_mask is not None:
-            attention_mask = append_visual_mask(attention_mask, encoder_outputs[0].shape[1], self.model.encoder.visual_length)
+            attention_mask = append_visual_mask(attention_mask, encoder_outputs[0].shape[1],
+                                                self.model.encoder.visual_length)
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, encoder_outputs=encoder_outputs,
                                **kwargs)
 

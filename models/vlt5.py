@@ -13,7 +13,8 @@ The model stays a ``T5ForConditionalGeneration`` (``.encoder``, ``.decoder``, ``
 a pre-hook on the encoder, the way prompt tuning's prompt does (methods/prompt.py), so
 ``model(**batch)`` and ``model.generate(...)`` (which calls the encoder on its own) both see them;
 a prompt, hooked in later, goes in front of both. Text first, as VL-Adapter's ``JointEncoder``
-(``VL-T5/src/modeling_t5.py:260``: ``torch.cat([inputs_embeds, vis_embeds], dim=1)``). ``trained_by_every_method`` names the projection:
+(``VL-T5/src/modeling_t5.py:260``: ``torch.cat([inputs_embeds, vis_embeds], dim=1)``).
+``trained_by_every_method`` names the projection:
 ``methods.apply_method`` keeps it out of every method's reach and trains it (VL-Adapter trains it
 under every method), so it counts in the trainable share.
 """

@@ -113,7 +113,8 @@ def mixture_table(name: str, members: list[str], summary: pd.DataFrame) -> Table
              "score is the mean over its members (its best epoch chosen the same way): mean ± std over seeds."),
              ("Average: mean over the member tasks. Trainable %: the one model's trainable parameters for all "
              "its tasks, counted once."), "Bold: the best of its column."]
-    return Table(f"multitask_{name}", f"Multi-task: {name}", header, rows, notes, best_cells(values, directions, groups))
+    return Table(f"multitask_{name}", f"Multi-task: {name}", header, rows, notes,
+                 best_cells(values, directions, groups))
 
 
 def score_text(row) -> str:
@@ -200,7 +201,8 @@ def absent_reason(name: str, members: list[str], mixed: pd.DataFrame, single: pd
     return (f"No comparison with one task at a time: the single-task records of {', '.join(members)} are of "
             f"{', '.join(sorted(set(alone['method'])))} (model and data: "
             f"{', '.join(sorted(set(alone['model'] + '/' + alone['data'])))}), none matching the mixture's "
-            f"{', '.join(sorted(set(mixed['method'])))} on {', '.join(sorted(set(mixed['model'] + '/' + mixed['data'])))}.")
+            f"{', '.join(sorted(set(mixed['method'])))} on "
+            f"{', '.join(sorted(set(mixed['model'] + '/' + mixed['data'])))}.")
 
 
 def score_mismatches(records: list[dict]) -> list[str]:

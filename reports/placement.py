@@ -42,7 +42,8 @@ def place_labels(ax, points: list[Point], *, fontsize: float = 9.0) -> list:
     # the most crowded points first: they have the fewest free spots
     for i in sorted(range(len(points)), key=lambda i: -crowding(bubbles, i)):
         labels.append((i, best_spot(ax, points[i], renderer, area=area, taken=taken,
-                                    bubbles=[bubbles[i], *bubbles[:i], *bubbles[i + 1:]], fontsize=fontsize, to_px=to_px)))
+                                    bubbles=[bubbles[i], *bubbles[:i], *bubbles[i + 1:]], fontsize=fontsize,
+                                    to_px=to_px)))
         taken.append(text_box(labels[-1][1], renderer))
     return [a for _, a in sorted(labels, key=lambda pair: pair[0])]
 

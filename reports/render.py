@@ -123,7 +123,8 @@ def html_table(t: Table) -> str:
                                        else f"<td>{html_cell(c)}</td>" for j, c in enumerate(row)) + "</tr>"
                      for i, row in enumerate(t.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in t.notes)
-    return (f'<section id="{t.key}"><h2>{html.escape(t.title)}</h2>\n<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+    return (f'<section id="{t.key}"><h2>{html.escape(t.title)}</h2>\n'
+            f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f"<tbody>\n{body}\n</tbody></table></div>\n<ul class=\"notes\">{notes}</ul></section>")
 
 

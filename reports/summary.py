@@ -104,7 +104,8 @@ def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = Non
     ``md`` returns markdown (and writes it, with the figures, when ``out`` is given); ``csv`` writes
     ``summary.csv`` (one row per method, task and train size), ``efficiency.csv`` and
     ``failures.csv``; ``json`` writes ``summary.json`` (every table's every cell, and the numbers);
-    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one. Files go to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
+    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one. Files go to
+    ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
     The PNG and SVG of each figure go next to any report file.
     """
     if fmt not in FORMATS:

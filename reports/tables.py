@@ -168,7 +168,8 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
         values.append([*(None for _ in prefix), None,
                        *(shown(by_task.at[t, "test_score_mean"], 2) if t in by_task.index else None for t in tasks),
                        shown(avg["average"], 2) if full else None, shown(by_task["trainable_pct"].mean(), 3),
-                       shown(by_task["peak_memory_bytes"].max() / 1e6, 0), shown(by_task["time_per_epoch_s"].mean(), 2)])
+                       shown(by_task["peak_memory_bytes"].max() / 1e6, 0),
+                       shown(by_task["time_per_epoch_s"].mean(), 2)])
         groups.append(setting)
     memory = LOWER if cells.groupby(select.SETTING)["memory_measured_by"].nunique().max() == 1 else UNRANKED
     directions = [UNRANKED] * (len(header) - len(tasks) - 4) + [HIGHER] * (len(tasks) + 1) + [LOWER, memory, LOWER]
@@ -216,7 +217,8 @@ def efficiency_table(summary: pd.DataFrame, baseline: str | None) -> Table:
              "the largest peak over those tasks, time per epoch and trainable % their means."
              if baseline else "No full fine-tuning records: no Δ column can be computed."]
     notes += [*setting_note(cells), *memory_notes(summary), "Bold: the lowest of its column."]
-    return Table("efficiency", "Efficiency (Table 3 layout)", header, rows, notes, best_cells(values, directions, groups))
+    return Table("efficiency", "Efficiency (Table 3 layout)", header, rows, notes,
+                 best_cells(values, directions, groups))
 
 
 def memory_notes(summary: pd.DataFrame) -> list[str]:
@@ -296,7 +298,8 @@ def low_resource_tables(summary: pd.DataFrame, baseline: str | None) -> list[Tab
         tables.append(Table(f"low_resource_{task}", f"Low-resource: {task} by training-set size",
                             [*setting_columns(cells), "method", *(size_name(s) for s in sizes)], rows,
                             [*setting_note(cells), *score_notes(cells, baseline)],
-                            best_cells(values, [UNRANKED] * (len(rows[0]) - len(sizes)) + [HIGHER] * len(sizes), groups)))
+                            best_cells(values, [UNRANKED] * (len(rows[0]) - len(sizes)) + [HIGHER] * len(sizes),
+                                       groups)))
     return tables
 
 

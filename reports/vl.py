@@ -67,7 +67,8 @@ def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], n
             invalid = [invalid_text(by_task.loc[t.name]) if t.name in by_task.index and m == t.metric_names[0]
                        else "" for t, m in cells]
             pct = by_task["trainable_pct"].mean()
-            rows.append([*prefix, names[method], *(number(s) + (f" ({i})" if i else "") for s, i in zip(scores, invalid, strict=False)),
+            rows.append([*prefix, names[method],
+                         *(number(s) + (f" ({i})" if i else "") for s, i in zip(scores, invalid, strict=False)),
                          number(pct, 3)])
             values.append([*(None for _ in prefix), None, *(shown(s, 2) for s in scores), shown(pct, 3)])
             groups.append(setting)

@@ -125,7 +125,8 @@ def save(model: T5ForConditionalGeneration, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     from peftbench.models.tinyt5 import pretrained_path
 
-    parser = argparse.ArgumentParser(prog="python -m peftbench.models.tinyt5.pretrain", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m peftbench.models.tinyt5.pretrain",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=3e-3)
