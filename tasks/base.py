@@ -130,7 +130,8 @@ class Task:
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         raise NotImplementedError
 
-    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         """Metrics (×100) of generated texts against the examples, plus ``invalid`` (outputs that
         could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
@@ -282,7 +283,8 @@ class ClassificationTask(Task):
         texts, text = self.texts(fmt), prediction.strip()
         return texts.index(text) if text in texts else INVALID
 
-    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         preds = [self.parse(p, fmt) for p in predictions]
         refs = [self.label(ex) for ex in examples]
         out: dict[str, float] = {}

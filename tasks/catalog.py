@@ -47,7 +47,8 @@ def table(rows: list[dict]) -> str:
     right = {3, 4, 5}  # the numbers
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False))).rstrip()
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(row, widths, strict=False))).rstrip()
 
     head = line(header)
     return "\n".join([head, "-" * len(head), *(line(c) for c in cells)])

@@ -128,8 +128,8 @@ class Mixture:
 
 
 def mixture_source(sources: Mapping[str, str]) -> str:
-    """One ``data_source`` for a mixture (a single task's own): ``fixtures`` when every member read its fixtures, else each
-    member's own, ``task=source`` joined by ``; `` (hub revisions differ per task)."""
+    """One ``data_source`` for a mixture (a single task's own): ``fixtures`` when every member read its fixtures,
+    else each member's own, ``task=source`` joined by ``; `` (hub revisions differ per task)."""
     if len(sources) == 1:  # a single task: its own source
         return next(iter(sources.values()))
     if all(s == FIXTURES_SOURCE for s in sources.values()):

@@ -82,7 +82,8 @@ class RecordTask(Task):
         """One example per distinct gold answer; a query without an answer teaches nothing."""
         return [{**r, "answers": [a]} for r in rows for a in dict.fromkeys(r["answers"])]
 
-    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         if not examples:
             raise ValueError("a metric of an empty split")
         answers = [ex["answers"] for ex in examples]

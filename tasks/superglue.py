@@ -52,8 +52,8 @@ TASKS = [
               metrics=(accuracy,), epochs=SMALL_EPOCHS),
     superglue("multirc", formatter=multirc_source, label_texts=FALSE_TRUE,
               metrics=(f1a,), group_metrics=(em,), unit=question_of),
-    superglue("record", cls=record.RecordTask, formatter=record.record_source, metrics=(record.squad_f1, record.squad_em),
-              max_source_length=512),
+    superglue("record", cls=record.RecordTask, formatter=record.record_source,
+              metrics=(record.squad_f1, record.squad_em), max_source_length=512),
     superglue("wic", formatter=fields("sentence1", "sentence2", "word"), label_texts=FALSE_TRUE,
               metrics=(accuracy,), epochs=SMALL_EPOCHS),
 ]

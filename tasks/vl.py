@@ -145,7 +145,8 @@ class VisionTask(Task):
         """Rows per split: the VL splits are VL-Adapter's own (no size rule), so the split itself counts them."""
         return {k: len(v) for k, v in self.split(raw).items()}
 
-    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         out: dict[str, float] = {}
         references = [self.references(ex) for ex in examples]
         for metric in self.metrics:
@@ -269,8 +270,10 @@ class GQATask(VisionTask):
 
         out = {}
         for ours, theirs in self.hub_splits.items():
-            rows = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_instructions", revision=pinned(self.hub_path, self.revision))
-            images = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_images", revision=pinned(self.hub_path, self.revision))
+            rows = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_instructions",
+                                         revision=pinned(self.hub_path, self.revision))
+            images = datasets.load_dataset(self.hub_path, f"{theirs}_balanced_images",
+                                           revision=pinned(self.hub_path, self.revision))
             images = images.cast_column("image", datasets.Image(decode=False))
             by_id = {r["id"]: r["image"] for split in images.values() for r in split}
             out[ours] = [{**r, "image": by_id[r["imageId"]]} for split in rows.values() for r in split]
@@ -316,8 +319,8 @@ def caption_answer(ex: dict) -> str:
 
 
 TASKS = [
-    VQATask(name="vqa", paper_name="VQAv2", prompt="vqa", version="1.0.0", hub_path="HuggingFaceM4/VQAv2", hub_config="default",
-            revision=UNPINNED,
+    VQATask(name="vqa", paper_name="VQAv2", prompt="vqa", version="1.0.0", hub_path="HuggingFaceM4/VQAv2",
+            hub_config="default", revision=UNPINNED,
             formatter=vqa_source, answer=vqa_answer, metrics=(vqa_accuracy,),
             split_description="hub train + validation placed by each picture's Karpathy split (coco-caption's): "
                               "train (and restval) = train, val = validation, test = test"),
@@ -326,13 +329,13 @@ TASKS = [
             formatter=gqa_source, answer=gqa_answer, metrics=(accuracy,),
             hub_splits={"train": "train", "valid": "val", "testdev": "testdev"},
             split_description="train = hub train + val, validation = test = hub testdev"),
-    NLVR2Task(name="nlvr2", paper_name="NLVR2", prompt="nlvr", version="1.0.0", hub_path="HuggingFaceM4/NLVR2", hub_config="default",
-              revision=UNPINNED,
+    NLVR2Task(name="nlvr2", paper_name="NLVR2", prompt="nlvr", version="1.0.0", hub_path="HuggingFaceM4/NLVR2",
+              hub_config="default", revision=UNPINNED,
               formatter=nlvr_source, answer=nlvr_answer, metrics=(accuracy,),
               image_columns=("left_image", "right_image"), target_length=8, max_source_length=64,
               hub_splits={"train": "train", "validation": "validation", "test": "test"}),  # valid, test-P
-    CaptionTask(name="coco-caption", paper_name="COCO Caption", prompt="caption", version="1.0.0", hub_path="yerevann/coco-karpathy",
-                hub_config="default",
+    CaptionTask(name="coco-caption", paper_name="COCO Caption", prompt="caption", version="1.0.0",
+                hub_path="yerevann/coco-karpathy", hub_config="default",
                 revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
                 hub_splits={"train": "train", "validation": "validation", "test": "test", "restval": "restval"},
                 split_description="train = hub train + restval, validation = hub validation, test = hub test"),

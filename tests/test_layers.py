@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # bottom to top (shared/STYLE.md): models; what is compared; the step engine; memory budgets; the
 # harness; the command line and the reports. Below them all, the package's own modules (peftbench/files.py:
 # the one way to write and read files), which import none of ours.
-FLOORS = {"peftbench": -1, "models": 0, "methods": 1, "tasks": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5, "reports": 5}
+FLOORS = {"peftbench": -1, "models": 0, "methods": 1, "tasks": 1, "engine": 2, "budgets": 3, "harness": 4, "cli": 5,
+          "reports": 5}
 
 
 def modules() -> dict[str, Path]:

@@ -19,7 +19,8 @@ def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):
     assert list(rows) == task_names() and len(rows) == 18
     assert rows["mrpc"]["metrics"] == ["f1", "accuracy"]
     assert rows["vqa"]["metrics"] == ["vqa_accuracy"] and rows["coco-caption"]["metrics"] == ["cider", "bleu4"]
-    assert rows["nlvr2"]["fixture_sizes"] == {"train": 120, "validation": 60, "test": 40}  # valid and test-P, as the hub has them
+    # valid and test-P, as the hub has them
+    assert rows["nlvr2"]["fixture_sizes"] == {"train": 120, "validation": 60, "test": 40}
     assert rows["record"]["max_source_length"] == 512 and rows["cb"]["max_source_length"] == 256
     assert rows["cb"]["fixture_sizes"] == {"train": 120, "validation": 30, "test": 30}
     assert rows["mnli"]["split_rule"] == "train = hub train, validation = hub validation_mismatched, " \

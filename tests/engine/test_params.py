@@ -112,7 +112,8 @@ def test_bart_base_is_known_offline_with_the_authors_count():
 def test_vl_bart_adds_their_200_tokens_and_the_projection():
     """+200 vocabulary rows (<extra_id_i>, <vis_extra_id_i>: multitask.py:85-100) and the projection with
     nn.LayerNorm's biases: 2048·768 + 768 + 2·768 + 5·768 + 768 + 2·768 + 2·768 = 1,582,848."""
-    vl, text = count_params(model_config("bart-base+clip-rn101"), "full"), count_params(model_config("bart-base"), "full")
+    vl, text = (count_params(model_config("bart-base+clip-rn101"), "full"),
+                count_params(model_config("bart-base"), "full"))
     assert vl.total - text.total == 200 * 768 + 1_582_848
 
 

@@ -54,7 +54,8 @@ def test_data_parallel_workers_split_each_step_batch_into_disjoint_micro_batches
 
     def rows_of(rank: int) -> list[int]:
         run = Trial(cfg=None, plan=None, task=None, fmt=None, splits={}, sources={}, model_source="", tokenizer=None,
-                    cpu_memory=None, precision={}, engine=None, count=None, device=torch.device("cpu"), rank=rank, world=3)
+                    cpu_memory=None, precision={}, engine=None, count=None, device=torch.device("cpu"), rank=rank,
+                    world=3)
         shard = run.shard(step_batch)
         assert torch.equal(shard["input_ids"][:, 0] // 2, shard["labels"][:, 0])  # rows stay whole
         return shard["labels"][:, 0].tolist()

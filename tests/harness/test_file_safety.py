@@ -372,7 +372,8 @@ def test_a_model_folder_without_weights_is_refused_before_any_trial(tmp_path, ca
 
 
 @pytest.mark.parametrize("model, says", [
-    ("google/flan-t5-base", "google/flan-t5-base is not in the local hub cache, and the hub is offline (HF_HUB_OFFLINE)"),
+    ("google/flan-t5-base",
+     "google/flan-t5-base is not in the local hub cache, and the hub is offline (HF_HUB_OFFLINE)"),
     ("./nonexistent", "./nonexistent is neither a folder nor a hub id"),
 ])
 def test_model_name_mistakes_are_one_line_in_params(capsys, monkeypatch, model, says):

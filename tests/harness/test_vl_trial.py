@@ -47,9 +47,10 @@ def test_features_are_computed_by_the_first_trial_and_read_by_the_second(tmp_pat
 
 def test_a_vl_bart_trial_runs_on_the_fixtures_with_their_adapters(tmp_path):
     """VL-BART beside VL-T5: tiny-bart gets the tiny CLIP as tiny-t5 does, adapters after cross-attention too."""
-    cfg = TrialConfig(model="tiny-bart", method="adapter", method_options={"reduction_factor": 8, "cross_attention": True},
-                      task="nlvr2", learning_rate=1e-3, seed=0, epochs=1, batch_size=32, warmup_steps=1, data="fixtures",
-                      train_size=16)
+    cfg = TrialConfig(model="tiny-bart", method="adapter",
+                      method_options={"reduction_factor": 8, "cross_attention": True},
+                      task="nlvr2", learning_rate=1e-3, seed=0, epochs=1, batch_size=32, warmup_steps=1,
+                      data="fixtures", train_size=16)
     record = run_trial(cfg, tmp_path)
     assert record["status"] == "ok", record["error"]
     assert record["model_source"] == "config:tiny-bart+tiny-clip"

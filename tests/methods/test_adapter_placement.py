@@ -61,7 +61,8 @@ def test_adapter_reads_the_raw_sublayer_output_and_the_dropout_takes_the_sum(nam
         with torch.no_grad():  # weights large enough that the adapter's share is plain to see
             for p in wrapper.adapter.parameters():
                 p.normal_(0, 0.5)
-        inner = next(getattr(sublayer, a) for a in ("SelfAttention", "EncDecAttention", "DenseReluDense") if hasattr(sublayer, a))
+        inner = next(getattr(sublayer, a) for a in ("SelfAttention", "EncDecAttention", "DenseReluDense")
+                     if hasattr(sublayer, a))
         raw, adapted, whole = [], [], []
         record_outputs(inner, raw)
         record_outputs(wrapper.adapter, adapted)

@@ -76,7 +76,8 @@ def applied(request):
     return name, options, model, count
 
 
-@pytest.fixture(params=[(m, b) for b in ("tiny-t5", "tiny-bart") for m in method_names()], ids=lambda p: f"{p[1]}-{p[0]}")
+@pytest.fixture(params=[(m, b) for b in ("tiny-t5", "tiny-bart") for m in method_names()],
+                ids=lambda p: f"{p[1]}-{p[0]}")
 def applied_both(request):
     """Every method on both architectures (methods/sublayers.py finds their sublayers)."""
     name, backbone = request.param

@@ -47,7 +47,8 @@ def fine_tuned_accuracy(model: T5ForConditionalGeneration) -> tuple[float, float
     batch = tokenizer([task.source(ex) for ex in data["test"]], padding=True, return_tensors="pt")
     with torch.no_grad():
         generated = model.generate(**batch, max_new_tokens=task.max_target_length, do_sample=False, num_beams=1)
-    accuracy = task.compute_metrics(tokenizer.batch_decode(generated, skip_special_tokens=True), data["test"])["accuracy"]
+    accuracy = task.compute_metrics(tokenizer.batch_decode(generated, skip_special_tokens=True),
+                                    data["test"])["accuracy"]
     labels = Counter(ex["label"] for ex in data["test"])
     return accuracy, 100 * labels.most_common(1)[0][1] / len(data["test"])
 

@@ -1,4 +1,5 @@
-"""VL-T5 and VL-BART on tiny T5/BART + tiny CLIP: image features reach the text, and every method trains the projection."""
+"""VL-T5 and VL-BART on tiny T5/BART + tiny CLIP: image features reach the text, and every method trains the
+projection."""
 
 import pytest
 import torch
@@ -42,7 +43,8 @@ def first_block_input(model, batch) -> torch.Tensor:
     encoder = model.get_encoder()
     first = encoder.block[0] if hasattr(encoder, "block") else encoder.layers[0]
     seen = []
-    handle = first.register_forward_pre_hook(lambda module, args, kwargs: seen.append(args[0] if args else kwargs["hidden_states"]),
+    handle = first.register_forward_pre_hook(lambda module, args, kwargs:
+                                             seen.append(args[0] if args else kwargs["hidden_states"]),
                                              with_kwargs=True)
     model(**batch)
     handle.remove()
@@ -68,7 +70,8 @@ def test_the_encoder_reads_the_text_then_the_visual_tokens(name, batch):
     torch.testing.assert_close(before[:, :text_len], after[:, :text_len])
     assert not torch.allclose(before[:, text_len:], after[:, text_len:])
     # the text positions see the picture (self-attention)
-    assert not torch.allclose(out.encoder_last_hidden_state[:, :text_len], other.encoder_last_hidden_state[:, :text_len])
+    assert not torch.allclose(out.encoder_last_hidden_state[:, :text_len],
+                              other.encoder_last_hidden_state[:, :text_len])
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -155,6 +155,7 @@ def test_invalid_shares_show_in_the_mixture_tables(tmp_path):
     for r in records[:2]:  # adapter per task at 1e-3: 5 of 10 sst2 outputs unreadable in each seed
         r["test_metrics"]["sst2"]["invalid"] = 5
     text = report(write_all(tmp_path / "f", records))
-    assert table_rows(text, "Multi-task: pair")["adapter[sharing=per-task]"][1].strip("*") == "50.00 ± 0.00 (50% invalid)"
+    assert (table_rows(text, "Multi-task: pair")["adapter[sharing=per-task]"][1].strip("*")
+            == "50.00 ± 0.00 (50% invalid)")
     compared = table_rows(text, "Multi-task pair against one task at a time")["adapter[sharing=per-task]"]
     assert compared[2] == "41.00 / 50.00 (50% invalid)"

@@ -16,6 +16,6 @@ def test_every_row_starts_each_column_where_the_header_does():
         assert line.endswith("/".join(str(row["fixture_sizes"][s]) for s in ("train", "validation", "test")))
         assert line.rindex("  ", 0, starts[2]) + 2 == starts[2], line  # sizes start under their header
         numbers = [row["max_source_length"], row["max_target_length"], row["epochs"]]
-        assert [line.index(f" {n}", e - len(str(n)) - 1) + 1 + len(str(n)) for n, e in zip(numbers, number_ends, strict=False)] \
-            == number_ends, line
+        assert [line.index(f" {n}", e - len(str(n)) - 1) + 1 + len(str(n))
+                for n, e in zip(numbers, number_ends, strict=False)] == number_ends, line
     assert any(len(r["name"]) > 8 for r in rows)  # coco-caption: wider than the old fixed column

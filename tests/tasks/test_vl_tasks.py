@@ -47,13 +47,15 @@ def test_formats_are_vl_t5s_task_prompts_where_the_prefix_setting_puts_them():
     """VL-Adapter prompts (``vqa: …``) only with --use_tasks_prompts, its single-module scripts."""
     on, off = TextFormat(prefix=True), TextFormat(prefix=False)
     vqa = get_task("vqa").load_fixtures()["train"][0]
-    assert (get_task("vqa").source(vqa, on), get_task("vqa").target(vqa)) == ("vqa: what color are the shapes?", "yellow")
+    assert (get_task("vqa").source(vqa, on), get_task("vqa").target(vqa)) == (
+        "vqa: what color are the shapes?", "yellow")
     assert get_task("vqa").source(vqa, off) == "what color are the shapes?"
     nlvr = {"sentence": "Both images contain a red shape.", "label": "False"}
     assert (get_task("nlvr2").source(nlvr, on), get_task("nlvr2").target(nlvr)) == (
         "nlvr: Both images contain a red shape.", "false")
     gqa = {"question": "Which side is the circle on?", "answer": "left"}
-    assert (get_task("gqa").source(gqa, on), get_task("gqa").target(gqa)) == ("gqa: Which side is the circle on?", "left")
+    assert (get_task("gqa").source(gqa, on), get_task("gqa").target(gqa)) == (
+        "gqa: Which side is the circle on?", "left")
     coco = get_task("coco-caption")
     rows = coco.training_examples(coco.load_fixtures()["train"][:1])
     assert [coco.target(r) for r in rows] == coco.load_fixtures()["train"][0]["sentences"]
@@ -64,7 +66,8 @@ def test_vqa_splits_are_karpathys_by_each_pictures_coco_id():
     """Membership computed here from the caption fixture's own ids: a question goes where its image
     (``image_id``) lies in Karpathy's COCO split, restval counted as train (caption_clip_data.py:84-89)."""
     captions = get_task("coco-caption").load_fixtures()
-    where = {row["cocoid"]: ("train" if split == "restval" else split) for split, rows in captions.items() for row in rows}
+    where = {row["cocoid"]: ("train" if split == "restval" else split)
+             for split, rows in captions.items() for row in rows}
     raw = get_task("vqa").load_fixtures()
     splits = get_task("vqa").split(raw)
     assert set(splits) == {"train", "validation", "test"} and all(splits.values())
@@ -80,7 +83,8 @@ def test_vqa_splits_are_karpathys_by_each_pictures_coco_id():
 def test_the_other_splits_are_vl_adapters():
     gqa_raw, nlvr_raw, coco_raw = (get_task(t).load_fixtures() for t in ("gqa", "nlvr2", "coco-caption"))
     gqa = get_task("gqa").split(gqa_raw)  # train + valid; validated and tested on testdev
-    assert gqa["train"] == gqa_raw["train"] + gqa_raw["valid"] and gqa["validation"] == gqa["test"] == gqa_raw["testdev"]
+    assert (gqa["train"] == gqa_raw["train"] + gqa_raw["valid"]
+            and gqa["validation"] == gqa["test"] == gqa_raw["testdev"])
     nlvr = get_task("nlvr2").split(nlvr_raw)  # valid and test-P as the hub has them: no size rule
     assert nlvr["validation"] == nlvr_raw["validation"] and nlvr["test"] == nlvr_raw["test"]
     coco = get_task("coco-caption").split(coco_raw)  # Karpathy, restval trained on
