@@ -3,9 +3,8 @@
 import pytest
 
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.records import OPTIONAL_KEYS
+from peftbench.harness.records import OPTIONAL_KEYS, new_record
 from peftbench.harness.spec import SpecError, parse_spec
-from peftbench.harness.trial import new_record
 
 BASE = {"model": "tiny-t5", "methods": ["full", "adapter"], "tasks": ["sst2", "cb"],
         "learning_rates": [1e-3, 1e-4], "seeds": [0, 1]}
