@@ -205,7 +205,8 @@ _NUMBER = (int, float)
 _TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,), "error": (str,),
           "method_options": (dict,), "learning_rate": _NUMBER, "seed": _NUMBER, "batch_size": _NUMBER,
           "examples_per_step": _NUMBER, "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER,
-          "val_score": _NUMBER, "test_metrics": (dict,), "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
+          "val_score": _NUMBER, "test_metrics": (dict,), "test_score": _NUMBER, "trainable_params": _NUMBER,
+          "total_params": _NUMBER, "trainable_pct": _NUMBER,
           "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
           "members": (dict,), "mixture": (list,), "data_source": (str,)}
 
