@@ -7,7 +7,8 @@ import pytest
 from peftbench.budgets.plan import BatchPlan
 from peftbench.cli.main import main
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.train import setup
+from peftbench.harness.setup import setup
+from peftbench.methods import method_names
 from peftbench.tasks import T5_STYLE, get_task, task_names
 
 PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
@@ -36,7 +37,7 @@ def test_tasks_table(capsys):
 
 
 ADAPTERS = "adapter, pfeiffer-adapter, adapterdrop, adapter-lowrank, phm-adapter, compacter, compacter++, " \
-           "hyperformer, hyperformer++"
+           "hyperformer, hyperformer++, vl-hyperformer"
 PREFIXED = "full, prompt-tuning-r, prompt-tuning-t, intrinsic-said, bitfit, peft, lora, ia3"
 
 
@@ -56,7 +57,7 @@ def test_tasks_show_options_pick_one_format(capsys):
                                        "source: sentence: the film feels brilliant .\ntarget: positive\n")
     assert main(["tasks", "show", "sst2", "-n", "1", "--prefix", "always", "--json"]) == 0
     [group] = json.loads(capsys.readouterr().out)  # one format for every method
-    assert group["text_format"] == {"prefix": True, "labels": "digits"} and len(group["methods"]) == 17
+    assert group["text_format"] == {"prefix": True, "labels": "digits"} and group["methods"] == method_names()
     assert group["examples"][0]["source"].startswith("sst2 sentence: ")
     assert main(["tasks", "show", "sst2", "--method", "nope"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err

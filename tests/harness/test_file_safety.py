@@ -32,9 +32,9 @@ def victim(tmp_path) -> Path:
 
 
 def sweep_folder(folder: Path) -> Path:
-    """A folder of two methods' records (the reports' tests' own sample, tests/reports/report_records.py)."""
+    """A folder of two methods' records (the reports' tests' own sample, tests/testkit/records.py)."""
     sys.path.insert(0, str(ROOT / "tests" / "reports"))
-    from report_records import two_method_sweep, write_all
+    from testkit.records import two_method_sweep, write_all
 
     return write_all(folder, two_method_sweep())
 
