@@ -215,7 +215,7 @@ def cmd_report(args) -> int:
     from peftbench.reports.summary import report
 
     try:
-        print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
+        print(report(args.dir, args.format, out=args.out, baseline=args.baseline, min_effect=args.min_effect))
     except FileNotFoundError as exc:
         return fail(exc)
     except OSError as exc:  # an --out that is a file, or read-only
@@ -427,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="md prints to the terminal; the others write files (default folder: DIR)")
     p.add_argument("--out", default=None, help="output folder, or a file with the format's suffix")
     p.add_argument("--baseline", default="full", help="the method every other is compared with")
+    p.add_argument("--min-effect", type=float, default=None,
+                   help="the score difference the seeds must detect (power 0.8, α 0.05); default: the observed one")
     p.set_defaults(func=cmd_report)
 
     from peftbench.cli.listing import add_parsers

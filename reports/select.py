@@ -10,12 +10,12 @@ Rows of the tables are per setting: (model, data kind), the kind being fixtures,
 from __future__ import annotations
 
 import math
-import statistics
 
 import pandas as pd
 
 from peftbench.harness.records import LOWER, metric_names, output_counts, score_direction
 from peftbench.methods import method_label
+from peftbench.reports.stats import ALPHA, welch
 
 SETTING = ["model", "data"]
 CELL = ["model", "data_source", "method", "task", "train_size"]
@@ -28,7 +28,6 @@ EXTRA_COLUMNS = [
     "test_invalid_share", "n_failed", "memory_measured_by", "memory_estimated",
     "delta_vs_baseline", "ci_low", "ci_high", "p_value", "significant",
 ]
-ALPHA = 0.05  # two-sided level of the test against full fine-tuning
 BASELINE = "full"
 UNKNOWN = "unknown"
 
@@ -131,27 +130,6 @@ def baseline_label(summary: pd.DataFrame, baseline: str) -> str | None:
         return baseline
     named = [m for m in labels if m.split("[", 1)[0] == baseline]
     return named[0] if named else None
-
-
-def welch(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
-    """Welch's t-test of mean(a) − mean(b): (p value, 95% CI low, CI high); NaNs when untestable.
-
-    Untestable: fewer than two seeds on a side, or no spread on either side (t would be ±inf or 0/0).
-    """
-    nan = (math.nan, math.nan, math.nan)
-    if len(a) < 2 or len(b) < 2:
-        return nan
-    if pd.Series(a).std() == 0 and pd.Series(b).std() == 0:
-        return nan
-    # the t distribution alone: importing scipy.stats would double the report's start-up time
-    from scipy.special import stdtr, stdtrit
-
-    var_a, var_b = statistics.variance(a) / len(a), statistics.variance(b) / len(b)  # squared standard errors
-    se = math.sqrt(var_a + var_b)
-    df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))  # Welch–Satterthwaite
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    half = float(stdtrit(df, 1 - ALPHA / 2)) * se
-    return float(2 * stdtr(df, -abs(diff) / se)), diff - half, diff + half
 
 
 def compare_to_baseline(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
@@ -261,7 +239,7 @@ def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> list:
     high (or higher) with one of the two strictly better; sorted by ``x``. NaN points are left out."""
     points = points[[x, y]].dropna().sort_values([x, y], ascending=[True, False])
     front, best = [], -math.inf
-    for label, (px, py) in zip(points.index, points.itertuples(index=False), strict=True):
+    for label, (_px, py) in zip(points.index, points.itertuples(index=False), strict=True):
         if py > best:
             front.append(label)
             best = py
