@@ -293,6 +293,17 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def cmd_plan_seeds(args) -> int:
+    from peftbench.cli.plan_seeds import run
+    from peftbench.harness.spec import SpecError
+
+    try:
+        print("\n".join(run(args)))
+    except (OSError, ValueError, SpecError) as exc:
+        return fail(exc)
+    return 0
+
+
 def cmd_compare(args) -> int:
     from peftbench.reports.compare import compare
 
@@ -430,6 +441,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-effect", type=float, default=None,
                    help="the score difference the seeds must detect (power 0.8, α 0.05); default: the observed one")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plan-seeds", help="the spec that adds the seeds a sweep's undecided comparisons need")
+    p.add_argument("dir")
+    p.add_argument("--min-effect", type=float, default=None,
+                   help="the score difference the seeds must detect (power 0.8, α 0.05); default: the observed one")
+    p.add_argument("--max-seeds", type=int, default=10, help="the most seeds a side the spec asks for")
+    p.add_argument("--out", default=None, help="where to write the spec (default: DIR/plan-seeds.yaml)")
+    p.add_argument("--baseline", default="full", help="the method every other is compared with")
+    p.set_defaults(func=cmd_plan_seeds)
 
     from peftbench.cli.listing import add_parsers
 

@@ -234,12 +234,18 @@ def memory_notes(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
-def comparison_table(summary: pd.DataFrame, baseline: str | None, *, min_effect: float | None = None) -> Table | None:
-    """Per setting, method, task and train size: difference to the baseline with a 95% CI, Welch's p
-    raw and Holm-corrected over the table, and whether the seeds decide it (``stats.verdict``)."""
-    if baseline is None:
-        return None
-    columns, names = setting_columns(summary), display_names(summary)
+@dataclass
+class Comparison:
+    """One cell against the baseline's cell it is compared with, its Holm p and its verdict."""
+
+    cell: pd.Series
+    baseline: pd.Series
+    p_holm: float
+    verdict: stats.Verdict
+
+
+def comparisons(summary: pd.DataFrame, baseline: str, *, min_effect: float | None = None) -> list[Comparison]:
+    """Every comparison the report makes against ``baseline``, in table order, Holm-corrected together."""
     cells = summary[summary["method"] != baseline]
     order = {m: i for i, m in enumerate(method_order(cells["method"], baseline))}
     tasks = task_order(summary["task"])
@@ -248,23 +254,36 @@ def comparison_table(summary: pd.DataFrame, baseline: str | None, *, min_effect:
     cells = cells[cells["delta_vs_baseline"].notna()]
     adjusted = stats.holm([float(p) for p in cells["p_value"]])
     base = baseline_cells(summary, baseline)
-    rows = []
+    out = []
     for (_, row), p_holm in zip(cells.iterrows(), adjusted, strict=True):
         ref = base[comparison_key(row)]
+        out.append(Comparison(row, ref, p_holm, stats.verdict(
+            p_adjusted=p_holm, effect=row["delta_vs_baseline"], sd_a=row["test_score_std"],
+            sd_b=ref["test_score_std"], n_a=int(row["n_seeds"]), n_b=int(ref["n_seeds"]), min_effect=min_effect)))
+    return out
+
+
+def comparison_table(summary: pd.DataFrame, baseline: str | None, *, min_effect: float | None = None) -> Table | None:
+    """Per setting, method, task and train size: difference to the baseline with a 95% CI, Welch's p
+    raw and Holm-corrected over the table, and whether the seeds decide it (``stats.verdict``)."""
+    if baseline is None:
+        return None
+    columns, names = setting_columns(summary), display_names(summary)
+    rows, found = [], comparisons(summary, baseline, min_effect=min_effect)
+    for c in found:
+        row = c.cell
         ci = "—" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
         p = "—" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}"
-        decision = stats.verdict(p_adjusted=p_holm, effect=row["delta_vs_baseline"], sd_a=row["test_score_std"],
-                                 sd_b=ref["test_score_std"], n_a=int(row["n_seeds"]), n_b=int(ref["n_seeds"]),
-                                 min_effect=min_effect)
-        rows.append([*(row[c] for c in columns), names[row["method"]], row["task"], size_name(row["train_size"]),
+        rows.append([*(row[col] for col in columns), names[row["method"]], row["task"], size_name(row["train_size"]),
                      f"{row['delta_vs_baseline']:+.2f}", ci, p, SIGNIFICANT if row["significant"] else "",
-                     "—" if math.isnan(p_holm) else f"{p_holm:.3g}", decision.text()])
+                     "—" if math.isnan(c.p_holm) else f"{c.p_holm:.3g}", c.verdict.text()])
     effect = f"a difference of {min_effect:g}" if min_effect is not None else "the observed difference"
+    tested = sum(not math.isnan(c.p_holm) for c in found)
     notes = [(f"Δ: mean test score minus {baseline}'s of the same model and data, each at its own selected "
               "learning rate. CI and p: Welch's t-test over seeds; — where a side has under two seeds or "
               "neither side varies. sig.: p < 0.05 uncorrected."),
-             (f"p (Holm): p corrected by Holm's step-down method for the {sum(not math.isnan(p) for p in adjusted)} "
-              "tested comparisons of this table (family-wise error 0.05)."),
+             (f"p (Holm): p corrected by Holm's step-down method for the {tested} tested comparisons of this "
+              "table (family-wise error 0.05)."),
              (f"Seeds: decided where the Holm p < {stats.ALPHA}, or where the seeds a side already give power "
               f"{stats.POWER} at α {stats.ALPHA} to detect {effect} given both spreads (two-sided Welch test, "
               "noncentral t); else the seeds a side still needed. peftbench plan-seeds DIR writes the sweep "
