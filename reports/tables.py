@@ -152,8 +152,10 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     tasks = task_order(cells["task"])
     n_common = common_seeds(cells)
     names = display_names(summary)
+    basis = select.time_basis(cells)
+    time_column, time_header = select.TIMES[basis]
     header = [*setting_columns(cells), "method", *tasks, "average", "trainable % per task", "peak memory (MB)",
-              "time/epoch (s)"]
+              time_header]
     rows, values, groups = [], [], []
     for setting, prefix, method, own in setting_rows(cells, baseline):
         by_task = own.set_index("task")
@@ -164,13 +166,13 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
         rows.append([*prefix, names[method], *(task_cell(by_task, t, n_common) for t in tasks), average,
                      number(by_task["trainable_pct"].mean(), 3),
                      megabytes(by_task["peak_memory_bytes"].max(), by_task["memory_estimated"].any()),
-                     number(by_task["time_per_epoch_s"].mean())])
+                     number(by_task[time_column].mean())])
         full = n_tasks == len(tasks)  # an average over fewer tasks is not comparable
         values.append([*(None for _ in prefix), None,
                        *(shown(by_task.at[t, "test_score_mean"], 2) if t in by_task.index else None for t in tasks),
                        shown(avg["average"], 2) if full else None, shown(by_task["trainable_pct"].mean(), 3),
                        shown(by_task["peak_memory_bytes"].max() / 1e6, 0),
-                       shown(by_task["time_per_epoch_s"].mean(), 2)])
+                       shown(by_task[time_column].mean(), 2)])
         groups.append(setting)
     memory = LOWER if cells.groupby(select.SETTING)["memory_measured_by"].nunique().max() == 1 else UNRANKED
     directions = [UNRANKED] * (len(header) - len(tasks) - 4) + [HIGHER] * (len(tasks) + 1) + [LOWER, memory, LOWER]
@@ -179,6 +181,7 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
         title += f", train size {int(size)}"
     notes = [*setting_note(cells), *score_notes(cells, baseline)]
     notes.append("Average: mean over tasks of the test score; a task with several metrics counts as their mean.")
+    notes.append(select.time_note(basis))
     return Table("main", title, header, rows, notes, best_cells(values, directions, groups))
 
 
@@ -197,10 +200,11 @@ def efficiency_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     baseline of the same setting."""
     cells = select.at_train_size(summary, select.main_train_size(summary))
     columns, names = setting_columns(cells), display_names(summary)
-    header = [*columns, "method", "trainable %", "peak memory (MB)", "Δ memory", "time/epoch (s)", "Δ time"]
+    basis = select.time_basis(cells)
+    header = [*columns, "method", "trainable %", "peak memory (MB)", "Δ memory", select.TIMES[basis][1], "Δ time"]
     rows, values, groups = [], [], []
     for setting, own in select.settings(cells):
-        eff = select.efficiency(own, baseline).set_index("method")
+        eff = select.efficiency(own, baseline, basis=basis).set_index("method")
         prefix = [dict(zip(select.SETTING, setting, strict=True))[c] for c in columns]
         for m in method_order(eff.index, baseline):
             e = eff.loc[m]
@@ -217,7 +221,7 @@ def efficiency_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     notes = [f"Δ: change relative to {baseline} of the same model and data over the tasks both ran; memory is "
              "the largest peak over those tasks, time per epoch and trainable % their means."
              if baseline else "No full fine-tuning records: no Δ column can be computed."]
-    notes += [*setting_note(cells), *memory_notes(summary), "Bold: the lowest of its column."]
+    notes += [*setting_note(cells), *memory_notes(summary), select.time_note(basis), "Bold: the lowest of its column."]
     return Table("efficiency", "Efficiency (Table 3 layout)", header, rows, notes,
                  best_cells(values, directions, groups))
 
