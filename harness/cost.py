@@ -156,3 +156,26 @@ def lines(rows: list[Row], rates: Rates, slots: int) -> list[str]:
     out.append(f"evaluation {rates.eval_s_per_example * 1000:.1f} ms/example and start-up {rates.startup_s:.1f} s "
                f"per trial: {rates.how}")
     return out
+
+
+def groups_of(spec, sizes) -> list[Group]:
+    """The spec's grid as groups of equal-cost trials: one per method, task and train size (learning
+    rates and seeds cost alike), each trial config built once, so a 10,000-point grid costs a few
+    dozen. ``sizes(task, train_size)``: (train, validation, test) examples; None skips the group."""
+    counts: dict[tuple, int] = {}
+    for p in spec.points():
+        key = (p["method"], p["task"], p["train_size"])
+        counts[key] = counts.get(key, 0) + 1
+    out = []
+    for (method, task, train_size), trials in counts.items():
+        found = sizes(task, train_size)
+        if found is None:
+            continue
+        cfg = spec.trial(method, task, spec.learning_rates[0], spec.seeds[0], train_size)
+        train, val, test = found
+        steps = cfg.epochs * math.ceil(train / cfg.batch_size)
+        validations = steps // cfg.eval_every_steps if cfg.eval_every_steps else cfg.epochs
+        out.append(Group(method=method, task=task, trials=trials, batch=cfg.batch_size, epochs=cfg.epochs,
+                         train_examples=train, validations=max(1, validations), val_examples=val,
+                         test_examples=test))
+    return out

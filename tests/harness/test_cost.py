@@ -61,3 +61,17 @@ def test_totals_over_a_ten_thousand_trial_grid_and_the_unpredicted_named():
     text = "\n".join(cost.lines(rows, RATES, 4))
     assert "not calibrated" in text and "extrapolated from micro-batch 4" in text
     assert "1000 trials not predicted" in text
+
+
+def test_a_spec_grid_becomes_one_group_per_method_task_and_size():
+    from peftbench.harness.spec import parse_spec
+
+    spec = parse_spec({"name": "s", "model": "tiny-t5", "data": "fixtures", "methods": ["adapter", "bitfit"],
+                       "tasks": ["rte", "sst2"], "learning_rates": [1e-3, 3e-3], "seeds": [0, 1, 2],
+                       "epochs": {"rte": 2, "sst2": 4}, "batch_size": 16})
+    sizes = {"rte": (100, 10, 30), "sst2": None}  # sst2's sizes unknown: left out, never guessed
+    groups = cost.groups_of(spec, lambda task, _size: sizes[task])
+    assert [(g.method, g.task, g.trials) for g in groups] == [("adapter", "rte", 6), ("bitfit", "rte", 6)]
+    g = groups[0]
+    assert (g.batch, g.epochs, g.steps, g.validations) == (16, 2, 2 * 7, 2)  # ⌈100 / 16⌉ = 7 steps an epoch
+    assert (g.train_examples, g.val_examples, g.test_examples) == (100, 10, 30)
