@@ -108,6 +108,9 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
+        from peftbench.cli.dry_run import lines
+
+        print("\n".join(lines(spec, args.out)))
         return 0
     from peftbench.harness.folder import FolderError
     from peftbench.harness.sweep import SweepError, run_sweep

@@ -143,12 +143,13 @@ def totals(rows: list[Row], slots: int) -> dict:
 def lines(rows: list[Row], rates: Rates, slots: int) -> list[str]:
     """The dry run's table: per method × task the batch, steps, seconds per trial and where the step
     time came from; then the totals and the assumptions."""
-    out = [f"{'method':<20} {'task':<10} {'trials':>6} {'batch':>5} {'steps':>7} {'s/trial':>9}  step time"]
+    wide = max([len("method"), *(len(r.group.method) for r in rows)])
+    out = [f"{'method':<{wide}} {'task':<10} {'trials':>6} {'batch':>5} {'steps':>7} {'s/trial':>9}  step time"]
     for r in rows:
         g = r.group
         shown = "—" if r.seconds is None else f"{r.seconds:.1f}"
         how = "not calibrated" if r.step is None else f"{r.step.seconds * 1000:.1f} ms/step, {r.step.how}"
-        out.append(f"{g.method:<20} {g.task:<10} {g.trials:>6} {g.batch:>5} {g.steps:>7} {shown:>9}  {how}")
+        out.append(f"{g.method:<{wide}} {g.task:<10} {g.trials:>6} {g.batch:>5} {g.steps:>7} {shown:>9}  {how}")
     t = totals(rows, slots)
     out.append(f"total: {t['device_hours']:.2f} device-hours; {t['wall_hours']:.2f} h wall on {slots} slot(s)"
                + (f"; {t['unpredicted_trials']} trials not predicted (no step time)"

@@ -1,0 +1,50 @@
+"""What ``peftbench sweep SPEC --dry-run`` adds to the grid's description: per method × task the batch,
+optimizer steps and, where a step time was measured (``OUT/step-times.json``, harness/cost.py), the
+predicted seconds per trial and the totals. Nothing is downloaded and nothing measured here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from peftbench.harness import cost
+
+
+def fixture_sizes(spec):
+    """(train, validation, test) examples of a task on the offline fixtures; None for hub data (its
+    sizes need the data, which a dry run never downloads) and for mixtures."""
+    from peftbench.tasks import get_task
+
+    def sizes(task: str, train_size: int | None):
+        if spec.settings.get("data") != "fixtures" or task in spec.mixtures:
+            return None
+        declared = get_task(task)
+        found = declared.split_sizes(declared.load_fixtures())
+        train = found["train"] if train_size is None else min(train_size, found["train"])
+        return train, found["validation"], found["test"]
+
+    return sizes
+
+
+def step_times(spec, groups: list[cost.Group], out: str | None) -> dict:
+    """Each group's step time from ``OUT/step-times.json`` (none without one: nothing is measured here)."""
+    path = Path(out or ".") / cost.FILENAME
+    if not path.exists():
+        return {}
+    from peftbench.harness.provenance import device_name  # imports torch: only when there is a cache to read
+
+    times, device = cost.StepTimes(path), device_name()
+    entries = times.entries()
+    model = spec.settings.get("model")
+    return {(g.method, g.task): times.lookup({"device": device, "model": model, "method": g.method,
+                                              "micro_batch": g.batch, "task": g.task}, entries) for g in groups}
+
+
+def lines(spec, out: str | None) -> list[str]:
+    groups = cost.groups_of(spec, fixture_sizes(spec))
+    if not groups:
+        return ["cost: no task sizes known without downloading (hub data): no prediction"]
+    rates = cost.Rates(eval_s_per_example=0.0, startup_s=0.0,
+                       how="not calibrated: left out of the seconds above (a lower bound)")
+    slots = max(1, (os.cpu_count() or 1) // spec.cpus_per_trial)  # this machine's; a cluster's: not yet
+    return cost.lines(cost.predict(groups, step_times(spec, groups, out), rates), rates, slots)
