@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from peftbench.files import write_json
 from peftbench.harness import cost
+from peftbench.harness.folder import SPEC_FILE
 
 
 def fixture_sizes(spec):
@@ -40,11 +42,35 @@ def step_times(spec, groups: list[cost.Group], out: str | None) -> dict:
                                               "micro_batch": g.batch, "task": g.task}, entries) for g in groups}
 
 
-def lines(spec, out: str | None) -> list[str]:
+RATES = cost.Rates(eval_s_per_example=0.0, startup_s=0.0,
+                   how="not calibrated: left out of the seconds above (a lower bound)")
+
+
+def rows(spec, out: str | None) -> tuple[list[cost.Row], int]:
+    """The prediction's rows and the slots it schedules on (this machine's; a cluster's: not yet)."""
     groups = cost.groups_of(spec, fixture_sizes(spec))
-    if not groups:
+    slots = max(1, (os.cpu_count() or 1) // spec.cpus_per_trial)
+    return cost.predict(groups, step_times(spec, groups, out), RATES), slots
+
+
+def lines(spec, out: str | None) -> list[str]:
+    predicted, slots = rows(spec, out)
+    if not predicted:
         return ["cost: no task sizes known without downloading (hub data): no prediction"]
-    rates = cost.Rates(eval_s_per_example=0.0, startup_s=0.0,
-                       how="not calibrated: left out of the seconds above (a lower bound)")
-    slots = max(1, (os.cpu_count() or 1) // spec.cpus_per_trial)  # this machine's; a cluster's: not yet
-    return cost.lines(cost.predict(groups, step_times(spec, groups, out), rates), rates, slots)
+    return cost.lines(predicted, RATES, slots)
+
+
+def write_prediction(spec, out: str) -> Path | None:
+    """``OUT/prediction.json`` before a new sweep runs (a resumed one keeps its first), for the report's
+    predicted-against-measured table; nothing when no trial could be predicted."""
+    folder = Path(out)
+    if (folder / SPEC_FILE).exists() or (folder / cost.PREDICTION_FILE).exists():
+        return None
+    predicted, slots = rows(spec, out)
+    if not any(r.seconds is not None for r in predicted):
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return write_json(folder / cost.PREDICTION_FILE, cost.prediction(predicted, RATES, slots), indent=1)
+    except OSError:  # an --out the sweep cannot use: its own check says so in one line
+        return None

@@ -112,11 +112,13 @@ def cmd_sweep(args) -> int:
 
         print("\n".join(lines(spec, args.out)))
         return 0
+    from peftbench.cli.dry_run import write_prediction
     from peftbench.harness.folder import FolderError
     from peftbench.harness.sweep import SweepError, run_sweep
     from peftbench.reports.summary import report
 
     try:
+        write_prediction(spec, args.out)
         outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
                             retry_failed=not args.no_retry_failed, narrow=narrow)
     except (SweepError, FolderError) as exc:

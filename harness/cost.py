@@ -24,6 +24,7 @@ from peftbench.files import read_json, write_json
 
 SCHEMA = "peftbench.step-times/1"
 FILENAME = "step-times.json"
+PREDICTION_FILE = "prediction.json"  # what the sweep predicted before it ran, for the report
 
 
 def key_digest(key: dict) -> str:
@@ -138,6 +139,14 @@ def totals(rows: list[Row], slots: int) -> dict:
     trials = [r.seconds for r in rows if r.seconds is not None for _ in range(r.group.trials)]
     return {"device_hours": sum(trials) / 3600, "wall_hours": wall_seconds(trials, slots) / 3600 if trials else 0.0,
             "slots": slots, "unpredicted_trials": sum(r.group.trials for r in rows if r.seconds is None)}
+
+
+def prediction(rows: list[Row], rates: Rates, slots: int) -> dict:
+    """What ``PREDICTION_FILE`` keeps: per method × task the seconds of one trial (None: not predicted),
+    the totals and the assumptions, as plain data."""
+    return {"rows": [{"method": r.group.method, "task": r.group.task, "trials": r.group.trials,
+                      "seconds": r.seconds, "step": None if r.step is None else r.step.how} for r in rows],
+            **totals(rows, slots), "assumptions": rates.how}
 
 
 def lines(rows: list[Row], rates: Rates, slots: int) -> list[str]:

@@ -26,3 +26,22 @@ def test_dry_run_prints_steps_and_the_seconds_of_calibrated_methods_only(tmp_pat
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if " rte " in line}
     assert rows["adapter"].split()[2:6] == ["2", "4", str(steps), f"{steps * 0.5:.1f}"]
     assert "measured" in rows["adapter"] and rows["bitfit"].split()[5:] == ["—", "not", "calibrated"]
+
+
+def test_a_new_sweep_keeps_its_prediction_and_a_resumed_one_never_replaces_it(tmp_path):
+    from peftbench.cli.dry_run import write_prediction
+    from peftbench.files import read_json
+    from peftbench.harness.folder import SPEC_FILE
+    from peftbench.harness.spec import parse_spec
+
+    spec = parse_spec(SPEC)
+    assert write_prediction(spec, str(tmp_path)) is None  # nothing calibrated: nothing predicted, no file
+    key = {"device": device_name(), "model": "tiny-t5", "method": "adapter", "micro_batch": 4, "task": "rte"}
+    cost.StepTimes(tmp_path / cost.FILENAME).put(key, 0.5)
+    path = write_prediction(spec, str(tmp_path))
+    rows = {r["method"]: r for r in read_json(path, kind="cache")["rows"]}
+    assert rows["adapter"]["seconds"] > 0 and rows["bitfit"]["seconds"] is None
+    assert read_json(path, kind="cache")["unpredicted_trials"] == 2
+    path.unlink()
+    (tmp_path / SPEC_FILE).write_text("{}")  # a sweep already ran here: its first prediction stands
+    assert write_prediction(spec, str(tmp_path)) is None and not path.exists()
