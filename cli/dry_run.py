@@ -28,6 +28,35 @@ def fixture_sizes(spec):
     return sizes
 
 
+def step_key(spec, group: cost.Group, device: str) -> dict:
+    """What a step time is measured for: the device, model, method, micro-batch and task (its lengths)."""
+    return {"device": device, "model": spec.settings.get("model"), "method": group.method,
+            "micro_batch": group.batch, "task": group.task}
+
+
+def calibrate(spec, out: str | None, *, repeats: int = 3, log=print) -> int:
+    """Measure with bench-step (engine/bench.py: plain AdamW, random weights, wall clock) the step time of
+    every group that ``OUT/step-times.json`` lacks; how many it measured (0 on a second run)."""
+    from peftbench.engine.bench import bench_step
+    from peftbench.harness.provenance import device_name
+    from peftbench.tasks import get_task
+
+    times, device = cost.StepTimes(Path(out or ".") / cost.FILENAME), device_name()
+    entries, done = times.entries(), 0
+    for group in cost.groups_of(spec, fixture_sizes(spec)):
+        key = step_key(spec, group, device)
+        if cost.key_digest(key) in entries:
+            continue
+        task, method = get_task(group.task), spec.method(group.method)
+        (row, *_) = bench_step(key["model"], [method.name], shapes=[(group.batch, task.max_source_length)],
+                               target_len=task.max_target_length, options=dict(method.options), repeats=repeats)
+        times.put(key, row["median_step_s"])
+        log(f"calibrated {group.method} on {group.task} at micro-batch {group.batch}: "
+            f"{row['median_step_s']:.4f} s/step")
+        done += 1
+    return done
+
+
 def step_times(spec, groups: list[cost.Group], out: str | None) -> dict:
     """Each group's step time from ``OUT/step-times.json`` (none without one: nothing is measured here)."""
     path = Path(out or ".") / cost.FILENAME
@@ -37,9 +66,7 @@ def step_times(spec, groups: list[cost.Group], out: str | None) -> dict:
 
     times, device = cost.StepTimes(path), device_name()
     entries = times.entries()
-    model = spec.settings.get("model")
-    return {(g.method, g.task): times.lookup({"device": device, "model": model, "method": g.method,
-                                              "micro_batch": g.batch, "task": g.task}, entries) for g in groups}
+    return {(g.method, g.task): times.lookup(step_key(spec, g, device), entries) for g in groups}
 
 
 RATES = cost.Rates(eval_s_per_example=0.0, startup_s=0.0,

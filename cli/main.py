@@ -108,8 +108,10 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
-        from peftbench.cli.dry_run import lines
+        from peftbench.cli.dry_run import calibrate, lines
 
+        if args.calibrate:
+            calibrate(spec, args.out)
         print("\n".join(lines(spec, args.out)))
         return 0
     from peftbench.cli.dry_run import write_prediction
@@ -373,7 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a killed sweep in OUT: ok trials are kept, failed and missing ones run")
     p.add_argument("--no-retry-failed", action="store_true",
                    help="with --resume, keep failed trials' records instead of running them again")
-    p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the spec, print the grid and what it costs (from OUT/step-times.json); run nothing")
+    p.add_argument("--calibrate", action="store_true",
+                   help="with --dry-run: first measure (bench-step) the step times OUT/step-times.json lacks")
     p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
                    "keeps the whole sweep, so another run fills in the rest")
     p.add_argument("--tasks", help="run only these tasks (comma-separated)")

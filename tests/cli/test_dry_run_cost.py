@@ -45,3 +45,16 @@ def test_a_new_sweep_keeps_its_prediction_and_a_resumed_one_never_replaces_it(tm
     path.unlink()
     (tmp_path / SPEC_FILE).write_text("{}")  # a sweep already ran here: its first prediction stands
     assert write_prediction(spec, str(tmp_path)) is None and not path.exists()
+
+
+def test_calibration_measures_each_missing_step_time_once(tmp_path):
+    from peftbench.cli.dry_run import calibrate
+    from peftbench.harness.spec import parse_spec
+
+    spec = parse_spec({**SPEC, "methods": ["bitfit"]})
+    said = []
+    assert calibrate(spec, str(tmp_path), repeats=1, log=said.append) == 1
+    (entry,) = cost.StepTimes(tmp_path / cost.FILENAME).entries().values()
+    assert entry["key"]["method"] == "bitfit" and entry["key"]["micro_batch"] == 4 and entry["seconds"] > 0
+    assert calibrate(spec, str(tmp_path), repeats=1, log=said.append) == 0  # cached: a second run measures nothing
+    assert len(said) == 1 and "bitfit on rte" in said[0]
