@@ -108,12 +108,19 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
+        from peftbench.cli.dry_run import calibrate, lines
+
+        if args.calibrate:
+            calibrate(spec, args.out)
+        print("\n".join(lines(spec, args.out)))
         return 0
+    from peftbench.cli.dry_run import write_prediction
     from peftbench.harness.folder import FolderError
     from peftbench.harness.sweep import SweepError, run_sweep
     from peftbench.reports.summary import report
 
     try:
+        write_prediction(spec, args.out)
         outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
                             retry_failed=not args.no_retry_failed, narrow=narrow)
     except (SweepError, FolderError) as exc:
@@ -215,7 +222,7 @@ def cmd_report(args) -> int:
     from peftbench.reports.summary import report
 
     try:
-        print(report(args.dir, args.format, out=args.out, baseline=args.baseline))
+        print(report(args.dir, args.format, out=args.out, baseline=args.baseline, min_effect=args.min_effect))
     except FileNotFoundError as exc:
         return fail(exc)
     except OSError as exc:  # an --out that is a file, or read-only
@@ -293,6 +300,17 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def cmd_plan_seeds(args) -> int:
+    from peftbench.cli.plan_seeds import run
+    from peftbench.harness.spec import SpecError
+
+    try:
+        print("\n".join(run(args)))
+    except (OSError, ValueError, SpecError) as exc:
+        return fail(exc)
+    return 0
+
+
 def cmd_compare(args) -> int:
     from peftbench.reports.compare import compare
 
@@ -357,7 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a killed sweep in OUT: ok trials are kept, failed and missing ones run")
     p.add_argument("--no-retry-failed", action="store_true",
                    help="with --resume, keep failed trials' records instead of running them again")
-    p.add_argument("--dry-run", action="store_true", help="validate the spec and print the grid size only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the spec, print the grid and what it costs (from OUT/step-times.json); run nothing")
+    p.add_argument("--calibrate", action="store_true",
+                   help="with --dry-run: first measure (bench-step) the step times OUT/step-times.json lacks")
     p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
                    "keeps the whole sweep, so another run fills in the rest")
     p.add_argument("--tasks", help="run only these tasks (comma-separated)")
@@ -427,7 +448,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="md prints to the terminal; the others write files (default folder: DIR)")
     p.add_argument("--out", default=None, help="output folder, or a file with the format's suffix")
     p.add_argument("--baseline", default="full", help="the method every other is compared with")
+    p.add_argument("--min-effect", type=float, default=None,
+                   help="the score difference the seeds must detect (power 0.8, α 0.05); default: the observed one")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plan-seeds", help="the spec that adds the seeds a sweep's undecided comparisons need")
+    p.add_argument("dir")
+    p.add_argument("--min-effect", type=float, default=None,
+                   help="the score difference the seeds must detect (power 0.8, α 0.05); default: the observed one")
+    p.add_argument("--max-seeds", type=int, default=10, help="the most seeds a side the spec asks for")
+    p.add_argument("--out", default=None, help="where to write the spec (default: DIR/plan-seeds.yaml)")
+    p.add_argument("--baseline", default="full", help="the method every other is compared with")
+    p.set_defaults(func=cmd_plan_seeds)
 
     from peftbench.cli.listing import add_parsers
 

@@ -10,6 +10,7 @@ Every file here is written and read through peftbench/files.py (no symlink follo
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import tempfile
 import time
@@ -39,8 +40,29 @@ def check_writable(out_dir: Path) -> None:
         raise FolderError(f"--out {out_dir}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
+AXES = ("methods", "tasks", "learning_rates", "train_size")  # a continuation may take a part of each
+PER_TASK = ("epochs", "batch_size", "mixtures")  # mappings (by task) a continuation may take a part of
+
+
+def continues(saved: dict, new: dict) -> bool:
+    """Whether the spec ``new`` (a spec's identity) runs a part of ``saved``'s grid with any seeds, every
+    other setting the same: its records then belong beside saved's (``peftbench plan-seeds`` writes one)."""
+    for key in {*saved, *new}:
+        old, now = saved.get(key, {} if key == "mixtures" else None), new.get(key, {} if key == "mixtures" else None)
+        if key in AXES:
+            same = isinstance(now, list) and isinstance(old, list) and all(x in old for x in now)
+        elif key in PER_TASK and isinstance(now, dict) and isinstance(old, dict):
+            same = all(k in old and old[k] == v for k, v in now.items())
+        else:
+            same = key == "seeds" or old == now
+        if not same:
+            return False
+    return True
+
+
 def check_spec_file(out_dir: Path, spec_json: str, *, name: str, resume: bool) -> None:
-    """Refuse to mix sweeps: a folder holds one spec, continued only with ``--resume``."""
+    """Refuse to mix sweeps: a folder holds one spec, continued only with ``--resume`` by that spec or
+    by one that adds seeds to a part of its grid (``continues``)."""
     saved = out_dir / SPEC_FILE
     if not saved.exists():
         return
@@ -48,8 +70,9 @@ def check_spec_file(out_dir: Path, spec_json: str, *, name: str, resume: bool) -
         raise FolderError(f"{out_dir} already holds sweep {name!r}: add --resume to continue it, "
                           "or choose another --out")
     try:
-        same = read_text(saved, kind="spec") == spec_json
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(saved, kind="spec")
+        same = text == spec_json or continues(json.loads(text), json.loads(spec_json))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FolderError(f"{saved}: cannot read it: {exc}") from None
     if not same:
         raise FolderError(f"{out_dir} holds a different spec than this one: resume it with the "
@@ -57,9 +80,14 @@ def check_spec_file(out_dir: Path, spec_json: str, *, name: str, resume: bool) -
 
 
 def write_sweep_files(out_dir: Path, spec_json: str, trial_ids: list[str]) -> None:
+    """The spec the folder started with (kept: a continuation's is a part of it) and the trial ids of
+    every grid run in it, a continuation's new points added."""
+    known = grid_trial_ids(out_dir) or []
+    seen = set(known)
     try:
-        write_text(out_dir / SPEC_FILE, spec_json)
-        write_json(out_dir / GRID_FILE, {"trial_ids": trial_ids}, indent=1)
+        if not (out_dir / SPEC_FILE).exists():
+            write_text(out_dir / SPEC_FILE, spec_json)
+        write_json(out_dir / GRID_FILE, {"trial_ids": [*known, *(t for t in trial_ids if t not in seen)]}, indent=1)
     except UnsafeFileError as exc:
         raise FolderError(str(exc)) from None
 

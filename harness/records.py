@@ -79,8 +79,12 @@ class Record:
     memory_measured_by: str | None = None
     peak_rss_bytes: int | None = None  # the process's peak resident size (CPU), secondary
     modules_file: str | None = None  # the trained parameters, with save_modules (safetensors)
-    time_per_epoch_s: float | None = None
+    time_per_epoch_s: float | None = None  # wall seconds, the mean over epochs_s
+    epochs_s: list | None = None  # each epoch's training, wall seconds
+    cpu_time_per_epoch_s: float | None = None  # the process's CPU seconds, the mean over epochs_cpu_s
+    epochs_cpu_s: list | None = None  # each epoch's training, the process's CPU seconds (time.process_time)
     wall_time_s: float | None = None
+    cpu_time_s: float | None = None  # the trial process's CPU seconds, start-up and evaluation included
     finished_at: float | None = None
     provenance: dict = field(default_factory=dict)
 
@@ -129,6 +133,7 @@ class TrialResults:
     workers: int
     precision: dict
     modules_file: str | None = None
+    epoch_cpu_times: list = field(default_factory=list)  # the process's CPU seconds of each epoch
 
     @property
     def best_epoch(self) -> int:
@@ -145,7 +150,7 @@ class TrialResults:
 
 def build_record(cfg, *, status: str, results: TrialResults | None = None, error: str | None = None,
                  display_name: str | None = None, wall_time_s: float | None = None,
-                 finished_at: float | None = None) -> dict:
+                 cpu_time_s: float | None = None, finished_at: float | None = None) -> dict:
     """The record of trial ``cfg`` (a ``TrialConfig``): the one place a trial's results become record
     fields, for a trial that ran (``results``), failed (``error``) or was lost (``error``, no results)."""
     fields_of_results = {} if results is None else {
@@ -159,14 +164,17 @@ def build_record(cfg, *, status: str, results: TrialResults | None = None, error
         "members": results.members, "trainable_params": results.params[0], "total_params": results.params[1],
         "trainable_pct": results.params[2], "peak_memory_bytes": results.memory[0],
         "memory_measured_by": results.memory[1], "peak_rss_bytes": results.peak_rss_bytes,
-        "time_per_epoch_s": sum(results.epoch_times) / len(results.epoch_times),
+        "time_per_epoch_s": sum(results.epoch_times) / len(results.epoch_times), "epochs_s": results.epoch_times,
+        "cpu_time_per_epoch_s": (sum(results.epoch_cpu_times) / len(results.epoch_cpu_times)
+                                 if results.epoch_cpu_times else None),
+        "epochs_cpu_s": results.epoch_cpu_times or None,
         "examples_per_step": results.micro_batch * results.accumulation * results.workers,
         "micro_batch_size": results.micro_batch, "accumulation_steps": results.accumulation,
         "workers": results.workers, "batch_chosen_by": results.batch_chosen_by, "precision": results.precision,
         "modules_file": results.modules_file,
     }
     return new_record(cfg, status=status, error=error, display_name=display_name, wall_time_s=wall_time_s,
-                      finished_at=finished_at, **fields_of_results)
+                      cpu_time_s=cpu_time_s, finished_at=finished_at, **fields_of_results)
 
 
 def new_record(cfg, **results) -> dict:
@@ -204,10 +212,11 @@ def validate(record: dict) -> dict:
 _NUMBER = (int, float)
 _TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,), "error": (str,),
           "method_options": (dict,), "learning_rate": _NUMBER, "seed": _NUMBER, "batch_size": _NUMBER,
-          "examples_per_step": _NUMBER, "epochs": _NUMBER, "val_metrics": (list,), "best_epoch": _NUMBER,
-          "val_score": _NUMBER, "test_metrics": (dict,), "test_score": _NUMBER, "trainable_params": _NUMBER,
-          "total_params": _NUMBER, "trainable_pct": _NUMBER,
-          "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
+          "examples_per_step": _NUMBER, "epochs": _NUMBER,
+          "val_metrics": (list,), "best_epoch": _NUMBER, "val_score": _NUMBER, "test_metrics": (dict,),
+          "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
+          "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER,
+          "cpu_time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
           "members": (dict,), "mixture": (list,), "data_source": (str,)}
 
 

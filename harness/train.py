@@ -46,6 +46,9 @@ class LoopState:
     val_metrics: list = field(default_factory=list)  # each validation's metrics, as records hold them
     evaluated_at: list = field(default_factory=list)  # {"epoch", "step"} of each validation
     epoch_times: list = field(default_factory=list)  # seconds of each epoch's training
+    # the process's CPU seconds in each epoch's training: unlike wall time, other jobs on the machine do
+    # not inflate it (it sums this process's threads; a distributed trial's is rank 0's)
+    epoch_cpu_times: list = field(default_factory=list)
     best: int | None = None  # the index of the best validation so far
     best_state: dict | None = None  # its trainable weights, on the CPU
 
@@ -54,7 +57,7 @@ class LoopState:
 
     @classmethod
     def from_checkpoint(cls, saved: dict) -> LoopState:
-        return cls(**{f.name: saved[f.name] for f in fields(cls)})
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})  # older: fewer fields
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
@@ -82,7 +85,7 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
     order.setstate(state.order)
     for epoch in range(state.epoch, trial.epochs):
         engine.train()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for task, batch in trial.train_batches(order):
             set_task(engine.module, task)  # one task per batch; a no-op for a single-task model
             loss = engine.micro_step(trial.shard(batch))  # forward, backward; the optimizer steps at a boundary
@@ -91,6 +94,7 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
         state.epoch_times.append(time.perf_counter() - start)
+        state.epoch_cpu_times.append(time.process_time() - cpu_start)
         if not trial.cfg.eval_every_steps or (epoch + 1 == trial.epochs and not state.val_metrics):
             validate(trial, state, epoch)
         state.epoch, state.order = epoch + 1, order.getstate()
@@ -116,7 +120,7 @@ def validate(trial: Trial, state: LoopState, epoch: int) -> None:
 def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log) -> None:
     """The epoch's line on the terminal, and each of its validations to ``report`` (Ray Tune's)."""
     scores = [{**at, "val_score": trial.task.score(m), "loss": loss}
-              for at, m in zip(state.evaluated_at, state.val_metrics, strict=False) if at["epoch"] == epoch + 1]
+              for at, m in zip(state.evaluated_at, state.val_metrics, strict=True) if at["epoch"] == epoch + 1]
     shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
     log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
         f"({state.epoch_times[-1]:.1f}s)")
@@ -141,6 +145,7 @@ def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialRe
         data_source=trial.data_source, model_source=trial.model_source, text_format=asdict(trial.fmt),
         epochs=trial.epochs, params=(trial.count.trainable, trial.count.total, trial.count.pct),
         memory=peak_memory(trial.cpu_memory), peak_rss_bytes=peak_rss(), epoch_times=state.epoch_times,
+        epoch_cpu_times=state.epoch_cpu_times,
         micro_batch=trial.plan.micro_batch, accumulation=trial.plan.accumulation,
         batch_chosen_by=trial.plan.chosen_by, workers=trial.world, precision=trial.precision,
         modules_file=modules_file and str(modules_file))

@@ -28,16 +28,17 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     if write and (record := ok_record(record_path(out_dir, cfg.trial_id))):
         log.info("%s: already done, skipping", cfg.trial_id)
         return record
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
-        results, status, error = (execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report),
-                                  "ok", None)
+        results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report)
+        status, error = "ok", None
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
         results, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
     record = build_record(cfg, status=status, results=results, error=error, display_name=display_name,
-                          wall_time_s=time.perf_counter() - start, finished_at=time.time())
+                          wall_time_s=time.perf_counter() - start, cpu_time_s=time.process_time() - cpu_start,
+                          finished_at=time.time())
     if write:
         write_record(out_dir, record)
     if status == "ok":

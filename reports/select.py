@@ -10,12 +10,12 @@ Rows of the tables are per setting: (model, data kind), the kind being fixtures,
 from __future__ import annotations
 
 import math
-import statistics
 
 import pandas as pd
 
 from peftbench.harness.records import LOWER, metric_names, output_counts, score_direction
 from peftbench.methods import method_label
+from peftbench.reports.stats import ALPHA, welch
 
 SETTING = ["model", "data"]
 CELL = ["model", "data_source", "method", "task", "train_size"]
@@ -26,9 +26,10 @@ SUMMARY_COLUMNS = [  # the nine a reader scans first, then the setting that tell
 EXTRA_COLUMNS = [
     "data_source", "display_name", "train_size", "val_score_mean", "test_invalid", "test_examples",
     "test_invalid_share", "n_failed", "memory_measured_by", "memory_estimated",
-    "delta_vs_baseline", "ci_low", "ci_high", "p_value", "significant",
+    "delta_vs_baseline", "ci_low", "ci_high", "p_value", "significant", "cpu_time_per_epoch_s", "on_cpu",
 ]
-ALPHA = 0.05  # two-sided level of the test against full fine-tuning
+# what a time column shows: (summary column, header); ``time_basis`` picks one for a table
+TIMES = {"wall": ("time_per_epoch_s", "time/epoch (s)"), "cpu": ("cpu_time_per_epoch_s", "CPU time/epoch (s)")}
 BASELINE = "full"
 UNKNOWN = "unknown"
 
@@ -54,12 +55,34 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         rows.append({**r, "base_method": r["method"], "method": label, "train_size": r.get("train_size"),
                      "data_source": r.get("data_source") or UNKNOWN, "data": data_kind(r.get("data_source")),
                      "display_name": r.get("display_name") or label, "score_direction": score_direction(r),
-                     "test_invalid": invalid, "test_examples": examples})
+                     "test_invalid": invalid, "test_examples": examples,
+                     "cpu_time_per_epoch_s": r.get("cpu_time_per_epoch_s"), "on_cpu": ran_on_cpu(r)})
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[*CELL, "data", "status", "learning_rate", "seed", "base_method"])
     df["train_size"] = pd.array(df["train_size"].tolist(), dtype="Int64")
     return df
+
+
+def ran_on_cpu(record: dict) -> bool:
+    """Whether a record's provenance says its trial ran on the CPU (``device: "cpu (x86_64)"``)."""
+    device = (record.get("provenance") or {}).get("device")
+    return isinstance(device, str) and device.startswith("cpu")
+
+
+def time_basis(cells: pd.DataFrame) -> str:
+    """``cpu`` when every cell ran on the CPU and has the process's CPU time: jobs sharing a CPU machine
+    stretch a trial's wall time (×5 seen in one loaded smoke), not its CPU seconds; else ``wall``."""
+    if len(cells) and cells["on_cpu"].all() and cells["cpu_time_per_epoch_s"].notna().all():
+        return "cpu"
+    return "wall"
+
+
+def time_note(basis: str) -> str:
+    if basis == "cpu":
+        return ("Time per epoch: the trial process's CPU seconds of an epoch's training (time.process_time, all its "
+                "threads): every trial ran on the CPU, where other jobs stretch wall time but not CPU time.")
+    return "Time per epoch: wall seconds of an epoch's training (time.perf_counter)."
 
 
 def is_estimate(measured_by) -> bool:
@@ -83,6 +106,9 @@ def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
         trainable_pct=("trainable_pct", "mean"),
         peak_memory_bytes=("peak_memory_bytes", "max"),  # a peak: the largest seen over seeds
         time_per_epoch_s=("time_per_epoch_s", "mean"),
+        # older records lack it: a mean over some seeds would not compare with the others'
+        cpu_time_per_epoch_s=("cpu_time_per_epoch_s", lambda s: s.mean() if s.notna().all() else math.nan),
+        on_cpu=("on_cpu", "all"),
         memory_measured_by=("memory_measured_by", lambda s: "; ".join(sorted(set(s.dropna())))),
         memory_estimated=("memory_measured_by", lambda s: any(is_estimate(m) for m in s)),
         test_invalid=("test_invalid", lambda s: s.sum(min_count=1)),
@@ -131,27 +157,6 @@ def baseline_label(summary: pd.DataFrame, baseline: str) -> str | None:
         return baseline
     named = [m for m in labels if m.split("[", 1)[0] == baseline]
     return named[0] if named else None
-
-
-def welch(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
-    """Welch's t-test of mean(a) − mean(b): (p value, 95% CI low, CI high); NaNs when untestable.
-
-    Untestable: fewer than two seeds on a side, or no spread on either side (t would be ±inf or 0/0).
-    """
-    nan = (math.nan, math.nan, math.nan)
-    if len(a) < 2 or len(b) < 2:
-        return nan
-    if pd.Series(a).std() == 0 and pd.Series(b).std() == 0:
-        return nan
-    # the t distribution alone: importing scipy.stats would double the report's start-up time
-    from scipy.special import stdtr, stdtrit
-
-    var_a, var_b = statistics.variance(a) / len(a), statistics.variance(b) / len(b)  # squared standard errors
-    se = math.sqrt(var_a + var_b)
-    df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))  # Welch–Satterthwaite
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    half = float(stdtrit(df, 1 - ALPHA / 2)) * se
-    return float(2 * stdtr(df, -abs(diff) / se)), diff - half, diff + half
 
 
 def compare_to_baseline(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
@@ -209,21 +214,24 @@ def averages(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"average": grouped["test_score_mean"].mean(), "n_tasks": grouped["task"].nunique()})
 
 
-def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+def efficiency(cells: pd.DataFrame, baseline: str | None, *, basis: str = "wall") -> pd.DataFrame:
     """Per method of one setting (Table 3), over the tasks the baseline also ran: trainable % and time per epoch
     (means over those tasks) and peak memory (the largest over them: what running them all needs),
     each but the share with its change in percent relative to the baseline's figure on those tasks.
 
     A Δ% is left NaN where the two memory figures were not obtained the same way (a measurement is
-    never compared with an estimate, nor a GPU allocator count with a process RSS).
+    never compared with an estimate, nor a GPU allocator count with a process RSS). ``basis``: the
+    time it reports under ``time_per_epoch_s`` (``TIMES``), named in ``time_basis``.
     """
     one_setting(cells)
+    cells = cells.assign(time_per_epoch_s=cells[TIMES[basis][0]])
     base = cells[cells["method"] == baseline].set_index("task") if baseline else None
     rows = []
     for method, group in cells.groupby("method", sort=False):
         common = group[group["task"].isin(base.index)] if base is not None else group.iloc[0:0]
         own = (common if len(common) else group).set_index("task")
-        row = {"method": method, **efficiency_figures(own), "memory_delta_pct": math.nan, "time_delta_pct": math.nan}
+        row = {"method": method, **efficiency_figures(own), "time_basis": basis, "memory_delta_pct": math.nan,
+               "time_delta_pct": math.nan}
         if len(common):
             ref = efficiency_figures(base.loc[own.index])
             row["time_delta_pct"] = 100 * (row["time_per_epoch_s"] / ref["time_per_epoch_s"] - 1)
@@ -235,7 +243,8 @@ def efficiency(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
 
 def efficiency_by_setting(cells: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     """``efficiency`` of each setting (model, data kind) against that setting's own baseline, stacked."""
-    parts = [efficiency(own, baseline).assign(model=model, data=data)
+    basis = time_basis(cells)
+    parts = [efficiency(own, baseline, basis=basis).assign(model=model, data=data)
              for (model, data), own in settings(cells)]
     columns = [*SETTING, "method"]
     if not parts:

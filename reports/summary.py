@@ -14,7 +14,7 @@ import pandas as pd
 from peftbench.files import read_bytes, write_text
 from peftbench.harness.folder import grid_trial_ids
 from peftbench.harness.records import bad_file_lines, read_records
-from peftbench.reports import multitask, render, select, settings, tables, vl
+from peftbench.reports import multitask, render, select, settings, tables, timing, vl
 from peftbench.reports.footer import provenance_lines
 from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
@@ -38,8 +38,9 @@ class Report:
     banner: list[str]  # what a reader must know before any number: fixtures, failures, skipped files
 
 
-def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
-    """Read the records (setting aside, and naming, any file that is not one) and make every table."""
+def build(out_dir: str | Path, *, baseline: str = BASELINE, min_effect: float | None = None) -> Report:
+    """Read the records (setting aside, and naming, any file that is not one) and make every table;
+    ``min_effect`` is the difference the seeds must be able to detect (default: the observed one)."""
     bad = []
     records = read_records(out_dir, on_bad=lambda path, reason: bad.append((path, reason)))
     skipped = bad_file_lines(bad)
@@ -49,9 +50,10 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     summary = summarize([r for r in records if not multitask.is_mixture(r)], baseline=baseline)
     base = select.baseline_label(summary, baseline) if len(summary) else None
     failed = failures(records)
-    made = [] if summary.empty else tables.all_tables(summary, failed, base)[:-1]
+    made = [] if summary.empty else tables.all_tables(summary, failed, base, min_effect=min_effect)[:-1]
     made += [*multitask.tables(records, summary, baseline), *vl.tables(records, summary, baseline),
-             settings.hyperparameter_table(records), tables.failures_table(failed)]
+             settings.hyperparameter_table(records),
+             *[t for t in [timing.prediction_table(out_dir, records)] if t is not None], tables.failures_table(failed)]
     made[0].notes += [f"Score check: {m}" for m in [*select.score_mismatches(records),
                                                      *multitask.score_mismatches(records)]]
     return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),
@@ -98,19 +100,19 @@ def targets(out_dir: Path, fmt: str, out: str | Path | None) -> tuple[Path, Path
 
 
 def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = None,
-           baseline: str = BASELINE) -> str:
+           baseline: str = BASELINE, min_effect: float | None = None) -> str:
     """Print-ready report of a sweep folder.
 
     ``md`` returns markdown (and writes it, with the figures, when ``out`` is given); ``csv`` writes
     ``summary.csv`` (one row per method, task and train size), ``efficiency.csv`` and
     ``failures.csv``; ``json`` writes ``summary.json`` (every table's every cell, and the numbers);
-    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one. Files go to
-    ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
+    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one.
+    Files go to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
     The PNG and SVG of each figure go next to any report file.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    rep = build(out_dir, baseline=baseline)
+    rep = build(out_dir, baseline=baseline, min_effect=min_effect)
     folder, file = targets(Path(out_dir), fmt, out)
     text = render.markdown(rep.tables, rep.footer, banner=rep.banner)
     if fmt == "md" and out is None:

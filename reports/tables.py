@@ -3,12 +3,13 @@ from the summary of ``select``; ``render`` turns them into markdown, LaTeX, HTML
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from peftbench.reports import select
+from peftbench.reports import select, stats
 
 SIGNIFICANT = "*"  # marks a cell whose difference to full fine-tuning is significant
 ESTIMATE = "≈"  # marks a memory figure a record says was estimated
@@ -151,8 +152,10 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     tasks = task_order(cells["task"])
     n_common = common_seeds(cells)
     names = display_names(summary)
+    basis = select.time_basis(cells)
+    time_column, time_header = select.TIMES[basis]
     header = [*setting_columns(cells), "method", *tasks, "average", "trainable % per task", "peak memory (MB)",
-              "time/epoch (s)"]
+              time_header]
     rows, values, groups = [], [], []
     for setting, prefix, method, own in setting_rows(cells, baseline):
         by_task = own.set_index("task")
@@ -163,13 +166,13 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
         rows.append([*prefix, names[method], *(task_cell(by_task, t, n_common) for t in tasks), average,
                      number(by_task["trainable_pct"].mean(), 3),
                      megabytes(by_task["peak_memory_bytes"].max(), by_task["memory_estimated"].any()),
-                     number(by_task["time_per_epoch_s"].mean())])
+                     number(by_task[time_column].mean())])
         full = n_tasks == len(tasks)  # an average over fewer tasks is not comparable
         values.append([*(None for _ in prefix), None,
                        *(shown(by_task.at[t, "test_score_mean"], 2) if t in by_task.index else None for t in tasks),
                        shown(avg["average"], 2) if full else None, shown(by_task["trainable_pct"].mean(), 3),
                        shown(by_task["peak_memory_bytes"].max() / 1e6, 0),
-                       shown(by_task["time_per_epoch_s"].mean(), 2)])
+                       shown(by_task[time_column].mean(), 2)])
         groups.append(setting)
     memory = LOWER if cells.groupby(select.SETTING)["memory_measured_by"].nunique().max() == 1 else UNRANKED
     directions = [UNRANKED] * (len(header) - len(tasks) - 4) + [HIGHER] * (len(tasks) + 1) + [LOWER, memory, LOWER]
@@ -178,6 +181,7 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
         title += f", train size {int(size)}"
     notes = [*setting_note(cells), *score_notes(cells, baseline)]
     notes.append("Average: mean over tasks of the test score; a task with several metrics counts as their mean.")
+    notes.append(select.time_note(basis))
     return Table("main", title, header, rows, notes, best_cells(values, directions, groups))
 
 
@@ -196,10 +200,11 @@ def efficiency_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     baseline of the same setting."""
     cells = select.at_train_size(summary, select.main_train_size(summary))
     columns, names = setting_columns(cells), display_names(summary)
-    header = [*columns, "method", "trainable %", "peak memory (MB)", "Δ memory", "time/epoch (s)", "Δ time"]
+    basis = select.time_basis(cells)
+    header = [*columns, "method", "trainable %", "peak memory (MB)", "Δ memory", select.TIMES[basis][1], "Δ time"]
     rows, values, groups = [], [], []
     for setting, own in select.settings(cells):
-        eff = select.efficiency(own, baseline).set_index("method")
+        eff = select.efficiency(own, baseline, basis=basis).set_index("method")
         prefix = [dict(zip(select.SETTING, setting, strict=True))[c] for c in columns]
         for m in method_order(eff.index, baseline):
             e = eff.loc[m]
@@ -216,7 +221,8 @@ def efficiency_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     notes = [f"Δ: change relative to {baseline} of the same model and data over the tasks both ran; memory is "
              "the largest peak over those tasks, time per epoch and trainable % their means."
              if baseline else "No full fine-tuning records: no Δ column can be computed."]
-    notes += [*setting_note(cells), *memory_notes(summary), "Bold: the lowest of its column."]
+    notes += [*setting_note(cells), *memory_notes(summary), select.time_note(basis),
+              "Bold: the lowest of its column."]
     return Table("efficiency", "Efficiency (Table 3 layout)", header, rows, notes,
                  best_cells(values, directions, groups))
 
@@ -233,29 +239,75 @@ def memory_notes(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
-def comparison_table(summary: pd.DataFrame, baseline: str | None) -> Table | None:
-    """Per setting, method, task and train size: difference to the baseline with a 95% CI and Welch's p."""
-    if baseline is None:
-        return None
-    columns, names = setting_columns(summary), display_names(summary)
+@dataclass
+class Comparison:
+    """One cell against the baseline's cell it is compared with, its Holm p and its verdict."""
+
+    cell: pd.Series
+    baseline: pd.Series
+    p_holm: float
+    verdict: stats.Verdict
+
+
+def comparisons(summary: pd.DataFrame, baseline: str, *, min_effect: float | None = None) -> list[Comparison]:
+    """Every comparison the report makes against ``baseline``, in table order, Holm-corrected together."""
     cells = summary[summary["method"] != baseline]
     order = {m: i for i, m in enumerate(method_order(cells["method"], baseline))}
     tasks = task_order(summary["task"])
     cells = cells.assign(_m=cells["method"].map(order), _t=cells["task"].map(tasks.index),
                          _s=cells["train_size"].fillna(-1)).sort_values([*select.SETTING, "_m", "_t", "_s"])
-    rows = []
-    for _, row in cells.iterrows():
-        if pd.isna(row["delta_vs_baseline"]):
-            continue
+    cells = cells[cells["delta_vs_baseline"].notna()]
+    adjusted = stats.holm([float(p) for p in cells["p_value"]])
+    base = baseline_cells(summary, baseline)
+    out = []
+    for (_, row), p_holm in zip(cells.iterrows(), adjusted, strict=True):
+        ref = base[comparison_key(row)]
+        out.append(Comparison(row, ref, p_holm, stats.verdict(
+            p_adjusted=p_holm, effect=row["delta_vs_baseline"], sd_a=row["test_score_std"],
+            sd_b=ref["test_score_std"], n_a=int(row["n_seeds"]), n_b=int(ref["n_seeds"]), min_effect=min_effect)))
+    return out
+
+
+def comparison_table(summary: pd.DataFrame, baseline: str | None, *, min_effect: float | None = None) -> Table | None:
+    """Per setting, method, task and train size: difference to the baseline with a 95% CI, Welch's p
+    raw and Holm-corrected over the table, and whether the seeds decide it (``stats.verdict``)."""
+    if baseline is None:
+        return None
+    columns, names = setting_columns(summary), display_names(summary)
+    rows, found = [], comparisons(summary, baseline, min_effect=min_effect)
+    for c in found:
+        row = c.cell
         ci = "—" if pd.isna(row["ci_low"]) else f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
         p = "—" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}"
-        rows.append([*(row[c] for c in columns), names[row["method"]], row["task"], size_name(row["train_size"]),
-                     f"{row['delta_vs_baseline']:+.2f}", ci, p, SIGNIFICANT if row["significant"] else ""])
+        rows.append([*(row[col] for col in columns), names[row["method"]], row["task"], size_name(row["train_size"]),
+                     f"{row['delta_vs_baseline']:+.2f}", ci, p, SIGNIFICANT if row["significant"] else "",
+                     "—" if math.isnan(c.p_holm) else f"{c.p_holm:.3g}", c.verdict.text()])
+    effect = f"a difference of {min_effect:g}" if min_effect is not None else "the observed difference"
+    tested = sum(not math.isnan(c.p_holm) for c in found)
     notes = [(f"Δ: mean test score minus {baseline}'s of the same model and data, each at its own selected "
               "learning rate. CI and p: Welch's t-test over seeds; — where a side has under two seeds or "
-              "neither side varies."), *setting_note(summary)]
+              "neither side varies. sig.: p < 0.05 uncorrected."),
+             (f"p (Holm): p corrected by Holm's step-down method for the {tested} tested comparisons of this "
+              "table (family-wise error 0.05)."),
+             (f"Seeds: decided where the Holm p < {stats.ALPHA}, or where the seeds a side already give power "
+              f"{stats.POWER} at α {stats.ALPHA} to detect {effect} given both spreads (two-sided Welch test, "
+              "noncentral t); else the seeds a side still needed. peftbench plan-seeds DIR writes the sweep "
+              "that adds them."), *setting_note(summary)]
     return Table("vs_full", f"Against {baseline}, per task",
-                 [*columns, "method", "task", "train size", "Δ score", "95% CI", "p", "sig."], rows, notes)
+                 [*columns, "method", "task", "train size", "Δ score", "95% CI", "p", "sig.", "p (Holm)", "seeds"],
+                 rows, notes)
+
+
+COMPARED = ["model", "data_source", "task", "train_size"]  # what a cell shares with the baseline cell it is compared to
+
+
+def comparison_key(row) -> tuple:
+    return tuple(row[k] for k in COMPARED)
+
+
+def baseline_cells(summary: pd.DataFrame, baseline: str) -> dict[tuple, pd.Series]:
+    """The baseline's cells by ``comparison_key``, as ``select.compare_to_baseline`` pairs them."""
+    return {comparison_key(row): row for _, row in summary[summary["method"] == baseline].iterrows()}
 
 
 def learning_rate_table(summary: pd.DataFrame, baseline: str | None) -> Table:
@@ -313,8 +365,9 @@ def failures_table(failed: list[dict]) -> Table:
                  ["trial", "method", "task", "learning rate", "seed", "train size", "error"], rows, notes)
 
 
-def all_tables(summary: pd.DataFrame, failed: list[dict], baseline: str | None) -> list[Table]:
+def all_tables(summary: pd.DataFrame, failed: list[dict], baseline: str | None, *,
+               min_effect: float | None = None) -> list[Table]:
     tables = [main_table(summary, baseline), efficiency_table(summary, baseline)]
-    tables += [t for t in [comparison_table(summary, baseline)] if t is not None]
+    tables += [t for t in [comparison_table(summary, baseline, min_effect=min_effect)] if t is not None]
     tables += [learning_rate_table(summary, baseline), *low_resource_tables(summary, baseline)]
     return [*tables, failures_table(failed)]

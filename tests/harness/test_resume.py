@@ -43,7 +43,7 @@ def kill_after(epoch: int):
 def final_state(folder: Path) -> dict:
     """What the last checkpoint holds, engine state included (plain torch's or DeepSpeed's own files)."""
     saved = torch.load(folder / LOOP_STATE, weights_only=True)
-    saved.pop("epoch_times")  # wall-clock, never equal
+    saved.pop("epoch_times"), saved.pop("epoch_cpu_times")  # clock readings, never equal
     ds = folder / "last"
     if ds.is_dir():  # DeepSpeed: model weights, schedule and ZeRO's optimizer shards, as it wrote them
         model = torch.load(ds / "mp_rank_00_model_states.pt", weights_only=False)

@@ -68,3 +68,9 @@ def test_a_killed_trial_continues_from_its_last_epoch(tmp_path, tiny_trial_kwarg
     assert [m["epoch"] for m in resumed_epochs] == [3]  # epochs 1-2 were not trained again
     assert [get_task("sst2").score(m) for m in record["val_metrics"][:2]] == [m["val_score"] for m in seen]
     assert not (tmp_path / "checkpoints" / cfg.trial_id).exists()
+    # each epoch's times, the two before the kill from the checkpoint: wall and the process's CPU
+    assert len(record["epochs_s"]) == len(record["epochs_cpu_s"]) == 3
+    assert record["time_per_epoch_s"] == sum(record["epochs_s"]) / 3
+    assert record["cpu_time_per_epoch_s"] == sum(record["epochs_cpu_s"]) / 3 and all(record["epochs_cpu_s"])
+    # the trial's CPU time is this run's alone (start-up and evaluation included): it covers epoch 3
+    assert record["cpu_time_s"] >= record["epochs_cpu_s"][2]

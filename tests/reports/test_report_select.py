@@ -145,7 +145,7 @@ def test_no_spread_on_either_side_is_untestable_not_significant():
     assert math.isnan(summary.at["adapter", "p_value"]) and not summary.at["adapter", "significant"]
     assert math.isnan(summary.at["adapter", "ci_low"])
     row = next(r for r in tables.comparison_table(summary.reset_index(), "full").rows if r[0] == "adapter")
-    assert row[4:] == ["—", "—", ""]
+    assert row[4:] == ["—", "—", "", "—", "decided"]  # no spread on either side: a difference shows at once
 
 
 def test_one_seed_is_untestable_not_significant():
