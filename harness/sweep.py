@@ -15,8 +15,10 @@ import json
 import math
 import os
 import secrets
+import signal
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +87,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     try:
         points, bad = points_to_run(spec, selected, out_dir, retry_failed=retry_failed)
         start = time.perf_counter()
-        slots = run_grid(spec, points, out_dir, address=address, storage=storage or str(out_dir / "ray"),
-                         prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
+        with stop_on_signals():
+            slots = run_grid(spec, points, out_dir, address=address, storage=storage or str(out_dir / "ray"),
+                             prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
         wall = time.perf_counter() - start
     finally:
         lock.release()
@@ -95,6 +98,34 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     recorded = {r["trial_id"] for r in records}
     return SweepOutcome(records, [t for t in wanted if t not in recorded])
+
+
+@contextmanager
+def stop_on_signals():
+    """Ctrl-C or SIGTERM stop the sweep at once, as a ``KeyboardInterrupt`` out of ``run_sweep``.
+
+    Ray Tune's own handler would stop the trials and then end them in ways our callback records as
+    failed (trials that never started among them) and advise ``Tuner.restore``, which peftbench does
+    not use: the records are the state, and ``--resume`` reruns what has none. So Ray's handler stays
+    off, the driver leaves at once (Ray is shut down on the way out), a running trial keeps its last
+    epoch's checkpoint, and a trial without a record is missing, to run on ``--resume``.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # read by each Tuner.fit
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def check_feature_cache(spec: SweepSpec) -> None:
@@ -172,7 +203,8 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
             callbacks=[SweepProgress(len(points), out_dir, spec=spec, methods=[p["method"] for p in points],
                                      slots=slots),
                        *tracker_callback(spec.loggers, experiment=spec.name, out_dir=out_dir,
-                                         describe=lambda c: (spec.trial_at(c["point"]).trial_id, spec.trial_at(c["point"])))],
+                                         describe=lambda c: (spec.trial_at(c["point"]).trial_id,
+                                                             spec.trial_at(c["point"])))],
         )
         # A trial's worker process runs the next trial: imports and start-up are paid once per
         # worker, not per trial (memory is reset per trial).
@@ -205,8 +237,8 @@ def join_cluster(address: str | None) -> None:
         ray.init(address=address, log_to_driver=True)
     except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
         ray.shutdown()
-        raise SweepError(f"--address {address}: cannot join the Ray cluster: "
-                         f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SweepError(f"--address {address}: cannot join the Ray cluster: {type(exc).__name__}: {said}") from None
 
 
 def private_run_folder(storage: str) -> str:
