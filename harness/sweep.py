@@ -335,22 +335,25 @@ def concurrent_slots(spec: SweepSpec, resources: dict, trials: int) -> int:
 
 
 def timing_summary(records: list[dict], *, wall: float, slots: int, since: float) -> str:
-    """Wall time, the summed time of the trials run now, the slots idle for want of work and the
-    share lost to scheduling.
+    """Wall time, the summed time of the trials run now, the slots idle for want of work and, when it
+    means something, the share lost to scheduling.
 
     The cluster had wall × slots slot-seconds. From the last trial's start to the last trial's end
     no trial was left to start: the slot-seconds then not spent in a trial are idle, not overhead
     (three trials on two slots leave one slot idle while the third runs). Overhead is the rest:
-    slot-seconds spent on anything but trials while there was work (start-up, gaps, tear-down).
+    slot-seconds spent on anything but trials while there was work (start-up, gaps, tear-down). With
+    no more trials than slots it is Ray's start-up alone (70% of a two-trial sweep), so it is not shown.
     """
     ran = [r for r in records if r.get("finished_at", 0) >= since and r.get("wall_time_s")]
     busy = sum(r["wall_time_s"] for r in ran)
     idle = idle_slot_seconds([(r["finished_at"] - r["wall_time_s"], r["finished_at"]) for r in ran], slots)
     capacity = wall * slots
+    line = (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} slots; "
+            f"slots idle with no trial left {idle:.1f}s ({100.0 * idle / capacity if capacity > 0 else 0.0:.1f}%)")
+    if len(ran) <= slots:
+        return line
     overhead = 100.0 * max(0.0, capacity - busy - idle) / capacity if capacity > 0 else 0.0
-    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} slots; "
-            f"slots idle with no trial left {idle:.1f}s ({100.0 * idle / capacity if capacity > 0 else 0.0:.1f}%); "
-            f"scheduling overhead {overhead:.1f}%")
+    return f"{line}; scheduling overhead {overhead:.1f}%"
 
 
 def idle_slot_seconds(spans: list[tuple[float, float]], slots: int) -> float:
