@@ -53,9 +53,28 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
     if workers > 1:
         record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True, display_name=display_name)
     else:
-        record = run_trial(cfg, out_dir, report=tune.report, write=False, display_name=display_name)
+        record = run_trial(cfg, out_dir, report=tune.report, write=False, display_name=display_name,
+                           step_hook=step_hook(cfg.trial_id, report=tune.report if spec.loggers else None))
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
+
+
+def step_hook(trial_id: str, *, report, show=print, clock=time.monotonic):
+    """The trial loop's step hook in a sweep: step values to the trackers (``report``, when the spec
+    names any) and, inside an epoch that runs long, a progress line every ``STEP_REPORT_EVERY_S``
+    (not the first step's: a short trial shows only its start, epochs and end)."""
+    from peftbench.harness.loggers import StepReporter
+
+    calls = []
+
+    def send(values: dict) -> None:
+        if report:
+            report(values)
+        if calls:
+            show(f"[{trial_id}] step {values['step']} loss {values['loss']:.4f} lr {values['lr']:.2e}")
+        calls.append(values["step"])
+
+    return StepReporter(send, clock=clock)
 
 
 @dataclass
@@ -75,6 +94,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     # only by trial, so keep them all. Ray reads this when it is imported.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # trackers only when the spec names them
+    quiet_ray()
     out_dir = Path(out_dir).resolve()
     spec_json = spec_text(spec)
     selected = (narrow or Narrowing()).points(spec)
@@ -98,6 +118,22 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     recorded = {r["trial_id"] for r in records}
     return SweepOutcome(records, [t for t in wanted if t not in recorded])
+
+
+def quiet_ray() -> None:
+    """Ray's output cut to what a user must see: no ``(tune_trial pid=…)`` prefix (our lines name
+    their trial), no colour codes when stdout is not a terminal, Ray's INFO chatter off and the
+    "Failed to fetch metrics" warning after a sweep (it reads Ray's result files, which we do not
+    use: the records are the results). Warnings and errors, tracebacks whole, still pass. Ray reads
+    these variables when it is imported."""
+    import logging
+    import sys
+
+    os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
 @contextmanager

@@ -58,23 +58,28 @@ class LoopState:
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print) -> TrialResults:
+          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print,
+          step_hook: Callable | None = None) -> TrialResults:
     """Run one trial at ``plan``'s batch; return its results (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
     already there (a killed trial, rerun), continues from the epoch after it. With ``modules_file``,
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
-    same model and method and served.
+    same model and method and served. ``step_hook(step, loss, lr)`` is called after every optimizer
+    step on rank 0 (harness/loggers.py ``StepReporter``), the loss a tensor it may leave unread.
     """
-    trial, state = resume(cfg, plan, checkpoint_dir, log) if has_checkpoint(checkpoint_dir) else (setup(cfg, plan), None)
+    resumed = has_checkpoint(checkpoint_dir)
+    trial, state = resume(cfg, plan, checkpoint_dir, log) if resumed else (setup(cfg, plan), None)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
-        state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log)
+        state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log,
+                     step_hook=step_hook if trial.rank == 0 else None)
         return finish(trial, state, modules_file)
     finally:
         trial.engine.close()
 
 
-def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path | None, log) -> LoopState:
+def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path | None, log,
+         step_hook: Callable | None = None) -> LoopState:
     """The epochs of ``train``: steps, validation, checkpoints; the state after the last epoch."""
     engine, order = trial.engine, trial.new_order()
     state = state or LoopState(order=order.getstate())
@@ -87,6 +92,8 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
             loss = engine.micro_step(trial.shard(batch))  # forward, backward; the optimizer steps at a boundary
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
+            if engine.at_boundary() and step_hook:  # the loss unread: reading it waits for the device
+                step_hook(engine.optimizer_steps, loss, engine.optimizer.param_groups[0]["lr"])
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
         state.epoch_times.append(time.perf_counter() - start)
@@ -115,7 +122,7 @@ def validate(trial: Trial, state: LoopState, epoch: int) -> None:
 def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log) -> None:
     """The epoch's line on the terminal, and each of its validations to ``report`` (Ray Tune's)."""
     scores = [{**at, "val_score": trial.task.score(m), "loss": loss}
-              for at, m in zip(state.evaluated_at, state.val_metrics) if at["epoch"] == epoch + 1]
+              for at, m in zip(state.evaluated_at, state.val_metrics, strict=True) if at["epoch"] == epoch + 1]
     shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
     log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
         f"({state.epoch_times[-1]:.1f}s)")
@@ -135,7 +142,8 @@ def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialRe
         val_metrics=state.val_metrics, val_scores=[task.score(m) for m in state.val_metrics],
         evaluated_at=state.evaluated_at, best=state.best, test_metrics=test_metrics,
         test_score=task.score(test_metrics), metric_directions=task.metric_directions,
-        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics), members=trial.member_results(best, test_metrics),
+        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics),
+        members=trial.member_results(best, test_metrics),
         data_source=trial.data_source, model_source=trial.model_source, text_format=asdict(trial.fmt),
         epochs=trial.epochs, params=(trial.count.trainable, trial.count.total, trial.count.pct),
         memory=peak_memory(trial.cpu_memory), peak_rss_bytes=peak_rss(), epoch_times=state.epoch_times,
