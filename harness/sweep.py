@@ -130,10 +130,14 @@ def quiet_ray() -> None:
     import sys
 
     os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment box: our lines say what runs
     if not sys.stdout.isatty():
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
-    logging.getLogger("ray").setLevel(logging.WARNING)
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # levels again after Ray is imported: its import sets its loggers' own
+    for name in ("ray", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("ray.tune.analysis.experiment_analysis", "ray._private.authentication.authentication_token_setup"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextmanager
@@ -222,6 +226,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
 
     from peftbench.harness.progress import SweepProgress
 
+    quiet_ray()
     join_cluster(address)
     try:
         check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])

@@ -93,7 +93,7 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
             if engine.at_boundary() and step_hook:  # the loss unread: reading it waits for the device
-                step_hook(engine.optimizer_steps, loss, engine.optimizer.param_groups[0]["lr"])
+                step_hook(engine.optimizer_steps, loss.detach(), engine.optimizer.param_groups[0]["lr"])
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
         state.epoch_times.append(time.perf_counter() - start)
