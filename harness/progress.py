@@ -24,6 +24,8 @@ from ray.tune.experiment import Trial
 from peftbench.harness.records import build_record, write_record
 from peftbench.harness.spec import SweepSpec
 
+OVERALL_EVERY_S = 60.0  # between trials' starts and ends, the overall line (with its ETA) at most this often
+
 
 def point_label(config: dict, display: str | None = None) -> str:
     """A trial as a person reads it: the method's display name (the spec's ``display:``, else its label)."""
@@ -74,6 +76,7 @@ class SweepProgress(Callback):
         self.done = 0
         self.failed = 0
         self.progress: dict[str, float] = {}  # running trial id -> share of its epochs done
+        self.shown = self.start  # when the overall line was last printed
 
     def label(self, trial) -> str:
         return point_label(trial.config, self.spec.method(method_of(trial.config)).display)
@@ -83,6 +86,8 @@ class SweepProgress(Callback):
         epochs = self._epochs(trial.config)
         if "epoch" in result and epochs:
             self.progress[trial.trial_id] = min(1.0, result["epoch"] / epochs)
+            if self.clock() - self.shown >= OVERALL_EVERY_S:  # long trials: the overall line now and then
+                self._overall()
 
     def _epochs(self, config: dict) -> int | None:
         cfg = self.spec.trial_at(config["point"])
@@ -176,7 +181,8 @@ class SweepProgress(Callback):
         return max(free, default=0.0)
 
     def _overall(self):
-        elapsed = self.clock() - self.start
+        self.shown = self.clock()
+        elapsed = self.shown - self.start
         pending = self.total - self.done - len(self.running)
         eta = self.eta()
         self.print(f"  [{self.done}/{self.total} done, {len(self.running)} running, {pending} pending, "

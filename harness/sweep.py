@@ -12,6 +12,7 @@ point of the grid ends with exactly one record.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
@@ -126,7 +127,6 @@ def quiet_ray() -> None:
     "Failed to fetch metrics" warning after a sweep (it reads Ray's result files, which we do not
     use: the records are the results). Warnings and errors, tracebacks whole, still pass. Ray reads
     these variables when it is imported."""
-    import logging
     import sys
 
     os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
@@ -265,7 +265,8 @@ def join_cluster(address: str | None) -> None:
     import ray
 
     if not address:
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                 logging_level=logging.WARNING)
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if host and port.isdigit():
@@ -275,7 +276,7 @@ def join_cluster(address: str | None) -> None:
             raise SweepError(f"--address {address}: no Ray cluster answers there "
                              f"({exc.strerror or exc})") from None
     try:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
         ray.shutdown()
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -94,3 +94,7 @@ def test_before_any_trial_ends_the_eta_comes_from_the_running_trials_share_of_ep
     progress.on_trial_result(0, [], first, {"epoch": 1, "step": 3, "val_score": 50.0})
     # one epoch of four in 15 s: 45 s left of this trial, then 60 s for the other on the one slot
     assert progress.eta() == 105.0
+    assert len(lines) == 2  # the overall line of the start only: a minute has not passed
+    clock.now = 61.0
+    progress.on_trial_result(0, [], first, {"epoch": 2, "step": 6, "val_score": 50.0})
+    assert lines[-1].endswith("ETA 183s]")  # 122 s a trial: 61 s left of this one, then the other
