@@ -125,6 +125,8 @@ def cmd_sweep(args) -> int:
                             retry_failed=not args.no_retry_failed, narrow=narrow)
     except (SweepError, FolderError) as exc:
         return fail(exc)
+    except KeyboardInterrupt:
+        return interrupted(args)
     failed = sum(r["status"] != "ok" for r in outcome.records)
     print(f"{len(outcome.records) - failed} ok, {failed} failed, {len(outcome.missing)} missing of "
           f"{len(outcome.records) + len(outcome.missing)} grid points; records in {args.out}/results\n")
@@ -132,6 +134,25 @@ def cmd_sweep(args) -> int:
         print(report(args.out))
     # success means every point of the grid ended ok
     return 0 if not failed and not outcome.missing else 1
+
+
+def interrupted(args) -> int:
+    """The line after Ctrl-C or SIGTERM: what is recorded, and the command that runs the rest; 130, as a
+    shell reports a command stopped by SIGINT."""
+    import shlex
+
+    from peftbench.harness.records import read_records
+
+    out = Path(args.out)
+    done = len(read_records(out, on_bad=lambda *_: None)) if (out / "results").is_dir() else 0
+    flags = [f"--{name} {shlex.quote(value)}" for name, value in (("methods", args.methods), ("tasks", args.tasks),
+                                                                   ("seeds", args.seeds), ("address", args.address),
+                                                                   ("storage", args.storage)) if value]
+    command = " ".join(["peftbench sweep", shlex.quote(args.spec), "--out", shlex.quote(args.out), *flags,
+                        "--resume", *(["--no-retry-failed"] if args.no_retry_failed else [])])
+    print(f"\ninterrupted: {done} trials recorded in {out / 'results'}; the others are missing. "
+          f"Run the rest with:\n  {command}", flush=True)
+    return 130
 
 
 def narrowing(args):

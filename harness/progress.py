@@ -24,11 +24,14 @@ from ray.tune.experiment import Trial
 from peftbench.harness.records import build_record, write_record
 from peftbench.harness.spec import SweepSpec
 
+OVERALL_EVERY_S = 60.0  # between trials' starts and ends, the overall line (with its ETA) at most this often
 
-def point_label(config: dict) -> str:
+
+def point_label(config: dict, display: str | None = None) -> str:
+    """A trial as a person reads it: the method's display name (the spec's ``display:``, else its label)."""
     config = config["point"]
     size = f" train_size={config['train_size']}" if config.get("train_size") else ""
-    return f"{config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}{size}"
+    return f"{display or config['method']} {config['task']} lr={config['learning_rate']:g} seed={config['seed']}{size}"
 
 
 def method_of(config: dict) -> str:
@@ -72,13 +75,34 @@ class SweepProgress(Callback):
         self.slots = slots
         self.done = 0
         self.failed = 0
+        self.progress: dict[str, float] = {}  # running trial id -> share of its epochs done
+        self.shown = self.start  # when the overall line was last printed
+
+    def label(self, trial) -> str:
+        return point_label(trial.config, self.spec.method(method_of(trial.config)).display)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        """A validation's result says how far the trial is: the ETA needs no finished trial."""
+        epochs = self._epochs(trial.config)
+        if "epoch" in result and epochs:
+            self.progress[trial.trial_id] = min(1.0, result["epoch"] / epochs)
+            if self.clock() - self.shown >= OVERALL_EVERY_S:  # long trials: the overall line now and then
+                self._overall()
+
+    def _epochs(self, config: dict) -> int | None:
+        cfg = self.spec.trial_at(config["point"])
+        if cfg.epochs or cfg.mixture:  # a mixture's default epochs are its own: no guess
+            return cfg.epochs
+        from peftbench.tasks import get_task
+
+        return get_task(cfg.task).epochs
 
     def on_trial_start(self, iteration, trials, trial, **info):
         method = method_of(trial.config)
         if method in self.waiting:
             self.waiting.remove(method)
         self.running[trial.trial_id] = (method, self.clock())
-        self.print(f"▶ started   {point_label(trial.config)}")
+        self.print(f"▶ started   {self.label(trial)}")
         self._overall()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -91,13 +115,13 @@ class SweepProgress(Callback):
         ok = record is not None and result.get("status") == "ok"
         self._finished(trial, ok=ok)
         detail = f"test {result.get('test_score'):.2f}" if ok else f"failed: {error}"
-        self.print(f"{'✓' if ok else '✗'} finished  {point_label(trial.config)}  {detail}")
+        self.print(f"{'✓' if ok else '✗'} finished  {self.label(trial)}  {detail}")
         self._overall()
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finished(trial, ok=False)
         reason = self._fail(trial, ray_reason(trial, self.spec.max_failures))
-        self.print(f"✗ error     {point_label(trial.config)}  {reason}")
+        self.print(f"✗ error     {self.label(trial)}  {reason}")
         self._overall()
 
     def on_experiment_end(self, trials, **info):
@@ -117,22 +141,36 @@ class SweepProgress(Callback):
         return reason
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self.print(f"↻ retrying  {point_label(trial.config)}  (worker or node lost)")
+        self.print(f"↻ retrying  {self.label(trial)}  (worker or node lost)")
 
     def _finished(self, trial, *, ok: bool) -> None:
         method, started = self.running.pop(trial.trial_id, (method_of(trial.config), None))
+        self.progress.pop(trial.trial_id, None)
         if ok and started is not None:  # a failed trial's time says little about the others'
             self.durations.setdefault(method, []).append(self.clock() - started)
         self.done += 1
         self.failed += not ok
 
+    def expected_durations(self) -> dict[str, list[float]]:
+        """Each method's trial durations: its finished trials', else (none finished yet) its running
+        trials' foreseen from the share of epochs they have done."""
+        if self.durations:
+            return self.durations
+        now, foreseen = self.clock(), {}
+        for trial_id, share in self.progress.items():
+            if share > 0 and trial_id in self.running:
+                method, start = self.running[trial_id]
+                foreseen.setdefault(method, []).append((now - start) / share)
+        return foreseen
+
     def eta(self) -> float | None:
         """Seconds until the last trial ends, replayed on the slots (see the module's docstring);
-        None before any trial has finished."""
-        every = [d for ds in self.durations.values() for d in ds]
+        None before any trial has finished or done an epoch."""
+        durations = self.expected_durations()
+        every = [d for ds in durations.values() for d in ds]
         if not every:
             return None
-        means = {m: statistics.fmean(ds) for m, ds in self.durations.items()}
+        means = {m: statistics.fmean(ds) for m, ds in durations.items()}
         overall, now = statistics.fmean(every), self.clock()
         free = [max(0.0, means.get(m, overall) - (now - start)) for m, start in self.running.values()]
         free += [0.0] * (self.slots - len(free))
@@ -143,7 +181,8 @@ class SweepProgress(Callback):
         return max(free, default=0.0)
 
     def _overall(self):
-        elapsed = self.clock() - self.start
+        self.shown = self.clock()
+        elapsed = self.shown - self.start
         pending = self.total - self.done - len(self.running)
         eta = self.eta()
         self.print(f"  [{self.done}/{self.total} done, {len(self.running)} running, {pending} pending, "

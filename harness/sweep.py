@@ -12,11 +12,14 @@ point of the grid ends with exactly one record.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
+import signal
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +54,28 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
     if workers > 1:
         record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True, display_name=display_name)
     else:
-        record = run_trial(cfg, out_dir, report=tune.report, write=False, display_name=display_name)
+        record = run_trial(cfg, out_dir, report=tune.report, write=False, display_name=display_name,
+                           step_hook=step_hook(cfg.trial_id, report=tune.report if spec.loggers else None))
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
+
+
+def step_hook(trial_id: str, *, report, show=print, clock=time.monotonic):
+    """The trial loop's step hook in a sweep: step values to the trackers (``report``, when the spec
+    names any) and, inside an epoch that runs long, a progress line every ``STEP_REPORT_EVERY_S``
+    (not the first step's: a short trial shows only its start, epochs and end)."""
+    from peftbench.harness.loggers import StepReporter
+
+    calls = []
+
+    def send(values: dict) -> None:
+        if report:
+            report(values)
+        if calls:
+            show(f"[{trial_id}] step {values['step']} loss {values['loss']:.4f} lr {values['lr']:.2e}")
+        calls.append(values["step"])
+
+    return StepReporter(send, clock=clock)
 
 
 @dataclass
@@ -73,6 +95,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     # only by trial, so keep them all. Ray reads this when it is imported.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # trackers only when the spec names them
+    quiet_ray()
     out_dir = Path(out_dir).resolve()
     spec_json = spec_text(spec)
     selected = (narrow or Narrowing()).points(spec)
@@ -85,8 +108,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     try:
         points, bad = points_to_run(spec, selected, out_dir, retry_failed=retry_failed)
         start = time.perf_counter()
-        slots = run_grid(spec, points, out_dir, address=address, storage=storage or str(out_dir / "ray"),
-                         prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
+        with stop_on_signals():
+            slots = run_grid(spec, points, out_dir, address=address, storage=storage or str(out_dir / "ray"),
+                             prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
         wall = time.perf_counter() - start
     finally:
         lock.release()
@@ -95,6 +119,53 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     recorded = {r["trial_id"] for r in records}
     return SweepOutcome(records, [t for t in wanted if t not in recorded])
+
+
+def quiet_ray() -> None:
+    """Ray's output cut to what a user must see: no ``(tune_trial pid=…)`` prefix (our lines name
+    their trial), no colour codes when stdout is not a terminal, Ray's INFO chatter off and the
+    "Failed to fetch metrics" warning after a sweep (it reads Ray's result files, which we do not
+    use: the records are the results). Warnings and errors, tracebacks whole, still pass. Ray reads
+    these variables when it is imported."""
+    import sys
+
+    os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment box: our lines say what runs
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    # levels again after Ray is imported: its import sets its loggers' own
+    for name in ("ray", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("ray.tune.analysis.experiment_analysis", "ray._private.authentication.authentication_token_setup"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextmanager
+def stop_on_signals():
+    """Ctrl-C or SIGTERM stop the sweep at once, as a ``KeyboardInterrupt`` out of ``run_sweep``.
+
+    Ray Tune's own handler would stop the trials and then end them in ways our callback records as
+    failed (trials that never started among them) and advise ``Tuner.restore``, which peftbench does
+    not use: the records are the state, and ``--resume`` reruns what has none. So Ray's handler stays
+    off, the driver leaves at once (Ray is shut down on the way out), a running trial keeps its last
+    epoch's checkpoint, and a trial without a record is missing, to run on ``--resume``.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # read by each Tuner.fit
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def check_feature_cache(spec: SweepSpec) -> None:
@@ -155,6 +226,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
 
     from peftbench.harness.progress import SweepProgress
 
+    quiet_ray()
     join_cluster(address)
     try:
         check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])
@@ -193,7 +265,8 @@ def join_cluster(address: str | None) -> None:
     import ray
 
     if not address:
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                 logging_level=logging.WARNING)
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if host and port.isdigit():
@@ -203,12 +276,11 @@ def join_cluster(address: str | None) -> None:
             raise SweepError(f"--address {address}: no Ray cluster answers there "
                              f"({exc.strerror or exc})") from None
     try:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
         ray.shutdown()
-        raise SweepError(f"--address {address}: cannot join the Ray cluster: "
-                         f"{type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SweepError(f"--address {address}: cannot join the Ray cluster: {type(exc).__name__}: {said}") from None
 
 
 def private_run_folder(storage: str) -> str:
@@ -305,22 +377,25 @@ def concurrent_slots(spec: SweepSpec, resources: dict, trials: int) -> int:
 
 
 def timing_summary(records: list[dict], *, wall: float, slots: int, since: float) -> str:
-    """Wall time, the summed time of the trials run now, the slots idle for want of work and the
-    share lost to scheduling.
+    """Wall time, the summed time of the trials run now, the slots idle for want of work and, when it
+    means something, the share lost to scheduling.
 
     The cluster had wall × slots slot-seconds. From the last trial's start to the last trial's end
     no trial was left to start: the slot-seconds then not spent in a trial are idle, not overhead
     (three trials on two slots leave one slot idle while the third runs). Overhead is the rest:
-    slot-seconds spent on anything but trials while there was work (start-up, gaps, tear-down).
+    slot-seconds spent on anything but trials while there was work (start-up, gaps, tear-down). With
+    no more trials than slots it is Ray's start-up alone (70% of a two-trial sweep), so it is not shown.
     """
     ran = [r for r in records if r.get("finished_at", 0) >= since and r.get("wall_time_s")]
     busy = sum(r["wall_time_s"] for r in ran)
     idle = idle_slot_seconds([(r["finished_at"] - r["wall_time_s"], r["finished_at"]) for r in ran], slots)
     capacity = wall * slots
+    line = (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} slots; "
+            f"slots idle with no trial left {idle:.1f}s ({100.0 * idle / capacity if capacity > 0 else 0.0:.1f}%)")
+    if len(ran) <= slots:
+        return line
     overhead = 100.0 * max(0.0, capacity - busy - idle) / capacity if capacity > 0 else 0.0
-    return (f"sweep wall time {wall:.1f}s; {len(ran)} trials ran for {busy:.1f}s in all on {slots} slots; "
-            f"slots idle with no trial left {idle:.1f}s ({100.0 * idle / capacity if capacity > 0 else 0.0:.1f}%); "
-            f"scheduling overhead {overhead:.1f}%")
+    return f"{line}; scheduling overhead {overhead:.1f}%"
 
 
 def idle_slot_seconds(spans: list[tuple[float, float]], slots: int) -> float:

@@ -61,24 +61,28 @@ class LoopState:
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print) -> TrialResults:
+          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print,
+          step_hook: Callable | None = None) -> TrialResults:
     """Run one trial at ``plan``'s batch; return its results (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
     already there (a killed trial, rerun), continues from the epoch after it. With ``modules_file``,
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
-    same model and method and served.
+    same model and method and served. ``step_hook(step, loss, lr)`` is called after every optimizer
+    step on rank 0 (harness/loggers.py ``StepReporter``), the loss a tensor it may leave unread.
     """
-    trial, state = (resume(cfg, plan, checkpoint_dir, log) if has_checkpoint(checkpoint_dir)
-                    else (setup(cfg, plan), None))
+    resumed = has_checkpoint(checkpoint_dir)
+    trial, state = resume(cfg, plan, checkpoint_dir, log) if resumed else (setup(cfg, plan), None)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
-        state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log)
+        state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log,
+                     step_hook=step_hook if trial.rank == 0 else None)
         return finish(trial, state, modules_file)
     finally:
         trial.engine.close()
 
 
-def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path | None, log) -> LoopState:
+def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path | None, log,
+         step_hook: Callable | None = None) -> LoopState:
     """The epochs of ``train``: steps, validation, checkpoints; the state after the last epoch."""
     engine, order = trial.engine, trial.new_order()
     state = state or LoopState(order=order.getstate())
@@ -91,6 +95,8 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
             loss = engine.micro_step(trial.shard(batch))  # forward, backward; the optimizer steps at a boundary
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
+            if engine.at_boundary() and step_hook:  # the loss unread: reading it waits for the device
+                step_hook(engine.optimizer_steps, loss.detach(), engine.optimizer.param_groups[0]["lr"])
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
         state.epoch_times.append(time.perf_counter() - start)

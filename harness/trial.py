@@ -18,9 +18,10 @@ BUDGET_CACHE = "budget-cache.json"
 
 
 def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None,
-              write: bool = True, display_name: str | None = None) -> dict:
+              write: bool = True, display_name: str | None = None, step_hook: Callable | None = None) -> dict:
     """Train ``cfg`` and return its record; with ``write`` (no Ray driver to hand it to), write it, and
-    a trial whose ``ok`` record exists does nothing. ``display_name``: the spec's name for the method.
+    a trial whose ``ok`` record exists does nothing. ``display_name``: the spec's name for the method;
+    ``step_hook``: called after each optimizer step (harness/train.py).
 
     Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
     with the reason, so a sweep goes on past it.
@@ -31,7 +32,8 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     start, cpu_start = time.perf_counter(), time.process_time()
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
-        results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report)
+        results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report,
+                          step_hook=step_hook)
         status, error = "ok", None
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
@@ -58,7 +60,7 @@ def ok_record(path: Path) -> dict | None:
     return record if record["status"] == "ok" else None
 
 
-def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None) -> TrialResults:
+def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None, step_hook=None) -> TrialResults:
     """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
     # torch and friends load only when a trial really runs
     from peftbench.budgets.plan import plan_batch
@@ -77,7 +79,7 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
-    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules)
+    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, step_hook=step_hook)
 
 
 def probed_model(cfg: TrialConfig, members) -> str:
@@ -90,7 +92,7 @@ def probed_model(cfg: TrialConfig, members) -> str:
     from peftbench.tasks.base import FIXTURES_SOURCE, trial_model
 
     try:
-        return str(trial_model(cfg.model, members,
-                               lambda t: FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source))
+        source = (lambda t: FIXTURES_SOURCE) if cfg.data == "fixtures" else (lambda t: t.hub_source)
+        return str(trial_model(cfg.model, members, source))
     except ValueError:
         return cfg.model  # members needing different models: setup refuses

@@ -1,7 +1,6 @@
 """Specs a user mistypes or an attacker crafts: each refused in one line naming the key, before
-anything starts, in well under a second and in bounded memory."""
+anything starts, in bounded memory."""
 
-import time
 import tracemalloc
 
 import pytest
@@ -61,13 +60,11 @@ def test_an_alias_bomb_is_refused_fast_in_bounded_memory(tmp_path):
     path.write_text(billion_laughs())
     assert len(path.read_bytes()) < 700
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(SpecError, match="aliases expand to more than 100000 YAML nodes"):
         load_spec(path)
-    elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 0.5 and peak < 5_000_000, (elapsed, peak)
+    assert peak < 5_000_000, peak  # refused while counting nodes, never expanded
 
 
 @pytest.mark.parametrize("content, says", [
@@ -79,11 +76,10 @@ def test_an_alias_bomb_is_refused_fast_in_bounded_memory(tmp_path):
 def test_unreadable_spec_files_are_one_line(tmp_path, content, says):
     path = tmp_path / "bad.yaml"
     (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
-    start = time.perf_counter()
     with pytest.raises(SpecError) as err:
         load_spec(path)
     assert str(err.value) == f"{path}: cannot read the spec: {str(err.value).split(': ', 2)[2]}"
-    assert says in str(err.value) and time.perf_counter() - start < 1
+    assert says in str(err.value)
 
 
 def test_the_file_name_is_a_safe_default_name(tmp_path):

@@ -30,15 +30,15 @@ def test_a_folder_continues_only_the_spec_it_started_with(tmp_path):
         check_spec_file(out, spec_text(spec), name="s", resume=False)
 
 
-def test_overhead_is_the_share_of_slot_seconds_not_spent_in_trials_while_work_was_left():
+def test_idle_slots_count_only_this_runs_trials_and_overhead_is_not_shown_with_no_trial_queued():
     since = 1000.0
     records = [{"finished_at": since + 5, "wall_time_s": 30.0}, {"finished_at": since + 9, "wall_time_s": 50.0},
                {"finished_at": since - 1, "wall_time_s": 99.0}]  # finished before this run: not counted
     line = timing_summary(records, wall=50.0, slots=2, since=since)
     # 100 slot-seconds, 80 in trials; after the last start (since - 25) one slot is free from since + 5
-    # to since + 9 with nothing left to run: 4 s idle, not overhead; overhead (100 - 80 - 4) / 100 = 16 %
+    # to since + 9 with nothing left to run: 4 s idle; two trials on two slots: the rest is Ray's start-up
     assert "2 trials ran for 80.0s" in line and "idle with no trial left 4.0s" in line
-    assert "scheduling overhead 16.0%" in line
+    assert "scheduling overhead" not in line
 
 
 def test_the_driver_writes_the_record_a_trial_hands_it(tmp_path):

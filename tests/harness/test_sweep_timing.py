@@ -79,3 +79,22 @@ def test_idle_time_counts_only_after_the_last_start():
     assert idle_slot_seconds([], 2) == 0.0
     assert idle_slot_seconds([(0.0, 50.0), (10.0, 30.0)], 2) == 20.0  # from 10 to 50, one slot free from 30
     assert idle_slot_seconds([(0.0, 10.0), (0.0, 10.0)], 2) == 0.0  # both ended together
+
+
+def test_before_any_trial_ends_the_eta_comes_from_the_running_trials_share_of_epochs_done(tmp_path):
+    clock, lines = Clock(), []
+    spec = parse_spec({"model": "tiny-t5", "data": "fixtures", "methods": [{"name": "lora", "display": "LoRA (r=8)"}],
+                       "tasks": ["cb"], "learning_rates": [1e-3], "seeds": [0, 1], "epochs": 4})
+    progress = SweepProgress(2, tmp_path, spec=spec, methods=["lora", "lora"], slots=1, print_fn=lines.append,
+                             clock=clock)
+    first = SimpleNamespace(trial_id="a", config={"point": spec.points()[0]})
+    progress.on_trial_start(0, [], first)
+    assert lines[0] == "▶ started   LoRA (r=8) cb lr=0.001 seed=0"  # the display name, not the label
+    clock.now = 15.0
+    progress.on_trial_result(0, [], first, {"epoch": 1, "step": 3, "val_score": 50.0})
+    # one epoch of four in 15 s: 45 s left of this trial, then 60 s for the other on the one slot
+    assert progress.eta() == 105.0
+    assert len(lines) == 2  # the overall line of the start only: a minute has not passed
+    clock.now = 61.0
+    progress.on_trial_result(0, [], first, {"epoch": 2, "step": 6, "val_score": 50.0})
+    assert lines[-1].endswith("ETA 183s]")  # 122 s a trial: 61 s left of this one, then the other
