@@ -1,6 +1,7 @@
 """Write tests/tasks/golden/task_examples.json: a digest of every built-in task's formatted fixture
-examples (each split, each text format), so a rewrite of how tasks are declared can be checked
-byte for byte against the code before it. Run from the repository root at the commit to compare to:
+examples (each split, each text format) and its ``peftbench tasks`` row, so a rewrite of how
+tasks are declared can be checked byte for byte against the code before it. Run from the
+repository root at the commit to compare to:
     .venv/bin/python scripts/task_examples_golden.py
 """
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from peftbench.files import write_text
-from peftbench.tasks import TextFormat, get_task, task_names
+from peftbench.tasks import TextFormat, catalog, get_task, task_names
 
 FORMATS = [TextFormat(prefix=p, labels=labels) for p in (False, True) for labels in ("names", "digits")]
 OUT = Path("tests/tasks/golden/task_examples.json")
@@ -30,6 +31,7 @@ def main() -> int:
         splits = task.load("fixtures")
         golden[name] = {f"{split}/{'prefix' if fmt.prefix else 'plain'}/{fmt.labels}": digest(task, rows, fmt)
                         for split, rows in splits.items() for fmt in FORMATS}
+        golden[name]["listing"] = catalog.describe(task)
     write_text(OUT, json.dumps(golden, indent=1, ensure_ascii=False) + "\n")
     print(f"{OUT}: {len(golden)} tasks")
     return 0

@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from peftbench.files import read_bytes
-from peftbench.tasks.base import FIXTURES, SPLIT_SEED, ClassificationTask, paper_split_sizes
+from peftbench.tasks.base import FIXTURES, SPLIT_SEED, ClassificationTask
 from peftbench.tasks.metrics import LABELS, NUMBERS, VALUES, get_metric, macro_f1_over
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -162,7 +162,7 @@ class DeclaredTask(ClassificationTask):
             return {k: len(v) for k, v in fraction_splits(raw["all"], self.split_rule_name).items()}
         if self.split_rule_name == "given":
             return {k: len(raw[k]) for k in SPLIT_NAMES}
-        return paper_split_sizes(len(raw["train"]), len(raw["validation"]))
+        return super().split_sizes(raw)
 
 
 def fraction_splits(rows: list[dict], fractions: Mapping[str, float]) -> dict[str, list[dict]]:
@@ -215,8 +215,14 @@ def load_task_file(path: str | Path) -> list[DeclaredTask]:
     entries = doc.get("tasks") if isinstance(doc, dict) and "tasks" in doc else [doc]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
         raise TaskFileError(f"{path}: tasks: expected a task (a mapping) or a list of them under 'tasks'")
+    if len(entries) > 1 or "tasks" in doc:  # keys every task of the file shares, each task's own winning
+        defaults = doc.get("defaults", {})
+        if not isinstance(defaults, dict) or set(doc) - {"tasks", "defaults"}:
+            raise TaskFileError(f"{path}: defaults: a file of several tasks has 'tasks' and 'defaults' "
+                                "(a mapping of keys every task shares) at its top")
+        entries = [{**defaults, **entry} for entry in entries]
     sha = hashlib.sha256(raw).hexdigest()
-    tasks = [_Reader(path, i if len(entries) > 1 else None).task(entry, sha) for i, entry in enumerate(entries)]
+    tasks = [_Reader(path, i if "tasks" in doc else None).task(entry, sha) for i, entry in enumerate(entries)]
     names = [t.name for t in tasks]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise TaskFileError(f"{path}: name: {', '.join(dup)} declared twice")
