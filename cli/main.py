@@ -315,6 +315,8 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
                "labels": {"choices": LABEL_STYLES},
                "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."}}
     for f in dataclasses.fields(TrialConfig):
+        if f.metadata.get("flag", "") is None:  # set by a sweep's driver, never typed
+            continue
         flag = flag_of(f.name)
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,
                   "type": _flag_type(f.type), **special.get(f.name, {})}

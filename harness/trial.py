@@ -31,7 +31,8 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     start = time.perf_counter()
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
-        results, status, error = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report), "ok", None
+        results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report)
+        status, error = "ok", None
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
         results, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
@@ -62,8 +63,9 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     from peftbench.budgets.plan import plan_batch
     from peftbench.budgets.workload import Workload
     from peftbench.harness.train import train
-    from peftbench.tasks import get_task
+    from peftbench.tasks import get_task, use_declarations
 
+    use_declarations(cfg.declarations)  # a task file's tasks, from what the driver sent: no file needed here
     members = [get_task(t) for t in cfg.member_tasks]
     # a mixture's batches come from any member: probe with the longest source and target among them,
     # and the most images (VL-T5's visual tokens lengthen the encoder's input)
@@ -88,6 +90,7 @@ def probed_model(cfg: TrialConfig, members) -> str:
     from peftbench.tasks.base import FIXTURES_SOURCE, trial_model
 
     try:
-        return str(trial_model(cfg.model, members, lambda t: FIXTURES_SOURCE if cfg.data == "fixtures" else t.hub_source))
+        source = (lambda t: FIXTURES_SOURCE) if cfg.data == "fixtures" else (lambda t: t.hub_source)
+        return str(trial_model(cfg.model, members, source))
     except ValueError:
         return cfg.model  # members needing different models: setup refuses

@@ -139,10 +139,13 @@ class DeclaredTask(ClassificationTask):
 
     @property
     def data_source(self) -> str:
-        """``file:<name>@sha256:<hash>`` for each local file (``+``-joined), or the hub's source."""
+        """``file:<name>@sha256:<hash>`` for each local file, then ``task:<task file>@sha256:<hash>``
+        (``+``-joined: records of another version of the data or the task are never pooled); or the
+        hub's source (a built-in task's, as before task files)."""
         if not self.files:
             return self.hub_source
-        return "+".join(f"file:{Path(p).name}@sha256:{h}" for p, h in self.files.values())
+        files = [f"file:{Path(p).name}@sha256:{h}" for p, h in self.files.values()]
+        return "+".join([*files, f"task:{Path(self.declared_in).name}@sha256:{self.file_sha256}"])
 
     def read(self, data: str) -> tuple[dict[str, list[dict]], str]:
         if not self.files:

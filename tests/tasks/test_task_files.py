@@ -36,6 +36,7 @@ def test_a_task_file_becomes_a_task_on_its_own_data(folder):
     ex = ROWS[1]
     assert task.source(ex) == "review: review 1" and task.target(ex) == "mid"
     assert loaded.source.startswith("file:train.jsonl@sha256:") and "+file:dev.jsonl@sha256:" in loaded.source
+    assert loaded.source.endswith(f"+task:task.yaml@sha256:{task.file_sha256}")
     assert task.metric_names == ("accuracy", "macro_f1")
     assert task.compute_metrics(["low", "nonsense"], ROWS[:2])["invalid"] == 1
 
