@@ -70,6 +70,8 @@ class TrialConfig:
     sampling: str = field(default="temperature", metadata=_help(
         "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
     temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
+    log_samples: bool = field(default=False, metadata=_help(
+        "keep each test row's input, target, output and scores in OUT/samples/<trial_id>.jsonl"))
     declarations: tuple = field(default=(), metadata=_help(
         "the task files' declarations of the trial's tasks, as the sweep's driver read them (sent by value, "
         "so a worker needs neither the file nor any import)", flag=None))
@@ -91,6 +93,7 @@ class TrialConfig:
                 del settings[key]
         if not self.declarations:  # ids of built-in tasks' trials stand; a changed task file's data: a new id
             del settings["declarations"]
+        del settings["log_samples"]  # what is kept beside the record, not what is trained
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
         return f"{self.method}-{self.task}{size}-lr{self.learning_rate:g}-s{self.seed}-{digest}"
@@ -197,6 +200,7 @@ def _check(cfg: TrialConfig) -> None:
         "precision": (cfg.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         "tf32": (isinstance(cfg.tf32, bool), "true or false"),
         "exclusive_gpu": (isinstance(cfg.exclusive_gpu, bool), "true or false"),
+        "log_samples": (isinstance(cfg.log_samples, bool), "true or false"),
         "save_modules": (isinstance(cfg.save_modules, bool), "true or false"),
         "mixture": (cfg.mixture is None or (isinstance(cfg.mixture, tuple) and len(cfg.mixture) >= 2
                                             and all(isinstance(t, str) for t in cfg.mixture)),

@@ -12,6 +12,7 @@ direction the task's metrics are better.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from peftbench.engine.state import (
     save_tensors,
     trainable_state,
 )
+from peftbench.files import write_text
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.memory import peak_memory, peak_rss
 from peftbench.harness.records import TrialResults
@@ -58,18 +60,21 @@ class LoopState:
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print) -> TrialResults:
+          checkpoint_dir: Path | None = None, modules_file: Path | None = None, samples_file: Path | None = None,
+          log=print) -> TrialResults:
     """Run one trial at ``plan``'s batch; return its results (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
     already there (a killed trial, rerun), continues from the epoch after it. With ``modules_file``,
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
-    same model and method and served.
+    same model and method and served. With ``samples_file``, each test row's input, target, output
+    and scores are kept there (JSON lines).
     """
-    trial, state = resume(cfg, plan, checkpoint_dir, log) if has_checkpoint(checkpoint_dir) else (setup(cfg, plan), None)
+    resuming = has_checkpoint(checkpoint_dir)
+    trial, state = resume(cfg, plan, checkpoint_dir, log) if resuming else (setup(cfg, plan), None)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
         state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log)
-        return finish(trial, state, modules_file)
+        return finish(trial, state, modules_file, samples_file)
     finally:
         trial.engine.close()
 
@@ -115,7 +120,7 @@ def validate(trial: Trial, state: LoopState, epoch: int) -> None:
 def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log) -> None:
     """The epoch's line on the terminal, and each of its validations to ``report`` (Ray Tune's)."""
     scores = [{**at, "val_score": trial.task.score(m), "loss": loss}
-              for at, m in zip(state.evaluated_at, state.val_metrics) if at["epoch"] == epoch + 1]
+              for at, m in zip(state.evaluated_at, state.val_metrics, strict=True) if at["epoch"] == epoch + 1]
     shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
     log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
         f"({state.epoch_times[-1]:.1f}s)")
@@ -123,11 +128,16 @@ def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log
         report(score)
 
 
-def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialResults:
-    """The test split scored with the best validation's weights (kept in ``modules_file`` if given),
-    and the trial's results."""
+def finish(trial: Trial, state: LoopState, modules_file: Path | None,
+           samples_file: Path | None = None) -> TrialResults:
+    """The test split scored with the best validation's weights (kept in ``modules_file`` if given;
+    each test row's output in ``samples_file``), and the trial's results."""
     load_trainable_state(trial.engine.module, state.best_state)
-    test_metrics = trial.split_metrics("test")
+    samples = [] if samples_file else None
+    test_metrics = trial.split_metrics("test", samples)
+    if samples_file and trial.rank == 0:
+        samples_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text(samples_file, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     if modules_file and trial.rank == 0:
         save_tensors(modules_file, state.best_state)
     task, best = trial.task, state.val_metrics[state.best]
@@ -135,7 +145,8 @@ def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialRe
         val_metrics=state.val_metrics, val_scores=[task.score(m) for m in state.val_metrics],
         evaluated_at=state.evaluated_at, best=state.best, test_metrics=test_metrics,
         test_score=task.score(test_metrics), metric_directions=task.metric_directions,
-        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics), members=trial.member_results(best, test_metrics),
+        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics),
+        members=trial.member_results(best, test_metrics),
         data_source=trial.data_source, model_source=trial.model_source, text_format=asdict(trial.fmt),
         epochs=trial.epochs, params=(trial.count.trainable, trial.count.total, trial.count.pct),
         memory=peak_memory(trial.cpu_memory), peak_rss_bytes=peak_rss(), epoch_times=state.epoch_times,

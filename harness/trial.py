@@ -77,7 +77,13 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
-    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules)
+    samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None
+    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, samples_file=samples)
+
+
+def samples_path(out_dir: Path, trial_id: str) -> Path:
+    """Where ``log_samples`` keeps a trial's test rows: ``OUT/samples/<trial_id>.jsonl``."""
+    return Path(out_dir) / "samples" / f"{trial_id}.jsonl"
 
 
 def probed_model(cfg: TrialConfig, members) -> str:

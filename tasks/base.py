@@ -130,10 +130,19 @@ class Task:
     def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         raise NotImplementedError
 
-    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         """Metrics (×100) of generated texts against the examples, plus ``invalid`` (outputs that
         could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
+
+    def sample(self, output: str, example: dict, fmt: TextFormat = T5_STYLE) -> dict:
+        """One row as ``log_samples`` keeps it: input, target, what the model said, and the row's
+        scores (the task's metrics over this row alone; a kind may say it more plainly)."""
+        scores = self.compute_metrics([output], [example], fmt)
+        return {"task": self.name, "source": self.source(example, fmt), "target": self.target(example, fmt),
+                "output": output, "invalid": bool(scores["invalid"]),
+                "scores": {k: v for k, v in scores.items() if k not in COUNTS}}
 
     def training_examples(self, rows: list[dict]) -> list[dict]:
         """The rows the model trains on; a task with several targets per row expands them here."""
@@ -282,7 +291,15 @@ class ClassificationTask(Task):
         texts, text = self.texts(fmt), prediction.strip()
         return texts.index(text) if text in texts else INVALID
 
-    def compute_metrics(self, predictions: list[str], examples: list[dict], fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+    def sample(self, output: str, example: dict, fmt: TextFormat = T5_STYLE) -> dict:
+        """A label task's row: right or wrong, and whether the output was a label text at all."""
+        parsed = self.parse(output, fmt)
+        return {"task": self.name, "source": self.source(example, fmt), "target": self.target(example, fmt),
+                "output": output, "invalid": parsed == INVALID,
+                "scores": {"correct": float(parsed == self.label(example))}}
+
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         preds = [self.parse(p, fmt) for p in predictions]
         refs = [self.label(ex) for ex in examples]
         out: dict[str, float] = {}
