@@ -14,7 +14,7 @@ import pandas as pd
 from peftbench.files import read_bytes, write_text
 from peftbench.harness.folder import grid_trial_ids
 from peftbench.harness.records import bad_file_lines, read_records
-from peftbench.reports import multitask, render, select, settings, tables, vl
+from peftbench.reports import multitask, render, samples, select, settings, tables, vl
 from peftbench.reports.footer import provenance_lines
 from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
@@ -51,7 +51,8 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE) -> Report:
     failed = failures(records)
     made = [] if summary.empty else tables.all_tables(summary, failed, base)[:-1]
     made += [*multitask.tables(records, summary, baseline), *vl.tables(records, summary, baseline),
-             settings.hyperparameter_table(records), tables.failures_table(failed)]
+             settings.hyperparameter_table(records),
+             *[t for t in [samples.invalid_outputs_table(records, out_dir)] if t], tables.failures_table(failed)]
     made[0].notes += [f"Score check: {m}" for m in [*select.score_mismatches(records),
                                                      *multitask.score_mismatches(records)]]
     return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),
@@ -104,7 +105,8 @@ def report(out_dir: str | Path, fmt: str = "md", *, out: str | Path | None = Non
     ``md`` returns markdown (and writes it, with the figures, when ``out`` is given); ``csv`` writes
     ``summary.csv`` (one row per method, task and train size), ``efficiency.csv`` and
     ``failures.csv``; ``json`` writes ``summary.json`` (every table's every cell, and the numbers);
-    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one. Files go to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
+    ``latex`` and ``html`` write ``report.tex`` / ``report.html``; ``all`` does every one. Files go
+    to ``out`` (a folder, or a file with the format's suffix), else ``out_dir``.
     The PNG and SVG of each figure go next to any report file.
     """
     if fmt not in FORMATS:

@@ -4,6 +4,7 @@ import json
 
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.trial import run_trial, samples_path
+from peftbench.reports.summary import build
 from peftbench.tasks import TextFormat, get_task
 
 
@@ -22,9 +23,18 @@ def test_a_trial_keeps_its_test_outputs_with_targets_and_scores(tmp_path, tiny_t
     correct = sum(r["scores"]["correct"] for r in rows)
     assert abs(100 * correct / len(rows) - record["test_metrics"]["accuracy"]) < 1e-9
     assert all(r["invalid"] == (r["output"].strip() not in task.texts(fmt)) for r in rows)
+    invalid = [r for r in rows if r["invalid"]]
+    [table] = [t for t in build(tmp_path).tables if t.key == "invalid-outputs"]  # the report shows a few
+    assert [row[2] for row in table.rows] == [repr(r["output"]) for r in invalid[:3]]
+    assert {row[4] for row in table.rows} <= {f"samples/{cfg.trial_id}.jsonl"}
 
 
 def test_without_log_samples_nothing_is_kept(tmp_path, tiny_trial_kwargs):
     cfg = TrialConfig(method="bitfit", task="cb", learning_rate=1e-2, **tiny_trial_kwargs)
-    assert run_trial(cfg, tmp_path)["status"] == "ok"
-    assert not (tmp_path / "samples").exists()
+    record = run_trial(cfg, tmp_path)
+    assert record["status"] == "ok" and not (tmp_path / "samples").exists()
+    tables = [t for t in build(tmp_path).tables if t.key == "invalid-outputs"]
+    if record["test_metrics"]["invalid"]:  # the report says how to keep them
+        assert tables[0].rows == [] and "log_samples: true" in tables[0].notes[-1]
+    else:
+        assert tables == []
