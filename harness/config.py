@@ -113,9 +113,10 @@ class TrialConfig:
                            mixture=self.mixture is not None)
 
     def to_dict(self) -> dict:
-        """Plain data, as JSON gives it back (a mixture's members as a list)."""
+        """Plain data, as JSON gives it back (a mixture's members, the declarations, as lists)."""
         out = asdict(self)
         out["mixture"] = list(self.mixture) if self.mixture is not None else None
+        out["declarations"] = json.loads(json.dumps(list(self.declarations)))
         return out
 
 

@@ -17,7 +17,7 @@ from peftbench.engine.batches import collate
 from peftbench.engine.devices import set_precision
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.generation import generate
+from peftbench.harness.generation import generate, generate_and_score
 from peftbench.harness.memory import cpu_tensor_peak, reset_cpu_peak_memory, reset_gpu_peak_memory
 from peftbench.methods import ParamCount, apply_method
 from peftbench.methods.multitask import set_task
@@ -101,11 +101,14 @@ class Trial:
         for task in self.task.members:
             set_task(self.engine.module, task.name)
             rows = self.splits[task.name][split]
+            if samples is None:
+                by_member[task.name] = generate_and_score(self.engine.module, self.tokenizer, task, self.fmt, rows,
+                                                          self.plan.micro_batch, self.device)
+                continue
             outputs = generate(self.engine.module, self.tokenizer, task, rows, self.plan.micro_batch, self.device)
             examples = [r["example"] for r in rows]
             by_member[task.name] = task.compute_metrics(outputs, examples, self.fmt)
-            if samples is not None:
-                samples += [task.sample(out, ex, self.fmt) for out, ex in zip(outputs, examples, strict=True)]
+            samples += [task.sample(out, ex, self.fmt) for out, ex in zip(outputs, examples, strict=True)]
         return self.task.recorded(by_member)
 
     def member_results(self, best_metrics: dict, test_metrics: dict) -> dict | None:
