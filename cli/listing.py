@@ -48,13 +48,36 @@ def show_examples(name: str, split: str, n: int, *, method: str | None, task_pre
     """``peftbench tasks show``: the examples in each format (rows for ``--json``) and as text."""
     from peftbench.tasks import catalog
 
+    tasks = catalog.named_tasks(name)
     rows, blocks = [], []
     for fmt, methods in shown_formats(method=method, task_prefix=task_prefix, labels=labels):
-        examples = catalog.examples(name, split, n, fmt=fmt)
-        rows.append({"text_format": dataclasses.asdict(fmt), "methods": methods, "examples": examples})
-        prefix = "with" if fmt.prefix else "without"
-        header = f"# {prefix} the task prefix, labels as {fmt.labels}: {', '.join(methods)}"
-        blocks.append("\n\n".join([header] + [f"source: {e['source']}\ntarget: {e['target']}" for e in examples]))
+        for task in tasks:
+            examples = catalog.examples(task, split, n, fmt=fmt)
+            rows.append({"text_format": dataclasses.asdict(fmt), "methods": methods, "examples": examples,
+                         **({"task": task.name} if len(tasks) > 1 else {})})
+            prefix = "with" if fmt.prefix else "without"
+            of = f"{task.name}, " if len(tasks) > 1 else ""
+            header = f"# {of}{prefix} the task prefix, labels as {fmt.labels}: {', '.join(methods)}"
+            blocks.append("\n\n".join([header] + [f"source: {e['source']}\ntarget: {e['target']}" for e in examples]))
+    return rows, "\n\n".join(blocks)
+
+
+def validate_task_file(path: str) -> tuple[list[dict], str]:
+    """``peftbench tasks validate``: each task of a task file described (its data's hashes and split
+    sizes), with three validation examples as a default trial of full fine-tuning sees them."""
+    from peftbench.harness.config import default_of, text_format
+    from peftbench.tasks import catalog
+    from peftbench.tasks.declared import load_task_file
+
+    fmt = text_format(method="full", task_prefix=default_of("task_prefix"), labels=default_of("labels"))
+    rows, blocks = [], []
+    for task in load_task_file(path):
+        row = {**catalog.describe(task), "examples": catalog.examples(task, "validation", 3, fmt=fmt)}
+        rows.append(row)
+        sizes = "/".join(str(row["fixture_sizes"][s]) for s in catalog.SPLITS)
+        head = (f"# {task.name}: ok; {row.get('data_source', task.hub_source)}; train/validation/test {sizes}; "
+                f"metrics {', '.join(row['metrics'])}; max source length {row['max_source_length']}")
+        blocks.append("\n\n".join([head] + [f"source: {e['source']}\ntarget: {e['target']}" for e in row["examples"]]))
     return rows, "\n\n".join(blocks)
 
 

@@ -222,11 +222,15 @@ def cmd_tasks(args) -> int:
 
             rows, text = show_examples(args.name, args.split, args.n, method=args.method, task_prefix=args.prefix,
                                        labels=args.labels)
+        elif args.action == "validate":
+            from peftbench.cli.listing import validate_task_file
+
+            rows, text = validate_task_file(args.file)
         else:
             rows = catalog.list_tasks()
             text = catalog.table(rows)
-    except (KeyError, ValueError) as exc:
-        return fail(exc.args[0] if exc.args else exc)
+    except (KeyError, ValueError, OSError) as exc:  # a task file's TaskFileError is a ValueError
+        return fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
     print(json.dumps(rows, indent=2) if args.json else text)
     return 0
 
@@ -350,6 +354,8 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
                "labels": {"choices": LABEL_STYLES},
                "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."}}
     for f in dataclasses.fields(TrialConfig):
+        if f.metadata.get("flag", "") is None:  # set by a sweep's driver, never typed
+            continue
         flag = flag_of(f.name)
         kwargs = {"dest": f.name, "help": f.metadata["help"], "default": argparse.SUPPRESS,
                   "type": _flag_type(f.type), **special.get(f.name, {})}
@@ -416,9 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", help="list the tasks (splits, metrics, lengths); 'show NAME' prints examples")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tasks, action="list")
-    show = p.add_subparsers(dest="action").add_parser(
+    actions = p.add_subparsers(dest="action")
+    show = actions.add_parser(
         "show", help="fixture examples as a trial of the default settings trains on them (source and target)")
-    show.add_argument("name")
+    show.add_argument("name", help="a task's name, or a task file (.yaml): its tasks")
     show.add_argument("--split", default="validation", choices=SPLITS)
     show.add_argument("-n", type=int, default=3, help="how many examples")
     show.add_argument("--labels", choices=LABEL_STYLES, default=default_of("labels"),
@@ -427,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the task's name before each input (default: a trial's, %(default)s: by method)")
     show.add_argument("--method", help="the format this method's trials get (default: every method's, grouped)")
     show.add_argument("--json", action="store_true")
+    check = actions.add_parser(
+        "validate", help="check a task file (its data, fields, labels, metrics) and show three examples per task")
+    check.add_argument("file")
+    check.add_argument("--json", action="store_true")
 
     p = sub.add_parser("budget", help="the largest batch that fits a memory budget, and its peak memory")
     from peftbench.cli.budget import add_arguments

@@ -70,10 +70,17 @@ class TrialConfig:
     sampling: str = field(default="temperature", metadata=_help(
         "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
     temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
+    log_samples: bool = field(default=False, metadata=_help(
+        "keep each test row's input, target, output and scores in OUT/samples/<trial_id>.jsonl"))
+    declarations: tuple = field(default=(), metadata=_help(
+        "the task files' declarations of the trial's tasks, as the sweep's driver read them (sent by value, "
+        "so a worker needs neither the file nor any import)", flag=None))
 
     def __post_init__(self):
         if isinstance(self.mixture, list):  # from YAML or JSON: one form, so equal configs share an id
             object.__setattr__(self, "mixture", tuple(self.mixture))
+        if isinstance(self.declarations, list):
+            object.__setattr__(self, "declarations", tuple(self.declarations))
         _check(self)
 
     @property
@@ -84,6 +91,9 @@ class TrialConfig:
         if self.mixture is None:
             for key in MIXTURE_SETTINGS:
                 del settings[key]
+        if not self.declarations:  # ids of built-in tasks' trials stand; a changed task file's data: a new id
+            del settings["declarations"]
+        del settings["log_samples"]  # what is kept beside the record, not what is trained
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
         return f"{self.method}-{self.task}{size}-lr{self.learning_rate:g}-s{self.seed}-{digest}"
@@ -103,9 +113,10 @@ class TrialConfig:
                            mixture=self.mixture is not None)
 
     def to_dict(self) -> dict:
-        """Plain data, as JSON gives it back (a mixture's members as a list)."""
+        """Plain data, as JSON gives it back (a mixture's members, the declarations, as lists)."""
         out = asdict(self)
         out["mixture"] = list(self.mixture) if self.mixture is not None else None
+        out["declarations"] = json.loads(json.dumps(list(self.declarations)))
         return out
 
 
@@ -126,10 +137,11 @@ def check_known(cfg: TrialConfig) -> None:
     """Every name the trial uses (method, its options, task) known, before anything loads: one line
     (``ConfigError``). An unknown method is caught by name alone, without importing torch."""
     from peftbench.methods import check_method_name, get_method
-    from peftbench.tasks import get_task, task_names
+    from peftbench.tasks import get_task, task_names, use_declarations
     from peftbench.tasks.mixture import check_mixture
 
     def task():
+        use_declarations(cfg.declarations)
         if cfg.mixture is None:
             get_task(cfg.task)
         else:
@@ -147,7 +159,7 @@ def check_known(cfg: TrialConfig) -> None:
 def setting_names() -> tuple[str, ...]:
     """The fields a sweep spec may set for all its trials (the grid sets the others)."""
     grid = {"method", "task", "learning_rate", "seed", "method_options", "epochs", "batch_size", "train_size",
-            "mixture"}
+            "mixture", "declarations"}  # declarations: from the spec's task_files
     return tuple(f.name for f in fields(TrialConfig) if f.name not in grid)
 
 
@@ -189,6 +201,7 @@ def _check(cfg: TrialConfig) -> None:
         "precision": (cfg.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         "tf32": (isinstance(cfg.tf32, bool), "true or false"),
         "exclusive_gpu": (isinstance(cfg.exclusive_gpu, bool), "true or false"),
+        "log_samples": (isinstance(cfg.log_samples, bool), "true or false"),
         "save_modules": (isinstance(cfg.save_modules, bool), "true or false"),
         "mixture": (cfg.mixture is None or (isinstance(cfg.mixture, tuple) and len(cfg.mixture) >= 2
                                             and all(isinstance(t, str) for t in cfg.mixture)),

@@ -18,7 +18,7 @@ from peftbench.engine.batches import collate
 from peftbench.engine.devices import set_precision
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.generation import generate_and_score
+from peftbench.harness.generation import generate, generate_and_score
 from peftbench.harness.memory import cpu_tensor_peak, reset_cpu_peak_memory, reset_gpu_peak_memory
 from peftbench.methods import ParamCount, apply_method
 from peftbench.methods.multitask import set_task
@@ -105,13 +105,21 @@ class Trial:
         """This worker's rows of a step's batch (all of them with one worker), on its device."""
         return {k: v[self.rank :: self.world].contiguous().to(self.device) for k, v in batch.items()}
 
-    def split_metrics(self, split: str) -> dict:
-        """The split's metrics as records hold them (``Mixture.recorded``), each member with its own modules."""
+    def split_metrics(self, split: str, samples: list | None = None) -> dict:
+        """The split's metrics as records hold them (``Mixture.recorded``), each member with its own
+        modules; each row's input, target, output and scores appended to ``samples`` if given."""
         by_member = {}
         for task in self.task.members:
             set_task(self.engine.module, task.name)
-            by_member[task.name] = generate_and_score(self.engine.module, self.tokenizer, task, self.fmt,
-                                                      self.splits[task.name][split], self.eval_rows, self.device)
+            rows = self.splits[task.name][split]
+            if samples is None:
+                by_member[task.name] = generate_and_score(self.engine.module, self.tokenizer, task, self.fmt, rows,
+                                                          self.eval_rows, self.device)
+                continue
+            outputs = generate(self.engine.module, self.tokenizer, task, rows, self.eval_rows, self.device)
+            examples = [r["example"] for r in rows]
+            by_member[task.name] = task.compute_metrics(outputs, examples, self.fmt)
+            samples += [task.sample(out, ex, self.fmt) for out, ex in zip(outputs, examples, strict=True)]
         return self.task.recorded(by_member)
 
     def member_results(self, best_metrics: dict, test_metrics: dict) -> dict | None:

@@ -77,11 +77,13 @@ class SweepSpec:
     max_failures: int = 2  # Ray retries of a trial whose worker or node died
     loggers: tuple[str, ...] = ()  # experiment trackers (harness/loggers.py); not part of the sweep's identity
     mixtures: dict = field(default_factory=dict)  # mixture name -> its member tasks (a tuple)
+    task_files: tuple = ()  # the declarations the driver read from the spec's task files (DeclaredTask.sent)
 
     def identity(self) -> dict:
         """What makes two specs the same sweep (a folder holds one): all but where results are also sent
-        (and no empty ``mixtures``, so a folder made before mixtures existed keeps its identity)."""
-        return {k: v for k, v in asdict(self).items() if k != "loggers" and not (k == "mixtures" and not v)}
+        (and no empty ``mixtures`` or ``task_files``, so a folder made before them keeps its identity)."""
+        return {k: v for k, v in asdict(self).items()
+                if k != "loggers" and not (k in ("mixtures", "task_files") and not v)}
 
     def method(self, label: str) -> MethodSpec:
         return next(m for m in self.methods if m.label == label)
@@ -90,16 +92,17 @@ class SweepSpec:
         self, label: str, task: str, learning_rate: float, seed: int, train_size: int | None = None
     ) -> TrialConfig:
         """The trial at one grid point: the spec's settings with the point's overrides."""
-        from peftbench.tasks import get_task
+        from peftbench.tasks import get_task, use_declarations
 
         m = self.method(label)
         members = self.mixtures.get(task)
+        declared = [t.sent for t in use_declarations(self.task_files) if t.name in (members or (task,))]
         own_epochs = max(get_task(t).epochs for t in members) if members else get_task(task).epochs  # tasks/mixture.py
         epochs = _at(self.epochs, task, train_size) or own_epochs
         batch_size = {"batch_size": _at(self.batch_size, task, train_size)} if self.batch_size else {}
         return TrialConfig(method=m.name, method_options=dict(m.options), task=task, learning_rate=learning_rate,
                            seed=seed, train_size=train_size, epochs=epochs, mixture=members, **self.settings,
-                           **batch_size)
+                           declarations=tuple(declared), **batch_size)
 
     def trial_at(self, point: dict) -> TrialConfig:
         """The trial at a Ray Tune grid point (keys: method, task, learning_rate, seed, train_size)."""
@@ -112,7 +115,7 @@ class SweepSpec:
             [m.label for m in self.methods], self.tasks, self.learning_rates, self.seeds, self.train_size
         )
         keys = ("method", "task", "learning_rate", "seed", "train_size")
-        return [dict(zip(keys, point, strict=False)) for point in grid]
+        return [dict(zip(keys, point, strict=True)) for point in grid]
 
     def trials(self) -> list[TrialConfig]:
         return [self.trial_at(point) for point in self.points()]
@@ -265,6 +268,12 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
     if not NAME.fullmatch(values["name"]):
         fail("name", f"expected a name of letters, digits, '.', '_' and '-' (not a path), got {values['name']!r}")
     values["methods"] = _methods(raw["methods"], fail)
+    base = Path(source).parent if source != "<spec>" else Path.cwd()
+    if "task_files" in raw:
+        values["task_files"] = _task_files(raw["task_files"], base, fail)
+    if isinstance(values["settings"].get("model"), str) and (base / values["settings"]["model"]).exists():
+        # a local model named relative to the spec: absolute here, so no worker reads it as a hub id
+        values["settings"]["model"] = str((base / values["settings"]["model"]).resolve())
     values["mixtures"] = _mixtures(raw["mixtures"], fail) if "mixtures" in raw else {}
     singles = _tasks(raw["tasks"], fail) if "tasks" in raw else ()
     values["tasks"] = singles + tuple(values["mixtures"])
@@ -431,6 +440,29 @@ def _loggers(value, fail) -> tuple[str, ...]:
     except ValueError as exc:
         fail("loggers", str(exc))
     return tuple(value)
+
+
+def _task_files(value, base: Path, fail) -> tuple[dict, ...]:
+    """The declarations of the task files (``.yaml`` files, or folders of them) the spec names, resolved
+    against the spec's folder, read and checked, and registered in this process."""
+    from peftbench.tasks import use_declarations
+    from peftbench.tasks.declared import load_task_file
+
+    sent = []
+    for i, name in enumerate(_list(value, "task_files", fail)):
+        path = base / str(name)
+        files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+        if not files or not all(p.is_file() for p in files):
+            fail(f"task_files[{i}]", f"{name}: no such task file or folder of them ({path})")
+        try:
+            sent += [task.sent for file in files for task in load_task_file(file)]
+        except ValueError as exc:  # TaskFileError: already names the file and the key
+            fail(f"task_files[{i}]", str(exc))
+    try:
+        use_declarations(sent)
+    except ValueError as exc:
+        fail("task_files", str(exc))
+    return tuple(sent)
 
 
 def _tasks(value, fail) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ direction the task's metrics are better.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from peftbench.engine.state import (
     save_tensors,
     trainable_state,
 )
+from peftbench.files import write_text
 from peftbench.harness.config import TrialConfig
 from peftbench.harness.memory import peak_memory, peak_rss
 from peftbench.harness.records import TrialResults
@@ -61,14 +63,15 @@ class LoopState:
 
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, modules_file: Path | None = None, log=print,
-          step_hook: Callable | None = None) -> TrialResults:
+          checkpoint_dir: Path | None = None, modules_file: Path | None = None, samples_file: Path | None = None,
+          log=print, step_hook: Callable | None = None) -> TrialResults:
     """Run one trial at ``plan``'s batch; return its results (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
     already there (a killed trial, rerun), continues from the epoch after it. With ``modules_file``,
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
-    same model and method and served. ``step_hook(step, loss, lr)`` is called after every optimizer
+    same model and method and served. With ``samples_file``, each test row's input, target, output
+    and scores are kept there (JSON lines). ``step_hook(step, loss, lr)`` is called after every optimizer
     step on rank 0 (harness/loggers.py ``StepReporter``), the loss a tensor it may leave unread.
     """
     resumed = has_checkpoint(checkpoint_dir)
@@ -76,7 +79,7 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
         state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log,
                      step_hook=step_hook if trial.rank == 0 else None)
-        return finish(trial, state, modules_file)
+        return finish(trial, state, modules_file, samples_file)
     finally:
         trial.engine.close()
 
@@ -134,11 +137,16 @@ def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log
         report(score)
 
 
-def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialResults:
-    """The test split scored with the best validation's weights (kept in ``modules_file`` if given),
-    and the trial's results."""
+def finish(trial: Trial, state: LoopState, modules_file: Path | None,
+           samples_file: Path | None = None) -> TrialResults:
+    """The test split scored with the best validation's weights (kept in ``modules_file`` if given;
+    each test row's output in ``samples_file``), and the trial's results."""
     load_trainable_state(trial.engine.module, state.best_state)
-    test_metrics = trial.split_metrics("test")
+    samples = [] if samples_file else None
+    test_metrics = trial.split_metrics("test", samples)
+    if samples_file and trial.rank == 0:
+        samples_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text(samples_file, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     if modules_file and trial.rank == 0:
         save_tensors(modules_file, state.best_state)
     task, best = trial.task, state.val_metrics[state.best]

@@ -66,8 +66,9 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     from peftbench.budgets.plan import plan_batch
     from peftbench.budgets.workload import Workload
     from peftbench.harness.train import train
-    from peftbench.tasks import get_task
+    from peftbench.tasks import get_task, use_declarations
 
+    use_declarations(cfg.declarations)  # a task file's tasks, from what the driver sent: no file needed here
     members = [get_task(t) for t in cfg.member_tasks]
     # a mixture's batches come from any member: probe with the longest source and target among them,
     # and the most images (VL-T5's visual tokens lengthen the encoder's input)
@@ -79,7 +80,14 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
-    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, step_hook=step_hook)
+    samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None
+    return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, samples_file=samples,
+                 step_hook=step_hook)
+
+
+def samples_path(out_dir: Path, trial_id: str) -> Path:
+    """Where ``log_samples`` keeps a trial's test rows: ``OUT/samples/<trial_id>.jsonl``."""
+    return Path(out_dir) / "samples" / f"{trial_id}.jsonl"
 
 
 def probed_model(cfg: TrialConfig, members) -> str:

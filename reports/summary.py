@@ -14,7 +14,7 @@ import pandas as pd
 from peftbench.files import read_bytes, write_text
 from peftbench.harness.folder import grid_trial_ids
 from peftbench.harness.records import bad_file_lines, read_records
-from peftbench.reports import multitask, render, select, settings, tables, timing, vl
+from peftbench.reports import multitask, render, samples, select, settings, tables, timing, vl
 from peftbench.reports.footer import provenance_lines
 from peftbench.reports.select import BASELINE, SUMMARY_COLUMNS, failures, summarize
 
@@ -53,7 +53,8 @@ def build(out_dir: str | Path, *, baseline: str = BASELINE, min_effect: float | 
     made = [] if summary.empty else tables.all_tables(summary, failed, base, min_effect=min_effect)[:-1]
     made += [*multitask.tables(records, summary, baseline), *vl.tables(records, summary, baseline),
              settings.hyperparameter_table(records),
-             *[t for t in [timing.prediction_table(out_dir, records)] if t is not None], tables.failures_table(failed)]
+             *[t for t in [timing.prediction_table(out_dir, records)] if t is not None],
+             *[t for t in [samples.invalid_outputs_table(records, out_dir)] if t], tables.failures_table(failed)]
     made[0].notes += [f"Score check: {m}" for m in [*select.score_mismatches(records),
                                                      *multitask.score_mismatches(records)]]
     return Report(records, summary, failed, base, made, provenance_lines(records, str(out_dir)), str(out_dir),

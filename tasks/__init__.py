@@ -1,5 +1,7 @@
 """GLUE, SuperGLUE and vision-and-language tasks as declarative specs, looked up by name."""
 
+from collections.abc import Mapping, Sequence
+
 from peftbench.tasks.base import (
     T5_STYLE,
     ClassificationTask,
@@ -16,6 +18,28 @@ from peftbench.tasks.superglue import TASKS as _SUPERGLUE
 from peftbench.tasks.vl import TASKS as _VL
 
 _REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE + _VL}
+_BUILT_IN = frozenset(_REGISTRY)  # the package's own tasks (some declared in task files too): never replaced
+
+
+def use_declarations(sent: Sequence[Mapping]) -> list[Task]:
+    """Register in this process the tasks a sweep's driver read from task files (``DeclaredTask.sent``),
+    so a worker without the file, or the import of anyone's code, looks them up by name as any task.
+    A built-in task's name, or one name declared twice in ``sent``, is refused (ValueError); an earlier
+    declaration of the name in this process is replaced (the user edited the file since)."""
+    from peftbench.tasks.declared import DeclaredTask, task_from_declaration
+
+    out: list[Task] = []
+    for one in sent:
+        name = one["entry"].get("name")
+        known = _REGISTRY.get(name)
+        if name in _BUILT_IN:
+            raise ValueError(f"{one['declared_in']}: name: {name!r} is a built-in task's name")
+        if any(t.name == name for t in out):
+            raise ValueError(f"{one['declared_in']}: name: {name!r} is declared by two task files")
+        if not (isinstance(known, DeclaredTask) and known.sent == one):  # a worker process runs many trials
+            known = _REGISTRY[name] = task_from_declaration(one)
+        out.append(known)
+    return out
 
 
 def get_task(name: str) -> Task:
@@ -35,4 +59,4 @@ def text_task_names() -> list[str]:
 
 
 __all__ = ["COUNTS", "INVALID", "T5_STYLE", "ClassificationTask", "DataUnavailable", "Loaded", "Task", "TextFormat",
-           "get_task", "paper_splits", "subsample", "task_names", "text_task_names"]
+           "get_task", "paper_splits", "subsample", "task_names", "text_task_names", "use_declarations"]

@@ -136,6 +136,14 @@ class Task:
         could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
 
+    def sample(self, output: str, example: dict, fmt: TextFormat = T5_STYLE) -> dict:
+        """One row as ``log_samples`` keeps it: input, target, what the model said, and the row's
+        scores (the task's metrics over this row alone; a kind may say it more plainly)."""
+        scores = self.compute_metrics([output], [example], fmt)
+        return {"task": self.name, "source": self.source(example, fmt), "target": self.target(example, fmt),
+                "output": output, "invalid": bool(scores["invalid"]),
+                "scores": {k: v for k, v in scores.items() if k not in COUNTS}}
+
     def training_examples(self, rows: list[dict]) -> list[dict]:
         """The rows the model trains on; a task with several targets per row expands them here."""
         return rows
@@ -282,6 +290,13 @@ class ClassificationTask(Task):
         """Map generated text to a label index; anything but a label text of ``fmt`` is ``INVALID``, never an error."""
         texts, text = self.texts(fmt), prediction.strip()
         return texts.index(text) if text in texts else INVALID
+
+    def sample(self, output: str, example: dict, fmt: TextFormat = T5_STYLE) -> dict:
+        """A label task's row: right or wrong, and whether the output was a label text at all."""
+        parsed = self.parse(output, fmt)
+        return {"task": self.name, "source": self.source(example, fmt), "target": self.target(example, fmt),
+                "output": output, "invalid": parsed == INVALID,
+                "scores": {"correct": float(parsed == self.label(example))}}
 
     def compute_metrics(self, predictions: list[str], examples: list[dict],
                         fmt: TextFormat = T5_STYLE) -> dict[str, float]:

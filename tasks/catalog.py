@@ -22,13 +22,16 @@ def split_rule(task: Task) -> str:
 
 def describe(task: Task) -> dict:
     """A task's declaration as plain data, with its split sizes on the fixtures (in the units the
-    split rule counts: rows; questions for MultiRC; queries, before one-per-answer, for ReCoRD)."""
+    split rule counts: rows; questions for MultiRC; queries, before one-per-answer, for ReCoRD); a
+    task with data files of its own names them and counts their rows instead."""
+    own = getattr(task, "files", None)
     return {
         "name": task.name,
         "version": task.version,
         "hub": {"path": task.hub_path, "config": task.hub_config, "revision": task.revision},
+        **({"data_source": task.data_source} if own else {}),
         "split_rule": split_rule(task),
-        "fixture_sizes": task.split_sizes(task.load_fixtures()),
+        "fixture_sizes": task.split_sizes(task.read("fixtures")[0] if own else task.load_fixtures()),
         "metrics": list(task.metric_names),
         "labels": list(getattr(task, "label_texts", ())) or None,
         "max_source_length": task.max_source_length,
@@ -47,8 +50,8 @@ def table(rows: list[dict]) -> str:
     right = {3, 4, 5}  # the numbers
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(row, widths, strict=False))).rstrip()
+        cells = enumerate(zip(row, widths, strict=True))
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in cells).rstrip()
 
     head = line(header)
     return "\n".join([head, "-" * len(head), *(line(c) for c in cells)])
@@ -58,11 +61,20 @@ def list_tasks() -> list[dict]:
     return [describe(get_task(name)) for name in task_names()]
 
 
-def examples(name: str, split: str = "validation", n: int = 3, *, fmt: TextFormat = T5_STYLE) -> list[dict]:
-    """The first ``n`` examples of a fixture split as the model sees them in format ``fmt`` (training
-    ones expanded). Draws the real split, so this one imports torch."""
+def named_tasks(name: str) -> list[Task]:
+    """The tasks ``name`` means: a task file's (a path ending in .yaml or .yml), else the built-in task."""
+    if name.endswith((".yaml", ".yml")):
+        from peftbench.tasks.declared import load_task_file
+
+        return list(load_task_file(name))
+    return [get_task(name)]
+
+
+def examples(task: str | Task, split: str = "validation", n: int = 3, *, fmt: TextFormat = T5_STYLE) -> list[dict]:
+    """The first ``n`` examples of a fixture split (a declared task's own data) as the model sees them
+    in format ``fmt`` (training ones expanded). Draws the real split, so this one imports torch."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    task = get_task(name)
+    task = get_task(task) if isinstance(task, str) else task
     rows = task.load("fixtures")[split][:n]
     return [{"source": task.source(ex, fmt), "target": task.target(ex, fmt)} for ex in rows]

@@ -1,7 +1,7 @@
-"""SuperGLUE tasks in the Compacter paper's text-to-text format: its source fields; targets the
-hub's label names or, in the original code's format, label digits (COPA "0"/"1", not "choice1");
-ReCoRD's target is an answer entity in both. The task prefix (``TextFormat(prefix=True)``) is the
-original code's task name, ``superglue-<name>``."""
+"""SuperGLUE tasks in the Compacter paper's text-to-text format. The label tasks are declared in
+``builtin/superglue.yaml``; MultiRC (markup removed, a question's answers one unit) and ReCoRD (an
+answer entity as target, SQuAD scoring) are Python, behind the same ``Task`` interface. The task
+prefix (``TextFormat(prefix=True)``) is the original code's task name, ``superglue-<name>``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import re
 
 from peftbench.tasks import record
 from peftbench.tasks.base import ClassificationTask
-from peftbench.tasks.glue import SMALL_EPOCHS, fields
-from peftbench.tasks.metrics import accuracy, em, f1a, macro_f1_over
+from peftbench.tasks.declared import load_task_file
+from peftbench.tasks.glue import BUILTIN, fields
+from peftbench.tasks.metrics import em, f1a
 
 SUPERGLUE_HUB = "aps/super_glue"
 SUPERGLUE_REVISION = "3de24cf8022e94f4ee4b9d55a6f539891524d646"
@@ -43,17 +44,13 @@ def superglue(name: str, cls=ClassificationTask, **spec):
     )
 
 
+_DECLARED = {t.name: t for t in load_task_file(BUILTIN / "superglue.yaml")}
+
 TASKS = [
-    superglue("boolq", formatter=fields("question", "passage"), label_texts=FALSE_TRUE, metrics=(accuracy,),
-              epochs=SMALL_EPOCHS),
-    superglue("cb", formatter=fields("premise", "hypothesis"), label_texts=("entailment", "contradiction", "neutral"),
-              metrics=(macro_f1_over(3), accuracy), epochs=SMALL_EPOCHS),
-    superglue("copa", formatter=fields("premise", "choice1", "choice2"), label_texts=("choice1", "choice2"),
-              metrics=(accuracy,), epochs=SMALL_EPOCHS),
+    _DECLARED["boolq"], _DECLARED["cb"], _DECLARED["copa"],
     superglue("multirc", formatter=multirc_source, label_texts=FALSE_TRUE,
               metrics=(f1a,), group_metrics=(em,), unit=question_of),
     superglue("record", cls=record.RecordTask, formatter=record.record_source,
               metrics=(record.squad_f1, record.squad_em), max_source_length=512),
-    superglue("wic", formatter=fields("sentence1", "sentence2", "word"), label_texts=FALSE_TRUE,
-              metrics=(accuracy,), epochs=SMALL_EPOCHS),
+    _DECLARED["wic"],
 ]

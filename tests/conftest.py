@@ -37,3 +37,14 @@ def plant_pickle():
         torch.save({"epoch": 1, "payload": _Payload(marker)}, path)
 
     return plant
+
+
+@pytest.fixture(autouse=True)
+def _task_registry_restored():
+    """Tasks a test registers from task files (a spec's, a trial's declarations) end with the test."""
+    from peftbench import tasks
+
+    before = dict(tasks._REGISTRY)
+    yield
+    tasks._REGISTRY.clear()
+    tasks._REGISTRY.update(before)
