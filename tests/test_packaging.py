@@ -48,6 +48,7 @@ def test_a_wheel_installs_peftbench_alone(wheel):
     assert {n.split("/")[0] for n in names} == {"peftbench", wheel.name.split("-py")[0] + ".dist-info"}
     # the floors, their data files and the tiny model travel inside it
     for path in ("peftbench/harness/train.py", "peftbench/models/spec.py", "peftbench/tasks/fixtures/sst2/train.jsonl",
+                 "peftbench/tasks/builtin/glue.yaml",
                  "peftbench/models/tinyt5/tiny-t5-pretrained/model.safetensors", "peftbench/__main__.py"):
         assert path in names
     assert "peftbench/tests/test_packaging.py" not in names
