@@ -18,6 +18,10 @@ from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
 
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
 MIXTURE_SETTINGS = ("mixture", "sampling", "temperature")
+SELECTIONS = ("best", "last")
+# Settings added after records existed: hashed into a trial's id only when not at their default, so the
+# ids (and resumable records) of earlier trials stand.
+LATER_SETTINGS = ("select",)
 
 
 class ConfigError(ValueError):
@@ -70,6 +74,9 @@ class TrialConfig:
     sampling: str = field(default="temperature", metadata=_help(
         "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
     temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
+    select: str = field(default="best", metadata=_help(
+        "the weights the test split scores: best (the best validation's) or last (after the last epoch, as "
+        "VL-Adapter)"))
 
     def __post_init__(self):
         if isinstance(self.mixture, list):  # from YAML or JSON: one form, so equal configs share an id
@@ -83,6 +90,9 @@ class TrialConfig:
         settings = asdict(self)
         if self.mixture is None:
             for key in MIXTURE_SETTINGS:
+                del settings[key]
+        for key in LATER_SETTINGS:
+            if settings[key] == default_of(key):
                 del settings[key]
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
@@ -195,6 +205,7 @@ def _check(cfg: TrialConfig) -> None:
                     "two or more task names, or null"),
         "sampling": (cfg.sampling in SAMPLINGS, f"one of {', '.join(SAMPLINGS)}"),
         "temperature": (_finite(cfg.temperature, least=0, strict=True), "a positive finite number"),
+        "select": (cfg.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:

@@ -1,7 +1,7 @@
 """The one training loop, top to bottom: forward and backward on each micro-batch (``engine.micro_step``),
 the optimizer's step at each boundary, validation by generation (every epoch, or every N optimizer
 steps), the best validation's weights kept, a checkpoint after every epoch; then the test split at the
-best validation.
+best validation, or after the last epoch (``select: last``).
 
 A trial is set up first (harness/setup.py: ``setup(cfg, plan) -> Trial``). A single task is a mixture
 of one, so the loop has one path: its batches come from the trial's data order (a single task's
@@ -66,7 +66,8 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
     same model and method and served.
     """
-    trial, state = resume(cfg, plan, checkpoint_dir, log) if has_checkpoint(checkpoint_dir) else (setup(cfg, plan), None)
+    fresh = not has_checkpoint(checkpoint_dir)
+    trial, state = (setup(cfg, plan), None) if fresh else resume(cfg, plan, checkpoint_dir, log)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
         state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log)
         return finish(trial, state, modules_file)
@@ -90,7 +91,7 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
         state.epoch_times.append(time.perf_counter() - start)
-        if not trial.cfg.eval_every_steps or (epoch + 1 == trial.epochs and not state.val_metrics):
+        if due_at_epoch_end(trial, state, epoch):
             validate(trial, state, epoch)
         state.epoch, state.order = epoch + 1, order.getstate()
         if checkpoint_dir:
@@ -100,22 +101,35 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
     return state
 
 
+def due_at_epoch_end(trial: Trial, state: LoopState, epoch: int) -> bool:
+    """Whether to validate at the end of ``epoch``: every epoch without ``eval_every_steps``; else at the
+    last epoch when nothing was validated yet, or, testing the last weights (``select: last``), when the
+    last validation was not of them."""
+    if not trial.cfg.eval_every_steps:
+        return True
+    last_epoch, steps = epoch + 1 == trial.epochs, trial.engine.optimizer_steps
+    unseen = not state.val_metrics or (trial.cfg.select == "last" and state.evaluated_at[-1]["step"] != steps)
+    return last_epoch and unseen
+
+
 def validate(trial: Trial, state: LoopState, epoch: int) -> None:
-    """Score the validation split now; keep the weights if the score is the best so far."""
+    """Score the validation split now; keep the weights if the score is the best so far (testing the
+    best validation's: ``select: best``)."""
     trial.engine.module.eval()
     state.val_metrics.append(trial.split_metrics("validation"))
     state.evaluated_at.append({"epoch": epoch + 1, "step": trial.engine.optimizer_steps})
     score, task = trial.task.score(state.val_metrics[-1]), trial.task
     if state.best is None or better(task.score_direction, score, task.score(state.val_metrics[state.best])):
         state.best = len(state.val_metrics) - 1
-        state.best_state = trainable_state(trial.engine.module, device="cpu")
+        if trial.cfg.select == "best":  # the last weights are the module's own at the end: no copy
+            state.best_state = trainable_state(trial.engine.module, device="cpu")
     trial.engine.train()
 
 
 def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log) -> None:
     """The epoch's line on the terminal, and each of its validations to ``report`` (Ray Tune's)."""
     scores = [{**at, "val_score": trial.task.score(m), "loss": loss}
-              for at, m in zip(state.evaluated_at, state.val_metrics) if at["epoch"] == epoch + 1]
+              for at, m in zip(state.evaluated_at, state.val_metrics, strict=True) if at["epoch"] == epoch + 1]
     shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
     log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
         f"({state.epoch_times[-1]:.1f}s)")
@@ -123,19 +137,29 @@ def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log
         report(score)
 
 
+def selected(trial: Trial, state: LoopState) -> tuple[int, dict]:
+    """The validation whose weights the test scores, and those weights: the best validation's, or the
+    last one's, the weights after the last epoch (``select: last``, VL-Adapter's multitask.py:574)."""
+    if trial.cfg.select == "last":
+        return len(state.val_metrics) - 1, trainable_state(trial.engine.module, device="cpu")
+    return state.best, state.best_state
+
+
 def finish(trial: Trial, state: LoopState, modules_file: Path | None) -> TrialResults:
-    """The test split scored with the best validation's weights (kept in ``modules_file`` if given),
-    and the trial's results."""
-    load_trainable_state(trial.engine.module, state.best_state)
+    """The test split scored with the selected weights (``selected``; kept in ``modules_file`` if given),
+    and the trial's results; the record's best epoch is the selected validation's."""
+    chosen, weights = selected(trial, state)
+    load_trainable_state(trial.engine.module, weights)
     test_metrics = trial.split_metrics("test")
     if modules_file and trial.rank == 0:
-        save_tensors(modules_file, state.best_state)
-    task, best = trial.task, state.val_metrics[state.best]
+        save_tensors(modules_file, weights)
+    task, best = trial.task, state.val_metrics[chosen]
     return TrialResults(
         val_metrics=state.val_metrics, val_scores=[task.score(m) for m in state.val_metrics],
-        evaluated_at=state.evaluated_at, best=state.best, test_metrics=test_metrics,
+        evaluated_at=state.evaluated_at, best=chosen, test_metrics=test_metrics,
         test_score=task.score(test_metrics), metric_directions=task.metric_directions,
-        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics), members=trial.member_results(best, test_metrics),
+        score_direction=task.score_direction, scored_metrics=list(task.scored_metrics),
+        members=trial.member_results(best, test_metrics),
         data_source=trial.data_source, model_source=trial.model_source, text_format=asdict(trial.fmt),
         epochs=trial.epochs, params=(trial.count.trainable, trial.count.total, trial.count.pct),
         memory=peak_memory(trial.cpu_memory), peak_rss_bytes=peak_rss(), epoch_times=state.epoch_times,
