@@ -20,10 +20,11 @@ from peftbench.methods import get_method
 
 @dataclass(frozen=True)
 class Optimization:
-    """How parameters move: AdamW (β 0.9/0.999, ε 1e-8, as the paper), a linear schedule, clipping."""
+    """How parameters move: AdamW (β 0.9/0.999, ε 1e-8 as the paper unless given), a linear schedule, clipping."""
 
     learning_rate: float = 1e-4
     weight_decay: float = 0.0
+    adam_eps: float = 1e-8
     max_grad_norm: float | None = None  # None: no clipping
     warmup_steps: int = 0
     total_steps: int | None = None  # None: a constant learning rate (probes and benchmarks)
@@ -33,7 +34,7 @@ class Optimization:
 def make_optimizer(model: torch.nn.Module, opt: Optimization, *, foreach: bool | None = None) -> torch.optim.AdamW:
     """AdamW on the trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=opt.learning_rate, betas=(0.9, 0.999), eps=1e-8,
+    return torch.optim.AdamW(params, lr=opt.learning_rate, betas=(0.9, 0.999), eps=opt.adam_eps,
                              weight_decay=opt.weight_decay, foreach=foreach)
 
 
@@ -58,7 +59,8 @@ class Engine:
         self.optimizer = make_optimizer(model, opt, foreach=foreach)
         self.scheduler = (None if opt.total_steps is None
                           else get_linear_schedule_with_warmup(self.optimizer, opt.warmup_steps, opt.total_steps))
-        self.deepspeed = None if deepspeed is None else deepspeed_engine(model, self, deepspeed, micro_batch=micro_batch)
+        self.deepspeed = (None if deepspeed is None
+                          else deepspeed_engine(model, self, deepspeed, micro_batch=micro_batch))
 
     def forward_backward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One micro-batch's loss and its gradients (scaled for accumulation); returns the loss."""

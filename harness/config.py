@@ -21,7 +21,7 @@ MIXTURE_SETTINGS = ("mixture", "sampling", "temperature")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
-LATER_SETTINGS = ("select",)
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio")
 
 
 class ConfigError(ValueError):
@@ -51,6 +51,9 @@ class TrialConfig:
     budget: str = field(default=DEFAULT_BUDGET, metadata=_help("GPU memory per trial: 24GB (10^9 B) or 24GiB (2^30 B)"))
     warmup_steps: int = field(default=500, metadata=_help("linear warm-up steps, then linear decay to 0"))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW's decoupled weight decay (the authors': 0)"))
+    adam_eps: float = field(default=1e-8, metadata=_help("AdamW's epsilon (torch's and the text papers' 1e-8)"))
+    warmup_ratio: float | None = field(default=None, metadata=_help(
+        "warm up for this share of the optimizer steps instead of warmup_steps (VL-Adapter's: 0.1)"))
     max_grad_norm: float | None = field(default=1.0, metadata=_help(
         "clip gradients to this global norm (the authors': 1.0); null: no clipping"))
     max_source_length: int | None = field(default=None, metadata=_help("source tokens kept (default: the task's)"))
@@ -186,6 +189,9 @@ def _check(cfg: TrialConfig) -> None:
         "warmup_steps": (isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool)
                          and cfg.warmup_steps >= 0, "a non-negative integer"),
         "weight_decay": (_finite(cfg.weight_decay, least=0, strict=False), "a non-negative finite number"),
+        "adam_eps": (_finite(cfg.adam_eps, least=0, strict=True), "a positive finite number"),
+        "warmup_ratio": (cfg.warmup_ratio is None or (_finite(cfg.warmup_ratio, least=0, strict=False)
+                                                      and cfg.warmup_ratio <= 1), "a number from 0 to 1 or null"),
         "max_grad_norm": (cfg.max_grad_norm is None or _finite(cfg.max_grad_norm, least=0, strict=True),
                           "a positive finite number or null"),
         "max_source_length": (_positive_int(cfg.max_source_length, allow_none=True), "a positive integer or null"),

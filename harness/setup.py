@@ -155,9 +155,12 @@ def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: 
     is as many batches as a pass over all its members' rows (tasks/mixture.py).
     """
     micro_steps = epochs * math.ceil(train_rows / (plan.micro_batch * world))
-    return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                        max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_steps,
-                        total_steps=micro_steps // plan.accumulation, accumulation=plan.accumulation)
+    total = micro_steps // plan.accumulation
+    # a ratio's warm-up is rounded down, as VL-Adapter's int(t_total * warmup_ratio)
+    warmup = cfg.warmup_steps if cfg.warmup_ratio is None else int(total * cfg.warmup_ratio)
+    return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, adam_eps=cfg.adam_eps,
+                        max_grad_norm=cfg.max_grad_norm, warmup_steps=warmup, total_steps=total,
+                        accumulation=plan.accumulation)
 
 
 def encode_member(task: Task, cfg: TrialConfig, fmt: TextFormat, tokenizer, splits: dict[str, list[dict]], *,
