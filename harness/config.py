@@ -17,11 +17,11 @@ from peftbench.methods.registry import PREFIX_SETTINGS, resolve_prefix
 from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
 
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
-MIXTURE_SETTINGS = ("mixture", "sampling", "temperature")
+MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
-LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio")
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score")
 
 
 class ConfigError(ValueError):
@@ -77,6 +77,9 @@ class TrialConfig:
     sampling: str = field(default="temperature", metadata=_help(
         "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
     temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
+    mixture_score: str = field(default="per-task", metadata=_help(
+        "a mixture's validation score: per-task (the mean of its members' scores) or flat (the mean of all their "
+        "metric values, Hyperformer's)"))
     select: str = field(default="best", metadata=_help(
         "the weights the test split scores: best (the best validation's) or last (after the last epoch, as "
         "VL-Adapter)"))
@@ -95,7 +98,7 @@ class TrialConfig:
             for key in MIXTURE_SETTINGS:
                 del settings[key]
         for key in LATER_SETTINGS:
-            if settings[key] == default_of(key):
+            if key in settings and settings[key] == default_of(key):
                 del settings[key]
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
@@ -178,7 +181,7 @@ def _finite(value, *, least: float, strict: bool) -> bool:
 
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
-    from peftbench.tasks.mixture import SAMPLINGS
+    from peftbench.tasks.mixture import MIXTURE_SCORES, SAMPLINGS
     checks = {
         "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
@@ -211,6 +214,7 @@ def _check(cfg: TrialConfig) -> None:
                     "two or more task names, or null"),
         "sampling": (cfg.sampling in SAMPLINGS, f"one of {', '.join(SAMPLINGS)}"),
         "temperature": (_finite(cfg.temperature, least=0, strict=True), "a positive finite number"),
+        "mixture_score": (cfg.mixture_score in MIXTURE_SCORES, f"one of {', '.join(MIXTURE_SCORES)}"),
         "select": (cfg.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
     }
     for key, (ok, expected) in checks.items():

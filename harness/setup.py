@@ -121,7 +121,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     precision = set_precision(cfg.precision, tf32=cfg.tf32)
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
-    task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks))
+    task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks), scoring=cfg.mixture_score)
     fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}
