@@ -21,7 +21,7 @@ MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
-LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score")
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing")
 
 
 class ConfigError(ValueError):
@@ -52,6 +52,8 @@ class TrialConfig:
     warmup_steps: int = field(default=500, metadata=_help("linear warm-up steps, then linear decay to 0"))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW's decoupled weight decay (the authors': 0)"))
     adam_eps: float = field(default=1e-8, metadata=_help("AdamW's epsilon (torch's and the text papers' 1e-8)"))
+    label_smoothing: float = field(default=0.0, metadata=_help(
+        "label smoothing ε of the training loss (Hyperformer's: 0.1); 0: none, the text papers'"))
     warmup_ratio: float | None = field(default=None, metadata=_help(
         "warm up for this share of the optimizer steps instead of warmup_steps (VL-Adapter's: 0.1)"))
     max_grad_norm: float | None = field(default=1.0, metadata=_help(
@@ -193,6 +195,8 @@ def _check(cfg: TrialConfig) -> None:
                          and cfg.warmup_steps >= 0, "a non-negative integer"),
         "weight_decay": (_finite(cfg.weight_decay, least=0, strict=False), "a non-negative finite number"),
         "adam_eps": (_finite(cfg.adam_eps, least=0, strict=True), "a positive finite number"),
+        "label_smoothing": (_finite(cfg.label_smoothing, least=0, strict=False) and cfg.label_smoothing < 1,
+                            "a number from 0 to below 1"),
         "warmup_ratio": (cfg.warmup_ratio is None or (_finite(cfg.warmup_ratio, least=0, strict=False)
                                                       and cfg.warmup_ratio <= 1), "a number from 0 to 1 or null"),
         "max_grad_norm": (cfg.max_grad_norm is None or _finite(cfg.max_grad_norm, least=0, strict=True),
