@@ -21,7 +21,7 @@ MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
-LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing")
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps")
 
 
 class ConfigError(ValueError):
@@ -45,6 +45,8 @@ class TrialConfig:
     model: str = field(default="tiny-t5", metadata=_help("tiny-t5, a hub id (ID@REVISION pins one) or a local path"))
     method_options: dict = field(default_factory=dict, metadata=_help("the method's options", flag="--option"))
     epochs: int | None = field(default=None, metadata=_help("epochs (default: the task's, as in the paper)"))
+    steps: int | None = field(default=None, metadata=_help(
+        "train for N optimizer steps instead of epochs (Hyperformer's GLUE mixture: 65,536); wins over epochs"))
     batch_size: int = field(default=32, metadata=_help("fixed micro-batch, when no batch is given"))
     batch: int | str | None = field(default=None, metadata=_help(
         "max: the largest batch under the budget; N: N examples per optimizer step, the budget sets the micro-batch"))
@@ -189,6 +191,7 @@ def _check(cfg: TrialConfig) -> None:
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
                  f"an integer from 0 to {MAX_SEED}"),
         "epochs": (_positive_int(cfg.epochs, allow_none=True), "a positive integer"),
+        "steps": (_positive_int(cfg.steps, allow_none=True), "a positive integer or null"),
         "batch_size": (_positive_int(cfg.batch_size), "a positive integer"),
         "batch": (cfg.batch in (None, "max") or _positive_int(cfg.batch), "max or a positive integer"),
         "warmup_steps": (isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool)

@@ -50,7 +50,21 @@ class Trial:
 
     @property
     def epochs(self) -> int:
+        """Epochs to run: the config's, else the task's; with ``steps``, as many as those optimizer steps
+        take, the last one cut short (``done``)."""
+        if self.cfg.steps:
+            return math.ceil(self.cfg.steps * self.plan.accumulation / self.batches_per_epoch)
         return self.cfg.epochs or self.task.epochs
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Micro-batches in an epoch: a pass over every member's training rows (tasks/mixture.py)."""
+        rows = sum(len(own["train"]) for own in self.splits.values())
+        return math.ceil(rows / (self.plan.micro_batch * self.world))
+
+    def done(self) -> bool:
+        """Whether the trial's ``steps`` optimizer steps are all taken (never, when it counts epochs)."""
+        return bool(self.cfg.steps) and self.engine.optimizer_steps >= self.cfg.steps
 
     @property
     def data_source(self) -> str:
@@ -155,7 +169,7 @@ def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: 
     is as many batches as a pass over all its members' rows (tasks/mixture.py).
     """
     micro_steps = epochs * math.ceil(train_rows / (plan.micro_batch * world))
-    total = micro_steps // plan.accumulation
+    total = cfg.steps or micro_steps // plan.accumulation  # steps, when given, instead of epochs
     # a ratio's warm-up is rounded down, as VL-Adapter's int(t_total * warmup_ratio)
     warmup = cfg.warmup_steps if cfg.warmup_ratio is None else int(total * cfg.warmup_ratio)
     return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, adam_eps=cfg.adam_eps,

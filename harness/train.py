@@ -90,6 +90,8 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
                 raise FloatingPointError(f"non-finite loss {loss.item()} in epoch {epoch + 1}")
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
+            if trial.done():  # a trial counting steps (``steps``) ends inside its last epoch
+                break
         state.epoch_times.append(time.perf_counter() - start)
         if due_at_epoch_end(trial, state, epoch):
             validate(trial, state, epoch)

@@ -33,7 +33,7 @@ def test_the_glue_mixture_is_hyperformers_setting():
         assert (trial.batch_size, trial.warmup_steps, trial.eval_every_steps) == (32, 500, 1000)
         # their adapters read no task name; their checkpoint is chosen by the flat mean (t5_trainer.py:262-263)
         assert trial.task_prefix == "never" and trial.labels == "digits" and trial.mixture_score == "flat"
-        assert trial.label_smoothing == 0.1
+        assert trial.label_smoothing == 0.1 and trial.steps == 65536
 
 
 @pytest.mark.skipif(not has_multitask_methods(), reason="sharing modes and Hyperformer not on this branch")
