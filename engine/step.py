@@ -20,10 +20,12 @@ from peftbench.methods import get_method
 
 @dataclass(frozen=True)
 class Optimization:
-    """How parameters move: AdamW (β 0.9/0.999, ε 1e-8, as the paper), a linear schedule, clipping."""
+    """How parameters move: AdamW (β 0.9/0.999, ε 1e-8 as the paper unless given), a linear schedule, clipping."""
 
     learning_rate: float = 1e-4
     weight_decay: float = 0.0
+    adam_eps: float = 1e-8
+    label_smoothing: float = 0.0  # of the targets' token loss (Hyperformer's 0.1); 0: the model's own loss
     max_grad_norm: float | None = None  # None: no clipping
     warmup_steps: int = 0
     total_steps: int | None = None  # None: a constant learning rate (probes and benchmarks)
@@ -33,7 +35,7 @@ class Optimization:
 def make_optimizer(model: torch.nn.Module, opt: Optimization, *, foreach: bool | None = None) -> torch.optim.AdamW:
     """AdamW on the trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=opt.learning_rate, betas=(0.9, 0.999), eps=1e-8,
+    return torch.optim.AdamW(params, lr=opt.learning_rate, betas=(0.9, 0.999), eps=opt.adam_eps,
                              weight_decay=opt.weight_decay, foreach=foreach)
 
 
@@ -65,12 +67,22 @@ class Engine:
         """One micro-batch's loss and its gradients (scaled for accumulation); returns the loss."""
         device = batch["input_ids"].device.type
         with torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            loss = (self.deepspeed or self.module)(**batch).loss
+            loss = self.loss((self.deepspeed or self.module)(**batch), batch["labels"])
         if self.deepspeed is not None:
             self.deepspeed.backward(loss)  # scaled by 1/accumulation, averaged over workers
             return loss
         (loss / self.opt.accumulation).backward()
         return loss
+
+    def loss(self, out, labels: torch.Tensor) -> torch.Tensor:
+        """The micro-batch's loss: the model's mean token cross-entropy, or, with ``label_smoothing`` ε, the
+        same mean of (1-ε)·NLL + ε·(mean over the vocabulary of -log p) (fairseq's label-smoothed loss,
+        Hyperformer's), padding (-100) left out."""
+        if not self.opt.label_smoothing:
+            return out.loss
+        logits = out.logits.float()
+        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1).to(logits.device),
+                                                 ignore_index=-100, label_smoothing=self.opt.label_smoothing)
 
     def boundary(self) -> None:
         """After each micro-batch: clip and step the optimizer and schedule every ``accumulation``."""

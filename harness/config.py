@@ -17,7 +17,11 @@ from peftbench.methods.registry import PREFIX_SETTINGS, resolve_prefix
 from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
 
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
-MIXTURE_SETTINGS = ("mixture", "sampling", "temperature")
+MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
+SELECTIONS = ("best", "last")
+# Settings added after records existed: hashed into a trial's id only when not at their default, so the
+# ids (and resumable records) of earlier trials stand.
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps")
 
 
 class ConfigError(ValueError):
@@ -41,12 +45,19 @@ class TrialConfig:
     model: str = field(default="tiny-t5", metadata=_help("tiny-t5, a hub id (ID@REVISION pins one) or a local path"))
     method_options: dict = field(default_factory=dict, metadata=_help("the method's options", flag="--option"))
     epochs: int | None = field(default=None, metadata=_help("epochs (default: the task's, as in the paper)"))
+    steps: int | None = field(default=None, metadata=_help(
+        "train for N optimizer steps instead of epochs (Hyperformer's GLUE mixture: 65,536); wins over epochs"))
     batch_size: int = field(default=32, metadata=_help("fixed micro-batch, when no batch is given"))
     batch: int | str | None = field(default=None, metadata=_help(
         "max: the largest batch under the budget; N: N examples per optimizer step, the budget sets the micro-batch"))
     budget: str = field(default=DEFAULT_BUDGET, metadata=_help("GPU memory per trial: 24GB (10^9 B) or 24GiB (2^30 B)"))
     warmup_steps: int = field(default=500, metadata=_help("linear warm-up steps, then linear decay to 0"))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW's decoupled weight decay (the authors': 0)"))
+    adam_eps: float = field(default=1e-8, metadata=_help("AdamW's epsilon (torch's and the text papers' 1e-8)"))
+    label_smoothing: float = field(default=0.0, metadata=_help(
+        "label smoothing ε of the training loss (Hyperformer's: 0.1); 0: none, the text papers'"))
+    warmup_ratio: float | None = field(default=None, metadata=_help(
+        "warm up for this share of the optimizer steps instead of warmup_steps (VL-Adapter's: 0.1)"))
     max_grad_norm: float | None = field(default=1.0, metadata=_help(
         "clip gradients to this global norm (the authors': 1.0); null: no clipping"))
     max_source_length: int | None = field(default=None, metadata=_help("source tokens kept (default: the task's)"))
@@ -75,6 +86,12 @@ class TrialConfig:
     declarations: tuple = field(default=(), metadata=_help(
         "the task files' declarations of the trial's tasks, as the sweep's driver read them (sent by value, "
         "so a worker needs neither the file nor any import)", flag=None))
+    mixture_score: str = field(default="per-task", metadata=_help(
+        "a mixture's validation score: per-task (the mean of its members' scores) or flat (the mean of all their "
+        "metric values, Hyperformer's)"))
+    select: str = field(default="best", metadata=_help(
+        "the weights the test split scores: best (the best validation's) or last (after the last epoch, as "
+        "VL-Adapter)"))
 
     def __post_init__(self):
         if isinstance(self.mixture, list):  # from YAML or JSON: one form, so equal configs share an id
@@ -94,6 +111,9 @@ class TrialConfig:
         if not self.declarations:  # ids of built-in tasks' trials stand; a changed task file's data: a new id
             del settings["declarations"]
         del settings["log_samples"]  # what is kept beside the record, not what is trained
+        for key in LATER_SETTINGS:
+            if key in settings and settings[key] == default_of(key):
+                del settings[key]
         digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         size = "" if self.train_size is None else f"-n{self.train_size}"
         return f"{self.method}-{self.task}{size}-lr{self.learning_rate:g}-s{self.seed}-{digest}"
@@ -177,17 +197,23 @@ def _finite(value, *, least: float, strict: bool) -> bool:
 
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
-    from peftbench.tasks.mixture import SAMPLINGS
+    from peftbench.tasks.mixture import MIXTURE_SCORES, SAMPLINGS
     checks = {
         "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
                  f"an integer from 0 to {MAX_SEED}"),
         "epochs": (_positive_int(cfg.epochs, allow_none=True), "a positive integer"),
+        "steps": (_positive_int(cfg.steps, allow_none=True), "a positive integer or null"),
         "batch_size": (_positive_int(cfg.batch_size), "a positive integer"),
         "batch": (cfg.batch in (None, "max") or _positive_int(cfg.batch), "max or a positive integer"),
         "warmup_steps": (isinstance(cfg.warmup_steps, int) and not isinstance(cfg.warmup_steps, bool)
                          and cfg.warmup_steps >= 0, "a non-negative integer"),
         "weight_decay": (_finite(cfg.weight_decay, least=0, strict=False), "a non-negative finite number"),
+        "adam_eps": (_finite(cfg.adam_eps, least=0, strict=True), "a positive finite number"),
+        "label_smoothing": (_finite(cfg.label_smoothing, least=0, strict=False) and cfg.label_smoothing < 1,
+                            "a number from 0 to below 1"),
+        "warmup_ratio": (cfg.warmup_ratio is None or (_finite(cfg.warmup_ratio, least=0, strict=False)
+                                                      and cfg.warmup_ratio <= 1), "a number from 0 to 1 or null"),
         "max_grad_norm": (cfg.max_grad_norm is None or _finite(cfg.max_grad_norm, least=0, strict=True),
                           "a positive finite number or null"),
         "max_source_length": (_positive_int(cfg.max_source_length, allow_none=True), "a positive integer or null"),
@@ -208,6 +234,8 @@ def _check(cfg: TrialConfig) -> None:
                     "two or more task names, or null"),
         "sampling": (cfg.sampling in SAMPLINGS, f"one of {', '.join(SAMPLINGS)}"),
         "temperature": (_finite(cfg.temperature, least=0, strict=True), "a positive finite number"),
+        "mixture_score": (cfg.mixture_score in MIXTURE_SCORES, f"one of {', '.join(MIXTURE_SCORES)}"),
+        "select": (cfg.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:

@@ -54,7 +54,21 @@ class Trial:
 
     @property
     def epochs(self) -> int:
+        """Epochs to run: the config's, else the task's; with ``steps``, as many as those optimizer steps
+        take, the last one cut short (``done``)."""
+        if self.cfg.steps:
+            return math.ceil(self.cfg.steps * self.plan.accumulation / self.batches_per_epoch)
         return self.cfg.epochs or self.task.epochs
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Micro-batches in an epoch: a pass over every member's training rows (tasks/mixture.py)."""
+        rows = sum(len(own["train"]) for own in self.splits.values())
+        return math.ceil(rows / (self.plan.micro_batch * self.world))
+
+    def done(self) -> bool:
+        """Whether the trial's ``steps`` optimizer steps are all taken (never, when it counts epochs)."""
+        return bool(self.cfg.steps) and self.engine.optimizer_steps >= self.cfg.steps
 
     @property
     def data_source(self) -> str:
@@ -140,7 +154,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     precision = set_precision(cfg.precision, tf32=cfg.tf32)
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
-    task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks))
+    task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks), scoring=cfg.mixture_score)
     fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}
@@ -175,9 +189,12 @@ def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: 
     is as many batches as a pass over all its members' rows (tasks/mixture.py).
     """
     micro_steps = epochs * math.ceil(train_rows / (plan.micro_batch * world))
-    return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                        max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_steps,
-                        total_steps=micro_steps // plan.accumulation, accumulation=plan.accumulation)
+    total = cfg.steps or micro_steps // plan.accumulation  # steps, when given, instead of epochs
+    # a ratio's warm-up is rounded down, as VL-Adapter's int(t_total * warmup_ratio)
+    warmup = cfg.warmup_steps if cfg.warmup_ratio is None else int(total * cfg.warmup_ratio)
+    return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, adam_eps=cfg.adam_eps,
+                        label_smoothing=cfg.label_smoothing, max_grad_norm=cfg.max_grad_norm, warmup_steps=warmup,
+                        total_steps=total, accumulation=plan.accumulation)
 
 
 def warn_long_warmup(opt: Optimization, *, trial_id: str) -> None:

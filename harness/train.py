@@ -1,7 +1,7 @@
 """The one training loop, top to bottom: forward and backward on each micro-batch (``engine.micro_step``),
 the optimizer's step at each boundary, validation by generation (every epoch, or every N optimizer
 steps), the best validation's weights kept, a checkpoint after every epoch; then the test split at the
-best validation.
+best validation, or after the last epoch (``select: last``).
 
 A trial is set up first (harness/setup.py: ``setup(cfg, plan) -> Trial``). A single task is a mixture
 of one, so the loop has one path: its batches come from the trial's data order (a single task's
@@ -102,9 +102,11 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
                 step_hook(engine.optimizer_steps, loss.detach(), engine.optimizer.param_groups[0]["lr"])
             if engine.at_boundary() and trial.validation_due():
                 validate(trial, state, epoch)
+            if trial.done():  # a trial counting steps (``steps``) ends inside its last epoch
+                break
         state.epoch_times.append(time.perf_counter() - start)
         state.epoch_cpu_times.append(time.process_time() - cpu_start)
-        if not trial.cfg.eval_every_steps or (epoch + 1 == trial.epochs and not state.val_metrics):
+        if due_at_epoch_end(trial, state, epoch):
             validate(trial, state, epoch)
         state.epoch, state.order = epoch + 1, order.getstate()
         if checkpoint_dir:
@@ -114,15 +116,28 @@ def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path 
     return state
 
 
+def due_at_epoch_end(trial: Trial, state: LoopState, epoch: int) -> bool:
+    """Whether to validate at the end of ``epoch``: every epoch without ``eval_every_steps``; else at the
+    last epoch when nothing was validated yet, or, testing the last weights (``select: last``), when the
+    last validation was not of them."""
+    if not trial.cfg.eval_every_steps:
+        return True
+    last_epoch, steps = epoch + 1 == trial.epochs, trial.engine.optimizer_steps
+    unseen = not state.val_metrics or (trial.cfg.select == "last" and state.evaluated_at[-1]["step"] != steps)
+    return last_epoch and unseen
+
+
 def validate(trial: Trial, state: LoopState, epoch: int) -> None:
-    """Score the validation split now; keep the weights if the score is the best so far."""
+    """Score the validation split now; keep the weights if the score is the best so far (testing the
+    best validation's: ``select: best``)."""
     trial.engine.module.eval()
     state.val_metrics.append(trial.split_metrics("validation"))
     state.evaluated_at.append({"epoch": epoch + 1, "step": trial.engine.optimizer_steps})
     score, task = trial.task.score(state.val_metrics[-1]), trial.task
     if state.best is None or better(task.score_direction, score, task.score(state.val_metrics[state.best])):
         state.best = len(state.val_metrics) - 1
-        state.best_state = trainable_state(trial.engine.module, device="cpu")
+        if trial.cfg.select == "best":  # the last weights are the module's own at the end: no copy
+            state.best_state = trainable_state(trial.engine.module, device="cpu")
     trial.engine.train()
 
 
@@ -137,22 +152,32 @@ def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log
         report(score)
 
 
+def selected(trial: Trial, state: LoopState) -> tuple[int, dict]:
+    """The validation whose weights the test scores, and those weights: the best validation's, or the
+    last one's, the weights after the last epoch (``select: last``, VL-Adapter's multitask.py:574)."""
+    if trial.cfg.select == "last":
+        return len(state.val_metrics) - 1, trainable_state(trial.engine.module, device="cpu")
+    return state.best, state.best_state
+
+
 def finish(trial: Trial, state: LoopState, modules_file: Path | None,
            samples_file: Path | None = None) -> TrialResults:
-    """The test split scored with the best validation's weights (kept in ``modules_file`` if given;
-    each test row's output in ``samples_file``), and the trial's results."""
-    load_trainable_state(trial.engine.module, state.best_state)
+    """The test split scored with the selected weights (``selected``; kept in ``modules_file`` if given;
+    each test row's output in ``samples_file``), and the trial's results; the record's best epoch is the
+    selected validation's."""
+    chosen, weights = selected(trial, state)
+    load_trainable_state(trial.engine.module, weights)
     samples = [] if samples_file else None
     test_metrics = trial.split_metrics("test", samples)
     if samples_file and trial.rank == 0:
         samples_file.parent.mkdir(parents=True, exist_ok=True)
         write_text(samples_file, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     if modules_file and trial.rank == 0:
-        save_tensors(modules_file, state.best_state)
-    task, best = trial.task, state.val_metrics[state.best]
+        save_tensors(modules_file, weights)
+    task, best = trial.task, state.val_metrics[chosen]
     return TrialResults(
         val_metrics=state.val_metrics, val_scores=[task.score(m) for m in state.val_metrics],
-        evaluated_at=state.evaluated_at, best=state.best, test_metrics=test_metrics,
+        evaluated_at=state.evaluated_at, best=chosen, test_metrics=test_metrics,
         test_score=task.score(test_metrics), metric_directions=task.metric_directions,
         score_direction=task.score_direction, scored_metrics=list(task.scored_metrics),
         members=trial.member_results(best, test_metrics),

@@ -11,8 +11,10 @@ An epoch of a mixture is as many batches as one pass over all members' training 
 ``ceil(Σ n_i / batch)`` (Hyperformer's ``num_batches_per_epoch``). With temperature sampling a
 small member is then seen more than once an epoch and a large one less than once.
 
-The score of a mixture is the mean of its members' scores (each the mean of that task's metrics):
-Hyperformer's "average of task metrics", by which the best checkpoint is chosen.
+The score of a mixture is by default the mean of its members' scores (each the mean of that task's
+metrics). Hyperformer chooses its checkpoint by another number: the flat mean of every metric value of
+every task (t5_trainer.py:262-263), where MRPC, STS-B and QQP, with two metrics each, count twice; that
+is ``scoring="flat"`` (``Mixture.score``).
 
 Pure Python, no torch: the sampler's state is plain data, saved in a trial's checkpoint.
 """
@@ -26,9 +28,10 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from peftbench.tasks.base import FIXTURES_SOURCE, Task
+from peftbench.tasks.base import COUNTS, FIXTURES_SOURCE, Task
 
 SAMPLINGS = ("proportional", "temperature")
+MIXTURE_SCORES = ("per-task", "flat")
 
 
 def check_mixture(name: str, members: Sequence[str], known: Sequence[str]) -> None:
@@ -72,10 +75,12 @@ def sampling_probabilities(sizes: Sequence[int], *, sampling: str, temperature: 
 
 @dataclass(frozen=True)
 class Mixture:
-    """Several tasks trained as one model: the name the grid knows it by, and its members in order."""
+    """Several tasks trained as one model: the name the grid knows it by, its members in order, and how
+    its score is made (``score``)."""
 
     name: str
     members: tuple[Task, ...]
+    scoring: str = "per-task"  # one of MIXTURE_SCORES
 
     @property
     def member_names(self) -> tuple[str, ...]:
@@ -114,8 +119,15 @@ class Mixture:
         return by_member[self.members[0].name] if len(self.members) == 1 else dict(by_member)
 
     def score(self, metrics: Mapping) -> float:
-        """The mean over members of each member's score; ``metrics`` as records hold them (``by_member``)."""
+        """The mixture's one number, ``metrics`` as records hold them (``by_member``): ``per-task``, the mean
+        over members of each member's score; ``flat``, the mean of every member's scored metric values
+        together (Hyperformer's t5_trainer.py:262-263), where a task with two metrics (MRPC, STS-B, QQP)
+        counts twice. The two differ whenever members score different numbers of metrics."""
         by_member = self.by_member(metrics)
+        if self.scoring == "flat":
+            values = [v for t in self.members for k, v in by_member[t.name].items()
+                      if k not in COUNTS and k in t.scored_metrics]
+            return sum(values) / len(values)
         return sum(t.score(by_member[t.name]) for t in self.members) / len(self.members)
 
     def order(self, sizes: Sequence[int], probabilities: Sequence[float], *, seed: int,
@@ -128,8 +140,8 @@ class Mixture:
 
 
 def mixture_source(sources: Mapping[str, str]) -> str:
-    """One ``data_source`` for a mixture (a single task's own): ``fixtures`` when every member read its fixtures,
-    else each member's own, ``task=source`` joined by ``; `` (hub revisions differ per task)."""
+    """One ``data_source`` for a mixture (a single task's own): ``fixtures`` when every member read its
+    fixtures, else each member's own, ``task=source`` joined by ``; `` (hub revisions differ per task)."""
     if len(sources) == 1:  # a single task: its own source
         return next(iter(sources.values()))
     if all(s == FIXTURES_SOURCE for s in sources.values()):

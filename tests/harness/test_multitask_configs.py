@@ -31,7 +31,9 @@ def test_the_glue_mixture_is_hyperformers_setting():
         assert trial.mixture == tuple(GLUE) and trial.model == "google-t5/t5-base" and trial.data == "hub"
         assert (trial.sampling, trial.temperature, trial.learning_rate) == ("temperature", 10.0, 3e-4)
         assert (trial.batch_size, trial.warmup_steps, trial.eval_every_steps) == (32, 500, 1000)
-        assert trial.task_prefix == "auto" and trial.labels == "digits"
+        # their adapters read no task name; their checkpoint is chosen by the flat mean (t5_trainer.py:262-263)
+        assert trial.task_prefix == "never" and trial.labels == "digits" and trial.mixture_score == "flat"
+        assert trial.label_smoothing == 0.1 and trial.steps == 65536
 
 
 @pytest.mark.skipif(not has_multitask_methods(), reason="sharing modes and Hyperformer not on this branch")
