@@ -26,9 +26,9 @@ def evaluations(monkeypatch):
     seen, splits = [], []
     real_split_metrics = trial_setup.Trial.split_metrics
 
-    def split_metrics(trial, split):
+    def split_metrics(trial, split, samples=None):
         splits.append(split)
-        return real_split_metrics(trial, split)
+        return real_split_metrics(trial, split, samples)
 
     def evaluate(model, tokenizer, task, fmt, rows, batch_size, device):
         seen.append((splits[-1], fingerprint(model)))
