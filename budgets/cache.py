@@ -23,6 +23,18 @@ SCHEMA = "peftbench.budget-cache/1"
 FILENAME = "budget-cache.json"
 
 
+def read_entries(path: Path, schema: str) -> dict:
+    """The entries of a cache file of ``schema`` (``{"schema": …, "entries": {digest: entry}}``); none when
+    the file is not there; ValueError when it is something else."""
+    try:
+        data = read_json(path, kind="cache")
+    except FileNotFoundError:
+        return {}
+    if not isinstance(data, dict) or data.get("schema") != schema or not isinstance(data.get("entries"), dict):
+        raise ValueError(f"{path}: not a {schema} file")
+    return data["entries"]
+
+
 def cache_key(key: dict) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -54,13 +66,7 @@ class BudgetCache:
             self._write(entries)
 
     def _read(self) -> dict:
-        try:
-            data = read_json(self.path, kind="cache")
-        except FileNotFoundError:
-            return {}
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("entries"), dict):
-            raise ValueError(f"{self.path}: not a {SCHEMA} file")
-        return data["entries"]
+        return read_entries(self.path, SCHEMA)
 
     def _write(self, entries: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def calibrate(spec, out: str | None, *, repeats: int = 3, log=print) -> int:
     entries, done = times.entries(), 0
     for group in cost.groups_of(spec, fixture_sizes(spec)):
         key = step_key(spec, group, device)
-        if cost.key_digest(key) in entries:
+        if cost.cache_key(key) in entries:
             continue
         task, method = get_task(group.task), spec.method(group.method)
         (row, *_) = bench_step(key["model"], [method.name], shapes=[(group.batch, task.max_source_length)],

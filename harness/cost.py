@@ -13,22 +13,17 @@ its own: seconds per example. The wall time on ``slots`` is the longest-first sc
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from peftbench.files import read_json, write_json
+from peftbench.budgets.cache import cache_key, read_entries
+from peftbench.files import write_json
 
 SCHEMA = "peftbench.step-times/1"
 FILENAME = "step-times.json"
 PREDICTION_FILE = "prediction.json"  # what the sweep predicted before it ran, for the report
-
-
-def key_digest(key: dict) -> str:
-    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -45,17 +40,11 @@ class StepTimes:
         self.path = Path(path)
 
     def entries(self) -> dict:
-        try:
-            data = read_json(self.path, kind="cache")
-        except FileNotFoundError:
-            return {}
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("entries"), dict):
-            raise ValueError(f"{self.path}: not a {SCHEMA} file")
-        return data["entries"]
+        return read_entries(self.path, SCHEMA)
 
     def put(self, key: dict, seconds: float) -> None:
         entries = self.entries()
-        entries[key_digest(key)] = {"key": key, "seconds": seconds}
+        entries[cache_key(key)] = {"key": key, "seconds": seconds}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self.path, {"schema": SCHEMA, "entries": entries}, indent=2, sort_keys=True)
 
@@ -63,7 +52,7 @@ class StepTimes:
         """The measured step time of ``key``; else the nearest measured micro-batch of the same key
         scaled linearly; None when nothing of that device, model, method and lengths was measured."""
         entries = self.entries() if entries is None else entries
-        if (exact := entries.get(key_digest(key))) is not None:
+        if (exact := entries.get(cache_key(key))) is not None:
             return StepTime(exact["seconds"], "measured")
         rest = {k: v for k, v in key.items() if k != "micro_batch"}
         kin = [e for e in entries.values() if {k: v for k, v in e["key"].items() if k != "micro_batch"} == rest]
