@@ -84,9 +84,12 @@ def write_sweep_files(out_dir: Path, spec_json: str, trial_ids: list[str]) -> No
     every grid run in it, a continuation's new points added."""
     known = grid_trial_ids(out_dir) or []
     seen = set(known)
+    spec = out_dir / SPEC_FILE
+    if spec.is_symlink():  # kept when there, never written or read through a link
+        raise FolderError(f"{spec}: is a symlink, not the sweep's spec; remove it")
     try:
-        if not (out_dir / SPEC_FILE).exists():
-            write_text(out_dir / SPEC_FILE, spec_json)
+        if not spec.exists():
+            write_text(spec, spec_json)
         write_json(out_dir / GRID_FILE, {"trial_ids": [*known, *(t for t in trial_ids if t not in seen)]}, indent=1)
     except UnsafeFileError as exc:
         raise FolderError(str(exc)) from None
