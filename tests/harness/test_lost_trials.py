@@ -30,7 +30,8 @@ def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path
                       max_failures=0)
     (trial,) = load_spec(spec).trials()
     out = tmp_path / "out"
-    driver = sweep(spec, out)
+    # the worker's pid is read from Ray's "(tune_trial pid=…)" line prefix, which a sweep hides by default
+    driver = sweep(spec, out, env={"RAY_DISABLE_WORKER_LOG_PREFIX": "0"})
     seen = []
     for line in driver.stdout:
         seen.append(line)

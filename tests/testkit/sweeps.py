@@ -25,9 +25,10 @@ def write_spec(path: Path, **changes) -> Path:
     return path
 
 
-def sweep(spec: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
-    """``peftbench sweep`` in a process of its own, output piped, so a test can kill it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def sweep(spec: Path, out: Path, *extra: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    """``peftbench sweep`` in a process of its own, output piped, so a test can kill it; ``env``: variables
+    to set beside this process's own."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen([*PEFTBENCH, "sweep", str(spec), "--out", str(out), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
