@@ -59,7 +59,7 @@ def fingerprint(run) -> float:
     return float(sum(p.double().sum() for p in run.engine.module.parameters() if p.requires_grad))
 
 
-def weight_dependent_score(run, split):
+def weight_dependent_score(run, split, samples=None):
     """Generation is slow and scores 0 on a random T5: a score that follows the weights instead, so
     the best epoch is some epoch, and the best weights kept across a resume are compared too."""
     return {"accuracy": abs(fingerprint(run)) * 1e4 % 100, "invalid": 0.0, "examples": 1}
@@ -109,7 +109,7 @@ def test_the_test_split_is_scored_with_the_best_epochs_weights_not_the_last(monk
     scripted = iter([50.0, 80.0, 60.0])
     seen = {"validation": [], "test": []}
 
-    def evaluate(run, split):
+    def evaluate(run, split, samples=None):
         seen[split].append(fingerprint(run))
         score = next(scripted) if split == "validation" else 0.0
         return {"accuracy": score, "invalid": 0.0, "examples": 1}
