@@ -77,7 +77,8 @@ def test_a_failing_trial_is_recorded_while_the_others_finish(tmp_path):
 def test_two_worker_deepspeed_trial_through_torch_trainer_inside_tune(tmp_path):
     spec = write_spec(tmp_path / "dp.yaml", methods=[{"name": "full", "options": {"workers": 2}}],
                       learning_rates=[1e-2], seeds=[0], epochs=1, batch_size=16)
-    proc = sweep(spec, tmp_path / "out")
+    # Ray's "(RayTrainWorker pid=…)" line prefix, hidden by default, says where the loop ran
+    proc = sweep(spec, tmp_path / "out", env={"RAY_DISABLE_WORKER_LOG_PREFIX": "0"})
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output[-3000:]
     (record,) = records_in(tmp_path / "out").values()
