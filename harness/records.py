@@ -69,6 +69,9 @@ class Record:
     metric_directions: dict | None = None  # each metric's name -> higher | lower (which way is better)
     score_direction: str | None = None  # which way val_score and test_score are better
     scored_metrics: list | None = None  # the metrics val_score and test_score average (a mixture's: per member)
+    # each task's name (a mixture's: each member's) -> rank, paper_name, vision, metrics (tasks.task_facts):
+    # what reports need of a task, so they never import the task registry
+    task_facts: dict | None = None
     # a mixture's, per member: data_source, train_examples, sampling_probability, and val_score and
     # test_score at the best validation (the best mean over members); None for a single task
     members: dict | None = None
@@ -183,7 +186,16 @@ def new_record(cfg, **results) -> dict:
     config = cfg.to_dict()
     base = {k: config.get(k) for k in _COPIED}
     return validate(Record(trial_id=cfg.trial_id, config=config, provenance=provenance(),
-                           **{**base, **results}).to_dict())
+                           task_facts=facts_of(cfg.member_tasks), **{**base, **results}).to_dict())
+
+
+def facts_of(tasks) -> dict | None:
+    """``Record.task_facts`` of ``tasks``: those this process knows (a lost trial's driver may not have
+    registered a task file's task); None where it knows none."""
+    from peftbench.tasks import task_facts, task_names  # the registry's modules only where a record is built
+
+    known = set(task_names())
+    return {t: task_facts(t) for t in tasks if t in known} or None
 
 
 def record_path(out_dir: str | Path, trial_id: str) -> Path:
@@ -217,7 +229,7 @@ _TYPES = {"trial_id": (str,), "model": (str,), "method": (str,), "task": (str,),
           "test_score": _NUMBER, "trainable_params": _NUMBER, "total_params": _NUMBER, "trainable_pct": _NUMBER,
           "peak_memory_bytes": _NUMBER, "time_per_epoch_s": _NUMBER,
           "cpu_time_per_epoch_s": _NUMBER, "provenance": (dict,), "train_size": _NUMBER,
-          "members": (dict,), "mixture": (list,), "data_source": (str,)}
+          "members": (dict,), "mixture": (list,), "data_source": (str,), "task_facts": (dict,)}
 
 
 def write_record(out_dir: str | Path, record: dict) -> Path:

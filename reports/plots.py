@@ -128,7 +128,7 @@ def low_resource(summary: pd.DataFrame, baseline: str | None) -> Figure | None:
     sized = summary[summary["train_size"].notna()]
     if sized.empty:
         return None
-    tasks = task_order(sized["task"])
+    tasks = task_order(sized)
     names = series_names(sized)
     keys = sorted(names, key=lambda k: (k[:2], k[2] != baseline, k[2]))  # per setting, the baseline first
     colour = dict(zip(keys, colours(keys).values(), strict=True))

@@ -55,6 +55,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         rows.append({**r, "base_method": r["method"], "method": label, "train_size": r.get("train_size"),
                      "data_source": r.get("data_source") or UNKNOWN, "data": data_kind(r.get("data_source")),
                      "display_name": r.get("display_name") or label, "score_direction": score_direction(r),
+                     "task_rank": task_fact(r, r["task"], "rank"),
                      "test_invalid": invalid, "test_examples": examples,
                      "cpu_time_per_epoch_s": r.get("cpu_time_per_epoch_s"), "on_cpu": ran_on_cpu(r)})
     df = pd.DataFrame(rows)
@@ -62,6 +63,21 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         return pd.DataFrame(columns=[*CELL, "data", "status", "learning_rate", "seed", "base_method"])
     df["train_size"] = pd.array(df["train_size"].tolist(), dtype="Int64")
     return df
+
+
+def task_fact(record: dict, task: str, key: str):
+    """What ``record`` says of ``task`` under ``key`` of its ``task_facts`` (rank, paper_name, vision,
+    metrics: tasks.task_facts); None where it does not say (records from before they were recorded)."""
+    return ((record.get("task_facts") or {}).get(task) or {}).get(key)
+
+
+def facts_by_task(records: list[dict]) -> dict[str, dict]:
+    """Each task's ``task_facts`` as the first record that has them says them."""
+    out: dict[str, dict] = {}
+    for r in records:
+        for task, facts in (r.get("task_facts") or {}).items():
+            out.setdefault(task, facts)
+    return out
 
 
 def ran_on_cpu(record: dict) -> bool:
@@ -97,6 +113,7 @@ def per_learning_rate(ok: pd.DataFrame) -> pd.DataFrame:
         data=("data", "first"),  # a function of data_source
         display_name=("display_name", "first"),
         score_direction=("score_direction", "first"),  # a task's, the same in every record of a cell
+        task_rank=("task_rank", "first"),
         val_score_mean=("val_score", "mean"),
         test_score_mean=("test_score", "mean"),
         # one seed has no spread to report: NaN, never a made-up 0
@@ -142,7 +159,7 @@ def summarize(records: list[dict], *, baseline: str = BASELINE) -> pd.DataFrame:
     summary = summary.merge(failed, on=CELL, how="left")
     summary["n_failed"] = summary["n_failed"].fillna(0).astype(int)
     summary = compare_to_baseline(summary, baseline_label(summary, baseline))
-    return summary[[*SUMMARY_COLUMNS, *EXTRA_COLUMNS, "test_scores"]]
+    return summary[[*SUMMARY_COLUMNS, *EXTRA_COLUMNS, "task_rank", "test_scores"]]
 
 
 def failures(records: list[dict]) -> list[dict]:

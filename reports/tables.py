@@ -51,12 +51,13 @@ def shown(value, digits: int):
     return None if value is None or pd.isna(value) else round(float(value), digits)
 
 
-def task_order(tasks) -> list[str]:
-    """Tasks in the registry's order (the paper's), unknown ones after, alphabetically."""
-    from peftbench.tasks import task_names
-
-    known = task_names()
-    return sorted(set(tasks), key=lambda t: (known.index(t) if t in known else len(known), t))
+def task_order(cells: pd.DataFrame) -> list[str]:
+    """The tasks of ``cells`` (summary rows) in the papers' table order, as their records rank them
+    (``task_rank``); tasks no record ranks (a task file's, or records from before ranks were recorded)
+    after the ranked ones, alphabetically."""
+    ranked = cells.assign(_rank=pd.to_numeric(cells.get("task_rank"), errors="coerce")).dropna(subset="_rank")
+    ranks = ranked.groupby("task")["_rank"].min().to_dict()
+    return sorted(set(cells["task"]), key=lambda t: (t not in ranks, ranks.get(t, 0), t))
 
 
 def method_order(methods, baseline: str | None) -> list[str]:
@@ -149,7 +150,7 @@ def main_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     """Table 1 / Table 2: methods × tasks per setting, the average over tasks, trainable %, memory, time."""
     size = select.main_train_size(summary)
     cells = select.at_train_size(summary, size)
-    tasks = task_order(cells["task"])
+    tasks = task_order(cells)
     n_common = common_seeds(cells)
     names = display_names(summary)
     basis = select.time_basis(cells)
@@ -253,7 +254,7 @@ def comparisons(summary: pd.DataFrame, baseline: str, *, min_effect: float | Non
     """Every comparison the report makes against ``baseline``, in table order, Holm-corrected together."""
     cells = summary[summary["method"] != baseline]
     order = {m: i for i, m in enumerate(method_order(cells["method"], baseline))}
-    tasks = task_order(summary["task"])
+    tasks = task_order(summary)
     cells = cells.assign(_m=cells["method"].map(order), _t=cells["task"].map(tasks.index),
                          _s=cells["train_size"].fillna(-1)).sort_values([*select.SETTING, "_m", "_t", "_s"])
     cells = cells[cells["delta_vs_baseline"].notna()]
@@ -313,7 +314,7 @@ def baseline_cells(summary: pd.DataFrame, baseline: str) -> dict[tuple, pd.Serie
 def learning_rate_table(summary: pd.DataFrame, baseline: str | None) -> Table:
     """Table 5: the selected learning rate per setting, method and task (and train size where several)."""
     sizes = summary["train_size"].drop_duplicates().sort_values(na_position="last").tolist()
-    tasks = task_order(summary["task"])
+    tasks = task_order(summary)
     columns = [(t, s) for t in tasks for s in sizes]
     label = (lambda t, s: t) if len(sizes) == 1 else (lambda t, s: f"{t} ({size_name(s)})")
     names, rows = display_names(summary), []
@@ -335,7 +336,7 @@ def low_resource_tables(summary: pd.DataFrame, baseline: str | None) -> list[Tab
         return []
     sizes = summary["train_size"].drop_duplicates().sort_values(na_position="last").tolist()
     names, tables = display_names(summary), []
-    for task in task_order(summary["task"]):
+    for task in task_order(summary):
         cells = summary[summary["task"] == task]
         n_common = common_seeds(cells)
         rows, values, groups = [], [], []

@@ -26,13 +26,11 @@ from peftbench.reports.tables import (
 )
 
 
-def vision_tasks(names) -> list:
-    """The VL tasks among ``names`` (tasks this install does not know are left out), in the paper's order."""
-    from peftbench.tasks import get_task, task_names
-    from peftbench.tasks.vl import VisionTask
-
-    known = set(task_names())
-    return [get_task(t) for t in task_order(names) if t in known and isinstance(get_task(t), VisionTask)]
+def vision_tasks(summary: pd.DataFrame, records: list[dict]) -> dict[str, dict]:
+    """The VL tasks of ``summary`` in the papers' order, each with its ``task_facts`` as ``records`` say them
+    (paper name, metrics in order and their paper names); records from before task facts were recorded name none."""
+    facts = select.facts_by_task(records)
+    return {t: facts[t] for t in task_order(summary) if (facts.get(t) or {}).get("vision")}
 
 
 def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple[str, ...]) -> dict[str, float]:
@@ -46,25 +44,24 @@ def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple
 
 def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], note: str) -> Table | None:
     """The VL tasks of ``summary`` (one row per setting and method), or None when it has none."""
-    from peftbench.tasks.vl_metrics import PAPER_NAMES
-
-    tasks = vision_tasks(summary["task"].unique()) if not summary.empty else []
+    tasks = vision_tasks(summary, records) if not summary.empty else {}
     if not tasks:
         return None
     columns = [c for c in select.SETTING if summary[c].nunique() > 1]
-    cells = [(t, m) for t in tasks for m in t.metric_names]
-    header = [*columns, "method", *(f"{t.paper_name} {PAPER_NAMES.get(m, m)}" for t, m in cells), "trainable %"]
+    cells = [(t, m) for t, facts in tasks.items() for m in facts["metrics"]]
+    header = [*columns, "method", *(f"{tasks[t]['paper_name']} {tasks[t]['metric_paper_names'][m]}" for t, m in cells),
+              "trainable %"]
     names = display_names(summary)
     rows, values, groups = [], [], []
     for setting, own in select.settings(summary):
         prefix = [dict(zip(select.SETTING, setting, strict=True))[c] for c in columns]
         for method in sorted(set(own["method"])):
             by_task = own[own["method"] == method].set_index("task")
-            found = {t.name: metric_means(records, t.name, by_task.loc[t.name], t.metric_names)
-                     for t in tasks if t.name in by_task.index}
-            scores = [found.get(t.name, {}).get(m, math.nan) for t, m in cells]
+            found = {t: metric_means(records, t, by_task.loc[t], tuple(facts["metrics"]))
+                     for t, facts in tasks.items() if t in by_task.index}
+            scores = [found.get(t, {}).get(m, math.nan) for t, m in cells]
             # a task's invalid outputs beside its first metric (they count against every one)
-            invalid = [invalid_text(by_task.loc[t.name]) if t.name in by_task.index and m == t.metric_names[0]
+            invalid = [invalid_text(by_task.loc[t]) if t in by_task.index and m == tasks[t]["metrics"][0]
                        else "" for t, m in cells]
             pct = by_task["trainable_pct"].mean()
             rows.append([*prefix, names[method],

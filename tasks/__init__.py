@@ -16,9 +16,11 @@ from peftbench.tasks.glue import TASKS as _GLUE
 from peftbench.tasks.metrics import COUNTS, INVALID
 from peftbench.tasks.superglue import TASKS as _SUPERGLUE
 from peftbench.tasks.vl import TASKS as _VL
+from peftbench.tasks.vl_metrics import PAPER_NAMES
 
 _REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE + _VL}
 _BUILT_IN = frozenset(_REGISTRY)  # the package's own tasks (some declared in task files too): never replaced
+_PAPER_ORDER = tuple(_REGISTRY)  # the built-in tasks in the papers' table order: GLUE, SuperGLUE, then VL
 
 
 def use_declarations(sent: Sequence[Mapping]) -> list[Task]:
@@ -53,10 +55,24 @@ def task_names() -> list[str]:
     return list(_REGISTRY)
 
 
+def task_facts(name: str) -> dict:
+    """What a report needs to know of task ``name`` from its record alone (reports import no task registry):
+    its ``rank`` in the papers' table order (None for a task file's task), the ``paper_name`` the papers'
+    tables give it, whether it is a ``vision`` task, its ``metrics`` in order, and ``metric_paper_names``:
+    each metric's name -> the papers' name of it (a list for the order: records are written with sorted keys)."""
+    task = get_task(name)
+    return {"rank": _PAPER_ORDER.index(name) if name in _PAPER_ORDER else None,
+            # only VL-Adapter's tasks are named otherwise in their paper's table (VQAv2, COCO Caption)
+            "paper_name": getattr(task, "paper_name", name),
+            "vision": task.images_per_example > 0,
+            "metrics": list(task.metric_names),
+            "metric_paper_names": {m: PAPER_NAMES.get(m, m) for m in task.metric_names}}
+
+
 def text_task_names() -> list[str]:
     """The tasks that read text only (no images): GLUE and SuperGLUE."""
     return [name for name in _REGISTRY if get_task(name).images_per_example == 0]
 
 
 __all__ = ["COUNTS", "INVALID", "T5_STYLE", "ClassificationTask", "DataUnavailable", "Loaded", "Task", "TextFormat",
-           "get_task", "paper_splits", "subsample", "task_names", "text_task_names", "use_declarations"]
+           "get_task", "paper_splits", "subsample", "task_facts", "task_names", "text_task_names", "use_declarations"]

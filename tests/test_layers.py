@@ -61,6 +61,15 @@ def test_no_package_imports_a_higher_floor():
     assert upward == []
 
 
+def test_reports_never_import_the_task_registry():
+    """Reports read what they need of a task from its records (``task_facts``: rank, paper name, VL or
+    not, metrics; ``metric_directions``), so a folder of records reports the same whatever tasks this
+    install knows: no file under reports/ imports ``peftbench.tasks``, inside a function or not."""
+    found = sorted(f"{m} -> {n}" for m, deps in graph().items() if m.startswith("peftbench.reports")
+                   for n in deps if n.split(".")[:2] == ["peftbench", "tasks"])
+    assert found == []
+
+
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     """One import cycle as a path of modules, or None."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done

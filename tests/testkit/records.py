@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peftbench.harness.records import SCHEMA, write_record
+from peftbench.harness.records import SCHEMA, facts_of, write_record
 
 CUDA = "torch.cuda.max_memory_allocated"
 PROVENANCE = {"versions": {"torch": "2.13.0", "pandas": "3.1.1"}, "git_commit": "abc1234",
@@ -37,6 +37,8 @@ def record(method: str, task: str, lr: float, seed: int, *, val: float | None, t
         "time_per_epoch_s": time_s if ok else None, "provenance": PROVENANCE,
     }
     rec.update(extra)
+    # as a trial's record says them (reports read a task's rank, paper name and metrics here)
+    rec.setdefault("task_facts", facts_of(rec.get("mixture") or [task]))
     return rec
 
 
