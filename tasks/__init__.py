@@ -28,7 +28,7 @@ def use_declarations(sent: Sequence[Mapping]) -> list[Task]:
     so a worker without the file, or the import of anyone's code, looks them up by name as any task.
     A built-in task's name, or one name declared twice in ``sent``, is refused (ValueError); an earlier
     declaration of the name in this process is replaced (the user edited the file since)."""
-    from peftbench.tasks.declared import DeclaredTask, task_from_declaration
+    from peftbench.tasks.declared import DeclaredData, task_from_declaration
 
     out: list[Task] = []
     for one in sent:
@@ -38,7 +38,7 @@ def use_declarations(sent: Sequence[Mapping]) -> list[Task]:
             raise ValueError(f"{one['declared_in']}: name: {name!r} is a built-in task's name")
         if any(t.name == name for t in out):
             raise ValueError(f"{one['declared_in']}: name: {name!r} is declared by two task files")
-        if not (isinstance(known, DeclaredTask) and known.sent == one):  # a worker process runs many trials
+        if not (isinstance(known, DeclaredData) and known.sent == one):  # a worker process runs many trials
             known = _REGISTRY[name] = task_from_declaration(one)
         out.append(known)
     return out

@@ -1,6 +1,7 @@
 """Tasks declared in a YAML file instead of code: the user's own data (jsonl, csv, tsv, parquet, or a
 hub dataset at a pinned revision), the input as a template over an example's fields, the target as
-a label field with its label texts (or a binned number), metrics by name from the metric registry.
+a label field with its label texts (or a binned number) or free text, metrics by name from the metric
+registry.
 
 A file holds one task (its keys at the top) or several (``tasks: [...]``)::
 
@@ -8,12 +9,14 @@ A file holds one task (its keys at the top) or several (``tasks: [...]``)::
     data: {train: train.jsonl, validation: dev.jsonl}     # or {file: all.jsonl}, or {hub: ID[/CONFIG]@REV}
     input: "review: {text}"
     target: {label: label, texts: [negative, positive]}   # or {regression: score, steps_per_unit: 5, range: [0, 5]}
+                                                          # or {text: answer, max_length: 64}
     metrics: [accuracy]
     split: paper                                          # or given, or {validation: 0.1, test: 0.1}
 
 Every mistake is one ``TaskFileError`` line naming the file and the key. Reading a task file reads
 its data too (to check the template's fields and the labels, and to hash the files), so a task that
-loads is a task that runs; the result is a plain ``ClassificationTask`` that pickles by value.
+loads is a task that runs; the result is a plain ``ClassificationTask`` (a free-text target: a
+``DeclaredTextTask``, scored by text metrics) that pickles by value.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from pathlib import Path
 import yaml
 
 from peftbench.files import read_bytes
-from peftbench.tasks.base import FIXTURES, SPLIT_SEED, ClassificationTask
-from peftbench.tasks.metrics import LABELS, NUMBERS, VALUES, get_metric, macro_f1_over
+from peftbench.tasks.base import FIXTURES, SPLIT_SEED, T5_STYLE, ClassificationTask, Task, TextFormat
+from peftbench.tasks.metrics import LABELS, NUMBERS, TEXTS, VALUES, get_metric, macro_f1_over, metrics_reading
+from peftbench.tasks.record import normalize_answer
 
 SPLIT_NAMES = ("train", "validation", "test")
 DATA_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
@@ -42,6 +46,8 @@ TASK_KEYS = {"name", "version", "data", "input", "target", "metrics", "max_sourc
              "prefix"}
 SPLIT_RULES = ("paper", "given")
 MEASURE = "measure"
+TEXT_METRICS = ("squad_em", "squad_f1")  # a free-text target's metrics where the file names none
+TEXT_LENGTH = 64  # a free-text target's tokens at most where the file does not say (ReCoRD's)
 
 
 class TaskFileError(ValueError):
@@ -99,6 +105,21 @@ class Binned:
         return math.floor((float(example[self.name]) - self.low) * self.steps_per_unit + 0.5)
 
 
+@dataclass(frozen=True)
+class TextOf:
+    """A free-text field's reference texts, any one of them right: ``"Paris"`` -> ``("Paris",)``,
+    ``["Paris", "paris, France"]`` -> both."""
+
+    name: str
+
+    def __call__(self, example: dict) -> tuple[str, ...]:
+        value = example[self.name]
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{self.name} {value!r} is neither a text nor a list of texts")
+        return tuple(texts)
+
+
 def bin_texts(steps_per_unit: int, low: float, high: float) -> tuple[str, ...]:
     """Each bin's text, with as many decimals as a step needs (5 steps per unit: "0.0" … "5.0")."""
     decimals = next(d for d in range(7) if all(abs(round(k / steps_per_unit, d) - k / steps_per_unit) < 1e-9
@@ -108,8 +129,9 @@ def bin_texts(steps_per_unit: int, low: float, high: float) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeclaredTask(ClassificationTask):
-    """A task from a task file: its data from local files (hashed) or the hub, split by its rule.
+class DeclaredData:
+    """Where a task file's task gets its data, whatever its target: local files (hashed) or the hub,
+    split by its rule. A kind of task comes after it (``DeclaredTask``, ``DeclaredTextTask``).
 
     ``files``: our split name -> (absolute path, sha256) for local data, empty for hub data;
     ``split_rule_name``: ``paper``, ``given`` or fractions of one file; ``file_sha256``: the task
@@ -168,6 +190,48 @@ class DeclaredTask(ClassificationTask):
         return super().split_sizes(raw)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DeclaredTask(DeclaredData, ClassificationTask):
+    """A task file's task with a label (or a binned number) for a target."""
+
+    def check_target(self, example: dict) -> None:
+        self.label(example)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclaredTextTask(DeclaredData, Task):
+    """A task file's task with free text for a target, scored by text metrics (``TEXTS``) against every
+    reference of a row; trained on each distinct reference, as ReCoRD. An output with no words left after
+    normalisation (empty, only punctuation or articles) can match nothing: counted ``invalid``."""
+
+    answers: TextOf
+    target_length: int = TEXT_LENGTH
+
+    @property
+    def max_target_length(self) -> int:
+        return self.target_length
+
+    def check_target(self, example: dict) -> None:
+        self.answers(example)
+
+    def target(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
+        """The row's first reference, in every format (it is text, not a label)."""
+        return self.answers(example)[0]
+
+    def training_examples(self, rows: list[dict]) -> list[dict]:
+        return [{**r, self.answers.name: a} for r in rows for a in dict.fromkeys(self.answers(r))]
+
+    def compute_metrics(self, predictions: list[str], examples: list[dict],
+                        fmt: TextFormat = T5_STYLE) -> dict[str, float]:
+        references = [list(self.answers(ex)) for ex in examples]
+        out: dict[str, float] = {}
+        for metric in self.metrics:
+            out.update(metric(predictions, references))
+        out["invalid"] = sum(not normalize_answer(p) for p in predictions)
+        out["examples"] = len(predictions)
+        return out
+
+
 def fraction_splits(rows: list[dict], fractions: Mapping[str, float]) -> dict[str, list[dict]]:
     """One file into train/validation/test: the rows shuffled with the split seed, then the first
     ``fractions["validation"]`` of them validation, the next ``fractions["test"]`` test, the rest train."""
@@ -193,7 +257,7 @@ def read_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ","))
 
 
-def task_from_declaration(sent: Mapping) -> DeclaredTask:
+def task_from_declaration(sent: Mapping) -> DeclaredTask | DeclaredTextTask:
     """The task a sweep's driver read (``DeclaredTask.sent``), rebuilt where the task file is not:
     its data files are read at the paths the driver resolved, and must hash as they did there."""
     task = _Reader(Path(sent["declared_in"]), None).task(sent["entry"], sent["file_sha256"])
@@ -204,7 +268,7 @@ def task_from_declaration(sent: Mapping) -> DeclaredTask:
     return task
 
 
-def load_task_file(path: str | Path) -> list[DeclaredTask]:
+def load_task_file(path: str | Path) -> list[DeclaredTask | DeclaredTextTask]:
     """Every task a task file declares, its data read and checked (``TaskFileError`` on a mistake)."""
     path = Path(path).absolute()
     try:
@@ -250,27 +314,43 @@ class _Reader:
             raise self.fail(key, f"expected {what}, got {entry[key]!r}")
         return entry[key]
 
-    def task(self, entry: dict, sha: str) -> DeclaredTask:
+    def task(self, entry: dict, sha: str) -> DeclaredTask | DeclaredTextTask:
         if unknown := sorted(set(entry) - TASK_KEYS):
             raise self.fail(unknown[0], f"unknown key (known: {', '.join(sorted(TASK_KEYS))})")
         name = self.need(entry, "name", str, "the task's name")
         template = Template(self.need(entry, "input", str, 'a template over the fields, "premise: {premise}"'))
-        target = self.target(self.need(entry, "target", dict, "{label: FIELD, texts: [...]} or {regression: ...}"))
+        target = self.target(self.need(entry, "target", dict, "{label: FIELD, texts: [...]}, {regression: ...} "
+                                                              "or {text: FIELD}"))
         data, split_rule = self.data(self.need(entry, "data", dict, "{train: FILE, validation: FILE}, {file: FILE} "
                                                                      "or {hub: ID[/CONFIG]@REVISION}"), entry)
-        metrics = self.metrics(entry.get("metrics", ["accuracy"]), len(target["label_texts"]))
-        task = DeclaredTask(name=name, version=str(entry.get("version", "1.0.0")), formatter=template,
-                            metrics=metrics, epochs=self.positive(entry, "epochs", 3), prefix=entry.get("prefix"),
-                            split_rule_name=split_rule, file_sha256=sha, declared_in=str(self.path),
-                            declaration=entry,
-                            **data, **target)
+        free_text = "answers" in target
+        metrics = self.metrics(entry.get("metrics", list(TEXT_METRICS) if free_text else ["accuracy"]), target)
+        kind = DeclaredTextTask if free_text else DeclaredTask
+        task = kind(name=name, version=str(entry.get("version", "1.0.0")), formatter=template,
+                    metrics=metrics, epochs=self.positive(entry, "epochs", 3), prefix=entry.get("prefix"),
+                    split_rule_name=split_rule, file_sha256=sha, declared_in=str(self.path), declaration=entry,
+                    **data, **target)
         rows = self.check_data(task, template)
-        length = entry.get("max_source_length", 128)
-        if length == MEASURE:  # bytes bound tokens from above for T5's vocabulary and equal them for ByT5's
-            length = max(len(template(ex).encode()) for split in rows.values() for ex in split) + 1
-        elif not isinstance(length, int) or isinstance(length, bool) or length < 1:
-            raise self.fail("max_source_length", f"expected a positive integer or '{MEASURE}', got {length!r}")
-        return replace(task, max_source_length=length)
+        # bytes bound tokens from above for T5's vocabulary and equal them for ByT5's
+        task = replace(task, max_source_length=self.length(entry, "max_source_length", 128, rows,
+                                                           lambda ex: [template(ex)]))
+        if free_text:
+            task = replace(task, target_length=self.length(entry["target"], "max_length", TEXT_LENGTH, rows,
+                                                           task.answers, key="target.max_length"))
+        return task
+
+    def length(self, spec: dict, name: str, default: int, rows: dict[str, list[dict]], texts, *,
+               key: str | None = None) -> int:
+        """A length in tokens as ``spec[name]`` says it: a positive integer, or ``measure``: the longest of
+        ``texts(example)`` over the data in bytes, plus the end of the sequence (hub data without
+        fixtures has no rows to measure: the default)."""
+        value = spec.get(name, default)
+        if value == MEASURE:
+            found = [len(t.encode()) for split in rows.values() for ex in split for t in texts(ex)]
+            return max(found) + 1 if found else default
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self.fail(key or name, f"expected a positive integer or '{MEASURE}', got {value!r}")
+        return value
 
     def positive(self, entry: dict, key: str, default: int) -> int:
         value = entry.get(key, default)
@@ -279,7 +359,12 @@ class _Reader:
         return value
 
     def target(self, spec: dict) -> dict:
-        """The task's label fields from ``target``: a label field with its texts, or a binned number."""
+        """The task's target fields from ``target``: a label field with its texts, a binned number, or a
+        field of free text (``answers``)."""
+        if "text" in spec:
+            if unknown := sorted(set(spec) - {"text", "max_length"}):
+                raise self.fail(f"target.{unknown[0]}", "unknown key (known: text, max_length)")
+            return {"answers": TextOf(self.need(spec, "text", str, "the field of the target text"))}
         if "label" in spec:
             texts = self.texts(spec, "texts", required=True)
             digits = self.texts(spec, "digits", required=False)
@@ -296,8 +381,8 @@ class _Reader:
                 raise self.fail("target.range", f"expected [LOW, HIGH] with LOW < HIGH, got {bounds!r}")
             texts = bin_texts(steps, *bounds)
             return {"label": Binned(name, steps, bounds[0]), "label_texts": texts, "label_digits": texts}
-        raise self.fail("target", "expected {label: FIELD, texts: [...]} or {regression: FIELD, steps_per_unit: N, "
-                                  "range: [LOW, HIGH]}")
+        raise self.fail("target", "expected {label: FIELD, texts: [...]}, {regression: FIELD, steps_per_unit: N, "
+                                  "range: [LOW, HIGH]} or {text: FIELD}")
 
     def texts(self, spec: dict, key: str, *, required: bool) -> tuple[str, ...]:
         value = spec.get(key)
@@ -309,19 +394,25 @@ class _Reader:
             raise self.fail(f"target.{key}", "a label text appears twice (a prediction could not say which label)")
         return tuple(value)
 
-    def metrics(self, names, num_labels: int) -> tuple:
+    def metrics(self, names, target: dict) -> tuple:
+        """The registered metrics ``names``, each of a kind the target gives: text metrics for free text,
+        label (or number) metrics for a label."""
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise self.fail("metrics", f"expected a list of metric names, got {names!r}")
-        out = []
+        free_text, out = "answers" in target, []
         for name in names:
             try:
                 metric = get_metric(name)
             except KeyError as exc:
                 raise self.fail("metrics", exc.args[0]) from None
+            if free_text and metric.inputs != TEXTS:
+                raise self.fail("metrics", f"{name} reads {metric.inputs}; a free-text target is scored by a text "
+                                           f"metric ({', '.join(metrics_reading(TEXTS))})")
             if name == "macro_f1":
-                metric = macro_f1_over(num_labels)
-            elif metric.inputs not in (VALUES, LABELS, NUMBERS):
-                raise self.fail("metrics", f"{name} reads {metric.inputs}; a declared task scores one label per row")
+                metric = macro_f1_over(len(target["label_texts"]))
+            elif not free_text and metric.inputs not in (VALUES, LABELS, NUMBERS):
+                raise self.fail("metrics", f"{name} reads {metric.inputs}; a declared label task scores one "
+                                           "label per row")
             out.append(metric)
         return tuple(out)
 
@@ -375,7 +466,7 @@ class _Reader:
             out[split] = (str(path), digest)
         return {"files": out, "hub_path": "", "hub_config": "", "revision": ""}
 
-    def check_data(self, task: DeclaredTask, template: Template) -> dict[str, list[dict]]:
+    def check_data(self, task: DeclaredTask | DeclaredTextTask, template: Template) -> dict[str, list[dict]]:
         """The data's rows, after checking every split has some, every row has the template's fields
         and a label the target knows. Hub data is checked on its fixtures where the package has them."""
         if not task.files and not (FIXTURES / task.name).is_dir():
@@ -393,7 +484,7 @@ class _Reader:
                     raise self.fail("input", f"field {missing[0]!r} is not in {where} row {i + 1} "
                                              f"(it has: {', '.join(row)})")
                 try:
-                    task.label(row)
+                    task.check_target(row)
                 except KeyError as exc:
                     raise self.fail("target", f"{where} row {i + 1}: no field {exc}") from None
                 except (ValueError, TypeError) as exc:

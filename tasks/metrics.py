@@ -69,6 +69,11 @@ def get_metric(name: str) -> Metric:
         raise KeyError(f"unknown metric {name!r} (known: {', '.join(sorted(_METRICS))})") from None
 
 
+def metrics_reading(inputs: str) -> list[str]:
+    """The names of the registered metrics that read ``inputs`` (``TEXTS``: squad_em, bleu4, …), sorted."""
+    return sorted(name for name, metric in _METRICS.items() if metric.inputs == inputs)
+
+
 def unregister_metric(name: str) -> None:
     """Drop a metric (a test's own, registered for the test alone)."""
     _METRICS.pop(name, None)
