@@ -100,8 +100,8 @@ def cmd_sweep(args) -> int:
     from peftbench.harness.spec import SpecError, load_spec
 
     try:
-        spec, narrow = load_spec(args.spec), narrowing(args)
-        spec = with_loggers(spec, args.logger or [])
+        spec, narrow = load_spec(args.spec, include_paths=tuple(args.include_path or ())), narrowing(args)
+        spec = with_log_samples(with_loggers(spec, args.logger or []), args.log_samples)
         selected = len(narrow.points(spec))
     except (SpecError, ValueError) as exc:
         return fail(exc)
@@ -148,6 +148,8 @@ def interrupted(args) -> int:
     flags = [f"--{name} {shlex.quote(value)}" for name, value in (("methods", args.methods), ("tasks", args.tasks),
                                                                    ("seeds", args.seeds), ("address", args.address),
                                                                    ("storage", args.storage)) if value]
+    flags += [f"--include-path {shlex.quote(d)}" for d in args.include_path or ()]
+    flags += ["--log-samples"] if args.log_samples else []
     command = " ".join(["peftbench sweep", shlex.quote(args.spec), "--out", shlex.quote(args.out), *flags,
                         "--resume", *(["--no-retry-failed"] if args.no_retry_failed else [])])
     print(f"\ninterrupted: {done} trials recorded in {out / 'results'}; the others are missing. "
@@ -176,6 +178,11 @@ def with_loggers(spec, names: list[str]):
 
     check_loggers(names)
     return dataclasses.replace(spec, loggers=tuple(dict.fromkeys([*spec.loggers, *names])))
+
+
+def with_log_samples(spec, keep: bool):
+    """The spec with ``--log-samples``: as its own ``log_samples: true``."""
+    return dataclasses.replace(spec, settings={**spec.settings, "log_samples": True}) if keep else spec
 
 
 def cmd_trial(args) -> int:
@@ -413,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logger", action="append", metavar="NAME",
                    help="send results to a tracker too: tensorboard, wandb or mlflow "
                         "(repeatable; adds to the spec's loggers)")
+    p.add_argument("--include-path", action="append", metavar="DIR",
+                   help="a folder of task files whose tasks the spec may name (repeatable; as the spec's task_files)")
+    p.add_argument("--log-samples", action="store_true",
+                   help="keep each trial's test inputs, targets, outputs and scores in OUT/samples "
+                        "(as the spec's log_samples: true)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("trial", help="run one trial in this process, without Ray (e.g. to measure on one GPU)")

@@ -168,10 +168,26 @@ MAX_GRID_POINTS = 10_000
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a name, never a path
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def load_spec(path: str | Path, *, include_paths: tuple[str, ...] = ()) -> SweepSpec:
+    """The spec file at ``path``, with the task files of the folders ``include_paths`` (``--include-path``)."""
     path = Path(path)
-    raw = read_yaml(path)
+    raw = with_include_paths(read_yaml(path), include_paths)
     return parse_spec(raw, source=str(path), default_name=re.sub(r"[^A-Za-z0-9._-]", "-", path.stem) or "sweep")
+
+
+def with_include_paths(raw, folders: tuple[str, ...]):
+    """The spec's YAML with each folder of ``--include-path`` added to its ``task_files`` as the spec's own
+    would be (every ``.yaml`` file in it), named absolute: the spec's are relative to the spec, these to
+    where the command runs. A folder that is missing or holds no task file is refused in one line."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise SpecError(f"--include-path {folder}: no such folder")
+        if not any(Path(folder).glob("*.y*ml")):
+            raise SpecError(f"--include-path {folder}: no task file (*.yaml) in it")
+    own = raw.get("task_files", []) if isinstance(raw, dict) else None
+    if not folders or not isinstance(own, list):
+        return raw  # a spec (or its task_files) of the wrong kind: parse_spec refuses it in its own words
+    return {**raw, "task_files": [*own, *(str(Path(f).resolve()) for f in folders)]}
 
 
 def read_yaml(path: Path):

@@ -1,6 +1,6 @@
 """The README's own-data example, offline: a JSONL of one's own with a new label set and a task file
 beside it (configs/own-task/), swept with two methods on a saved model named relative to the spec,
-ends with ok records that name the data, and a report."""
+ends with ok records that name the data, and a report; ``--log-samples`` keeps what the model said."""
 
 import shutil
 from pathlib import Path
@@ -26,7 +26,7 @@ def test_a_sweep_on_own_data_and_a_relative_local_model_ends_ok_with_a_report(tm
     spec = folder / "spec.yaml"
     spec.write_text(spec.read_text().replace("model: tiny-t5-pretrained", "model: my/mymodel"))
     out = tmp_path / "out"
-    proc = sweep(spec, out, cwd=tmp_path)  # not the spec's folder: paths resolve against the spec
+    proc = sweep(spec, out, "--log-samples", cwd=tmp_path)  # not the spec's folder: paths resolve against the spec
     output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output[-3000:]
     records = records_in(out)
@@ -37,3 +37,5 @@ def test_a_sweep_on_own_data_and_a_relative_local_model_ends_ok_with_a_report(tm
     assert {r["model"] for r in records.values()} == {str(folder / "my" / "mymodel")}
     _, failed = table_rows(output, "Failed trials (0)")
     assert failed == {}
+    samples = sorted(p.name for p in (out / "samples").iterdir())  # the flag, as the spec's log_samples: true
+    assert samples == sorted(f"{trial_id}.jsonl" for trial_id in records)

@@ -91,3 +91,29 @@ def test_a_worker_without_the_task_file_runs_the_trial_it_is_sent(folder, tmp_pa
                           check=True, cwd=tmp_path_factory.mktemp("elsewhere"))
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"known_before": False, "status": "ok", "error": None, "data_source": task.data_source}
+
+
+def test_include_path_adds_a_folders_task_files_as_the_specs_own(folder, monkeypatch, capsys):
+    from peftbench.cli.main import main
+
+    (folder / "more").mkdir()  # a name of its own: the registry of this process outlives each test
+    (folder / "more" / "stars.yaml").write_text(TASK.replace("stars-spec", "stars-included"))
+    (folder / "bare.yaml").write_text((folder / "spec.yaml").read_text().replace("task_files: [tasks]\n", "")
+                                      .replace("stars-spec", "stars-included"))
+    with pytest.raises(SpecError, match="unknown task 'stars-included'"):
+        load_spec(folder / "bare.yaml")
+    monkeypatch.chdir(folder / "data")  # the flag's folder is relative to where the command runs, not to the spec
+    [cfg] = load_spec(folder / "bare.yaml", include_paths=("../more",)).trials()
+    assert [s["declared_in"] for s in cfg.declarations] == [str(folder / "more" / "stars.yaml")]
+    assert main(["sweep", str(folder / "bare.yaml"), "--include-path", "../more", "--dry-run"]) == 0
+    assert "1 trials = 1 methods × 1 tasks" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("made", "what"), [(False, "no such folder"), (True, "no task file (*.yaml) in it")])
+def test_an_include_path_without_task_files_is_one_line(folder, capsys, made, what):
+    from peftbench.cli.main import main
+
+    if made:
+        (folder / "empty").mkdir()
+    assert main(["sweep", str(folder / "spec.yaml"), "--include-path", str(folder / "empty"), "--dry-run"]) == 2
+    assert capsys.readouterr().err == f"peftbench: --include-path {folder / 'empty'}: {what}\n"
