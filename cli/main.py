@@ -185,16 +185,29 @@ def with_log_samples(spec, keep: bool):
     return dataclasses.replace(spec, settings={**spec.settings, "log_samples": True}) if keep else spec
 
 
+def task_file_settings(task: str) -> dict:
+    """``--task FILE.yaml[:NAME]``: the settings that run that task of a task file, its name and its
+    declaration as a sweep's driver sends them (so the record names the data and the file's hash as a
+    sweep's do); none for a task's name."""
+    from peftbench.tasks.declared import task_in_file
+
+    found = task_in_file(task)
+    return {} if found is None else {"task": found.name, "declarations": (found.sent,)}
+
+
 def cmd_trial(args) -> int:
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig) if hasattr(args, f.name)}
     settings["method_options"] = parse_options(getattr(args, "option", None), methods=[args.method])
     if "batch" in settings:
         settings["batch"] = parse_batch(settings["batch"])
     try:
+        settings.update(task_file_settings(settings["task"]))
         cfg = TrialConfig(**settings)
         check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
         return fail(f"{flag_of(exc.key)}: {exc.message}")
+    except ValueError as exc:  # TaskFileError: names the file and the key
+        return fail(exc)
     from peftbench.harness.folder import FolderError, check_writable
 
     if problem := model_error(cfg.model):
@@ -359,6 +372,7 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
     special = {"method_options": {"action": "append", "metavar": "KEY=VALUE", "dest": "option"},
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
                "labels": {"choices": LABEL_STYLES},
+               "task": {"help": "a task (peftbench tasks lists them), or a task file's: FILE.yaml[:NAME]"},
                "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."}}
     for f in dataclasses.fields(TrialConfig):
         if f.metadata.get("flag", "") is None:  # set by a sweep's driver, never typed

@@ -296,6 +296,26 @@ def load_task_file(path: str | Path) -> list[DeclaredTask | DeclaredTextTask]:
     return tasks
 
 
+TASK_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def task_in_file(ref: str) -> DeclaredTask | DeclaredTextTask | None:
+    """The task ``FILE.yaml[:NAME]`` means (``peftbench trial --task``): task NAME of the file, or the file's
+    one task; None where ``ref`` names no task file (a task's name). A file of several tasks without a
+    NAME, or a NAME it does not declare, is a ``TaskFileError`` naming the file and its tasks."""
+    file, _, name = ref.rpartition(":") if not ref.endswith(TASK_FILE_SUFFIXES) else (ref, "", "")
+    if not file.endswith(TASK_FILE_SUFFIXES):
+        return None
+    tasks = load_task_file(file)
+    names = ", ".join(t.name for t in tasks)
+    if not name and len(tasks) > 1:
+        raise TaskFileError(f"{Path(file).absolute()}: name: the file declares {names}; name one (FILE:NAME)")
+    found = [t for t in tasks if t.name == name or not name]
+    if not found:
+        raise TaskFileError(f"{Path(file).absolute()}: name: no task {name!r} in the file (it declares {names})")
+    return found[0]
+
+
 @dataclass
 class _Reader:
     """Reads one task's entry of a task file; ``fail`` names the file and the key."""
