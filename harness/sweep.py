@@ -6,7 +6,8 @@ spec's points that have no ``ok`` record yet (failed ones run again unless kept)
 rebuilds the experiment from the spec and the records (nothing of Ray's is unpickled); a trial
 continues from its last epoch's checkpoint; Ray retries trials whose worker or node was lost
 (``max_failures``), and a trial Ray gives up on gets a ``failed`` record from the driver, so every
-point of the grid ends with exactly one record.
+point of the grid ends with exactly one record. A run that Ray itself ends (an error Tune does not
+make a trial's) is run again over the points without a record (``run_rounds``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,21 @@ from peftbench.harness.spec import Narrowing, SweepSpec
 from peftbench.harness.trial import run_trial
 
 CONNECT_TIMEOUT_S = 5
+RAY_ENDED_ROUNDS = 2  # times the points without a record run again after Ray itself ended the run
 
 
 class SweepError(RuntimeError):
     """A sweep that cannot start as asked (one line, for the terminal)."""
+
+
+class RayEnded(RuntimeError):
+    """Ray Tune ended the whole run on a system error that it does not make a trial's failure: e.g. its
+    memory monitor killing a trial's worker while the worker starts (ray 2.60's actor manager raises
+    ``RuntimeError("Caught unexpected exception")`` for an ``OutOfMemoryError`` there)."""
+
+    def __init__(self, why: str, slots: int):
+        super().__init__(why)
+        self.slots = slots
 
 
 def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
@@ -109,8 +121,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
         points, bad = points_to_run(spec, selected, out_dir, retry_failed=retry_failed)
         start = time.perf_counter()
         with stop_on_signals():
-            slots = run_grid(spec, points, out_dir, address=address, storage=storage or str(out_dir / "ray"),
-                             prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
+            slots = run_rounds(spec, selected, points, out_dir, address=address,
+                               storage=storage or str(out_dir / "ray"),
+                               prepare=lambda: prepare_folder(spec, spec_json, out_dir, lock, bad))
         wall = time.perf_counter() - start
     finally:
         lock.release()
@@ -119,6 +132,24 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     print(timing_summary(records, wall=wall, slots=slots, since=time.time() - wall))
     recorded = {r["trial_id"] for r in records}
     return SweepOutcome(records, [t for t in wanted if t not in recorded])
+
+
+def run_rounds(spec: SweepSpec, selected: list[dict], points: list[dict], out_dir: Path, **grid) -> int:
+    """``run_grid``, and again over the points still without a record when Ray ended the run itself
+    (``RayEnded``): the records are the state, so a round loses only the trials that were running.
+    After ``RAY_ENDED_ROUNDS`` more rounds, one line says so and ``--resume`` runs the rest."""
+    for round_ in range(RAY_ENDED_ROUNDS + 1):
+        try:
+            return run_grid(spec, points, out_dir, **grid)
+        except RayEnded as exc:
+            points, _ = points_to_run(spec, selected, out_dir, retry_failed=False)
+            if not points:
+                return exc.slots
+            if round_ == RAY_ENDED_ROUNDS:
+                raise SweepError(f"Ray ended the run {round_ + 1} times ({exc}); {len(points)} trials have no "
+                                 f"record: peftbench sweep SPEC --out {out_dir} --resume runs them") from None
+            print(f"[sweep] Ray ended the run ({exc}); the {len(points)} trials without a record run again")
+    raise AssertionError("unreachable")
 
 
 def quiet_ray() -> None:
@@ -251,12 +282,26 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
         # worker, not per trial (memory is reset per trial).
         tuner = tune.Tuner(trainable, param_space={"point": tune.grid_search(points)}, run_config=run_config,
                            tune_config=tune.TuneConfig(reuse_actors=True))
-        tuner.fit()
+        fit(tuner, slots)
         for line in where_lines(spec.loggers, out_dir):
             print(line)
     finally:
         ray.shutdown()
     return slots
+
+
+def fit(tuner, slots: int) -> None:
+    """``tuner.fit()``; a Ray system error that Tune lets out of the whole run is ``RayEnded`` (its
+    first line), anything else as raised."""
+    import ray
+
+    try:
+        tuner.fit()
+    except RuntimeError as exc:
+        if not isinstance(exc.__cause__, ray.exceptions.RayError):
+            raise
+        said = str(exc.__cause__).strip().splitlines()
+        raise RayEnded(f"{type(exc.__cause__).__name__}: {said[0] if said else ''}", slots) from None
 
 
 def join_cluster(address: str | None) -> None:
@@ -265,6 +310,11 @@ def join_cluster(address: str | None) -> None:
     import ray
 
     if not address:
+        # Ray's memory monitor kills workers when the whole machine's memory passes 95%, other users'
+        # processes included, and Tune cannot always recover a kill (RayEnded): on a shared machine
+        # one busy neighbour ended a smoke sweep. Our CPU trials are capped at their budget
+        # (RLIMIT_AS) instead; setting the variable turns the monitor back on.
+        os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
                  logging_level=logging.WARNING)
         return

@@ -65,9 +65,11 @@ def banner_lines(records: list[dict], failed: list[dict]) -> list[str]:
     """The report's opening lines: trials ok and failed, and where the data was not the benchmark's."""
     lines = [f"{len(records) - len(failed)} of {len(records)} trials ok, {len(failed)} failed"
              + (" (listed under Failed trials)." if failed else ".")]
-    kinds = [select.data_kind(r.get("data_source")) for r in records]
+    # a trial that failed before loading its data (a lost worker) names none: that is not old records
+    named = [r for r in records if r.get("data_source") or r["status"] == "ok"]
+    kinds = [select.data_kind(r.get("data_source")) for r in named]
     fixtures, unknown = kinds.count("fixtures"), kinds.count(select.UNKNOWN)
-    if fixtures == len(records):
+    if named and fixtures == len(named):
         lines.append("Made from offline FIXTURES (a few examples per task, for testing the pipeline), not the "
                      "benchmark's datasets: these numbers say nothing about the methods.")
     elif fixtures:

@@ -145,3 +145,17 @@ def test_summary_json_holds_every_cell_of_every_table_and_the_numbers(sweep, tmp
     assert [f["trial_id"] for f in document["failures"]] == ["adapter-rte-lr0.003-s2-nNone"]
     assert main(["report", str(sweep), "--format", "all", "--out", str(tmp_path / "all")]) == 0
     assert (tmp_path / "all" / "summary.json").is_file()
+
+
+def test_a_trial_lost_before_its_data_is_not_called_an_old_record(tmp_path):
+    """A trial whose worker died before it loaded data has a failed record without a data_source
+    (the driver writes it); the report must not blame old records for that, while an ok record
+    without one is still named."""
+    lost = record("adapter", "sst2", 1e-3, 1, val=None, test=None, status="failed")
+    ok = record("adapter", "sst2", 1e-3, 0, val=80.0, test=79.0, data_source="fixtures")
+    write_all(tmp_path / "a", [ok, lost])
+    text = report(tmp_path / "a")
+    assert "do not say which data" not in text
+    assert "FIXTURES" in text
+    write_all(tmp_path / "b", [record("adapter", "sst2", 1e-3, 0, val=80.0, test=79.0), lost])
+    assert "1 of 2 records do not say which data" in report(tmp_path / "b")
