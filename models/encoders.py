@@ -7,6 +7,9 @@
                   :197) max-pooled to 6×6 = 36 "boxes" as their model's ``Downsample`` does
                   (``nn.AdaptiveMaxPool2d``, ``VL-T5/src/modeling_bart.py:413-437``; timm's port of OpenAI's weights)
     ID[@REV]      any Hugging Face CLIP vision model by hub id: its patch tokens, max-pooled to 6×6 the same way
+    clip-vit      VL-Adapter's video setting (``--feature ViT --n_boxes 64``): one 512-d CLIP ViT feature per
+                  frame (``args.feat_dim = 512``, ``VL-T5/src/multitask_video.py:646``), a clip's frames brought to
+                  64 tokens (``resize``, ``src/video/tvqa_data.py:34-44``); tiny-clip-vit its offline stand-in
 
 The pooling is done once, at extraction: the model's pool of frozen features gives the same numbers.
 
@@ -33,6 +36,11 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's normalisation (
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 GRID = 6  # VL-Adapter: 36 boxes, a 6×6 grid
 CLIP_RN101_SIZE = 224  # VL-Adapter's --image_size "(224,224)" in every image script
+# The video encoders' specs only (named with helper V1, who adds the encoders themselves): a clip is one
+# "image" of VIDEO_TOKENS frame cells.
+CLIP_VIT = "clip-vit"
+TINY_CLIP_VIT = "tiny-clip-vit"
+VIDEO_TOKENS = 64  # --n_boxes 64 in every video script
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,10 @@ def spec(name: str) -> EncoderSpec:
         return EncoderSpec(name, cfg.hidden_size, side * side, cfg.image_size, None)
     if name == CLIP_RN101:
         return EncoderSpec(name, 2048, GRID * GRID, CLIP_RN101_SIZE, GRID)
+    if name == CLIP_VIT:
+        return EncoderSpec(name, 512, VIDEO_TOKENS, CLIP_RN101_SIZE, None)
+    if name == TINY_CLIP_VIT:
+        return EncoderSpec(name, tiny_clip_config().hidden_size, VIDEO_TOKENS, tiny_clip_config().image_size, None)
     from transformers import AutoConfig
 
     repo, _, revision = name.partition("@")
@@ -77,7 +89,7 @@ def spec(name: str) -> EncoderSpec:
 
 def check_encoder(name: str) -> str | None:
     """Why ``name`` is no image encoder (None: it is one, as far as can be told offline)."""
-    if name in (TINY_CLIP, CLIP_RN101):
+    if name in (TINY_CLIP, CLIP_RN101, CLIP_VIT, TINY_CLIP_VIT):
         return None
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
