@@ -1,4 +1,4 @@
-"""GLUE, SuperGLUE and vision-and-language tasks as declarative specs, looked up by name."""
+"""GLUE, SuperGLUE, vision-and-language and video-and-language tasks as declarative specs, looked up by name."""
 
 from collections.abc import Mapping, Sequence
 
@@ -15,9 +15,10 @@ from peftbench.tasks.base import (
 from peftbench.tasks.glue import TASKS as _GLUE
 from peftbench.tasks.metrics import COUNTS, INVALID
 from peftbench.tasks.superglue import TASKS as _SUPERGLUE
+from peftbench.tasks.video import TASKS as _VIDEO
 from peftbench.tasks.vl import TASKS as _VL
 
-_REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE + _VL}
+_REGISTRY: dict[str, Task] = {t.name: t for t in _GLUE + _SUPERGLUE + _VL + _VIDEO}
 _BUILT_IN = frozenset(_REGISTRY)  # the package's own tasks (some declared in task files too): never replaced
 
 

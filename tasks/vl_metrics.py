@@ -19,7 +19,8 @@ import re
 
 from peftbench.tasks.metrics import TEXTS, check_lengths, register_metric
 
-PAPER_NAMES = {"vqa_accuracy": "VQA accuracy", "accuracy": "accuracy", "cider": "CIDEr", "bleu4": "BLEU-4"}
+PAPER_NAMES = {"vqa_accuracy": "VQA accuracy", "accuracy": "accuracy", "cider": "CIDEr", "bleu4": "BLEU-4",
+               "rouge_l": "ROUGE-L"}
 
 # The official evaluation's normalisation tables (vqaEval.py), in part: contractions most common in answers.
 _CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
@@ -112,3 +113,13 @@ def bleu4(predictions: list[str], references: list[list[str]]) -> dict[str, floa
     scores, _ = Bleu(4).compute_score(*_scorer_inputs(predictions, references), verbose=0)
     return {"bleu4": 100.0 * float(scores[3])}
 
+
+
+@register_metric(higher_is_better=True, inputs=TEXTS)
+def rouge_l(predictions: list[str], references: list[list[str]]) -> dict[str, float]:
+    """ROUGE-L (Lin, 2004; the LCS F-measure with β = 1.2, best over references, averaged over rows), the
+    COCO evaluation's ``Rouge`` scorer, which VL-Adapter's video evaluator prints beside CIDEr."""
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    score, _ = Rouge().compute_score(*_scorer_inputs(predictions, references))
+    return {"rouge_l": 100.0 * float(score)}
