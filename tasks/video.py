@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftbench.models.encoders import CLIP_VIT, TINY_CLIP_VIT
 from peftbench.tasks.base import FIXTURES, FIXTURES_SOURCE, T5_STYLE, DataUnavailable, TextFormat
 from peftbench.tasks.metrics import accuracy
 from peftbench.tasks.vl import VisionTask
@@ -117,6 +116,8 @@ class VideoTask(VisionTask):
 
     def encoder(self, data_source: str) -> str:
         """Fixture clips are read by the tiny CLIP ViT, VALUE's features are VL-Adapter's ``clip-vit``."""
+        from peftbench.models.encoders import CLIP_VIT, TINY_CLIP_VIT  # here: listing tasks imports no torch
+
         return TINY_CLIP_VIT if data_source == FIXTURES_SOURCE else CLIP_VIT
 
     def images(self, example: dict) -> list[bytes]:

@@ -17,7 +17,8 @@ PLAN = BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed")
 def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):
     assert main(["tasks", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert list(rows) == task_names() and len(rows) == 18
+    assert list(rows) == task_names() and len(rows) == 22
+    assert rows["tvqa"]["metrics"] == ["accuracy"] and rows["tvc"]["metrics"] == ["cider", "bleu4", "rouge_l"]
     assert rows["mrpc"]["metrics"] == ["f1", "accuracy"]
     assert rows["vqa"]["metrics"] == ["vqa_accuracy"] and rows["coco-caption"]["metrics"] == ["cider", "bleu4"]
     # valid and test-P, as the hub has them
@@ -32,7 +33,7 @@ def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):
 def test_tasks_table(capsys):
     assert main(["tasks"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 + 18
+    assert len(lines) == 2 + 22
     assert lines[2].split()[:3] == ["cola", "nyu-mll/glue:cola", "matthews_corr"]
 
 

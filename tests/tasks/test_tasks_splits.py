@@ -10,10 +10,9 @@ import sys
 import pytest
 import torch
 
-from peftbench.tasks import get_task, paper_splits, subsample, task_names
-from peftbench.tasks.vl import TASKS as VL_TASKS
+from peftbench.tasks import get_task, paper_splits, subsample, text_task_names
 
-TEXT_TASKS = [n for n in task_names() if n not in {t.name for t in VL_TASKS}]  # VL tasks: test_vl_tasks.py
+TEXT_TASKS = text_task_names()  # VL tasks: test_vl_tasks.py, video tasks: test_video_tasks.py
 
 RULED = [n for n in TEXT_TASKS if "test" not in get_task(n).hub_splits]
 
