@@ -1,7 +1,6 @@
 """VL-Adapter's video-text shares (trainable ÷ every parameter with the method in, their trainer_base.py:235-242)
 on VL-BART + CLIP ViT frame features, the four methods their scripts/video/ ship, counted by the code."""
 
-import pytest
 import torch
 
 from peftbench.cli.main import main
@@ -51,10 +50,6 @@ def test_single_prompt_is_plain_vectors_not_their_mlp():
 
 def test_params_prints_the_video_share_for_the_video_tasks(capsys):
     """The issue's command (their options spelled out) prints 3.394 in the "% of all" column."""
-    from peftbench.tasks import task_names
-
-    if missing := [t for t in VIDEO4 if t not in task_names()]:
-        pytest.skip(f"video tasks not registered yet (helper V1's branch): {missing}")
     args = ["params", "--model", MODEL, "--tasks", ",".join(VIDEO4), "--method", "adapter"]
     assert main(args + [f"--option={k}={v}" for k, v in SINGLE_ADAPTER.items()]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
