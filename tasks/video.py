@@ -49,7 +49,7 @@ def clip_bytes(value) -> bytes:
     if isinstance(value, dict) and value.get("path"):
         from peftbench.files import read_bytes
 
-        return read_bytes(Path(value["path"]), kind="features", cap=64 << 20)
+        return read_bytes(Path(value["path"]), kind="features", cap=64 << 20, follow=True)  # a folder the user named
     if isinstance(value, dict):
         value = value.get("bytes")
     if isinstance(value, bytes):

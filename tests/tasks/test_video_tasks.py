@@ -27,7 +27,7 @@ def test_the_four_tasks_are_registered_under_their_names():
 @pytest.mark.parametrize(("name", "source", "target"), [
     ("tvqa", "[Subs] Chase : Look at this. [Q] Which way does the square move? [TS] (0.00-9.00) [Choices] "
              "a0: left. a1: right. a2: up. a3: down. a4: still. tvqa:", "a0"),
-    ("how2qa", "[Subs] Today we are going to try this. [Q] What colour does the square turn? [TS] (0.00-9.00) "
+    ("how2qa", "[Subs] Today we are going to try this. [Q] What colour does the screen turn? [TS] (0.00-9.00) "
                "[Choices] a0: red. a1: green. a2: blue. a3: yellow. how2qa:", "a0"),
     ("tvc", "[Subs] Chase : Look at this. [TS] ([0.0, 9.0]) tvc:", "red goes left"),
     ("yc2c", "[Subs] Add a pinch of salt. yc2c:", "green turns red"),
