@@ -21,7 +21,8 @@ MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
-LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps")
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps", "num_beams",
+                  "generation_max_length")
 
 
 class ConfigError(ValueError):
@@ -92,6 +93,12 @@ class TrialConfig:
     select: str = field(default="best", metadata=_help(
         "the weights the test split scores: best (the best validation's) or last (after the last epoch, as "
         "VL-Adapter)"))
+    num_beams: int | None = field(default=None, metadata=_help(
+        "beam width of every task that declares its own decoding (VL captions: beam 5), e.g. 1 in a smoke on an "
+        "untrained tiny model; null: each task's own"))
+    generation_max_length: int | None = field(default=None, metadata=_help(
+        "the decoder length bound of every task that declares its own decoding (VL captions: 40 tokens, video 20); "
+        "null: each task's own"))
 
     def __post_init__(self):
         if isinstance(self.mixture, list):  # from YAML or JSON: one form, so equal configs share an id
@@ -236,6 +243,9 @@ def _check(cfg: TrialConfig) -> None:
         "temperature": (_finite(cfg.temperature, least=0, strict=True), "a positive finite number"),
         "mixture_score": (cfg.mixture_score in MIXTURE_SCORES, f"one of {', '.join(MIXTURE_SCORES)}"),
         "select": (cfg.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
+        "num_beams": (_positive_int(cfg.num_beams, allow_none=True), "a positive integer or null"),
+        "generation_max_length": (_positive_int(cfg.generation_max_length, allow_none=True),
+                                  "a positive integer or null"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:

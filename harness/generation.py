@@ -4,6 +4,8 @@ metrics (``Task.compute_metrics``)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from peftbench.engine.batches import batches
@@ -17,6 +19,16 @@ def decoding(task: Task) -> dict:
     # a declared max_length bounds the whole decoder sequence, as the authors' generate() calls do
     limit = {} if "max_length" in own else {"max_new_tokens": task.max_target_length}
     return {"do_sample": False, "num_beams": 1, **limit, **own}
+
+
+def capped(task: Task, *, num_beams: int | None, max_length: int | None) -> Task:
+    """``task`` decoding with a trial's caps (``num_beams``, ``generation_max_length``) over the ``generation``
+    it declares, so a smoke's untrained tiny model does not beam-search captions at the paper's width; a task
+    without its own ``generation`` (greedy to its target length) is returned as it is."""
+    caps = {k: v for k, v in (("num_beams", num_beams), ("max_length", max_length)) if v is not None}
+    if not caps or getattr(task, "generation", None) is None:
+        return task
+    return dataclasses.replace(task, generation={**task.generation, **caps})
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ from peftbench.engine.batches import collate
 from peftbench.engine.devices import set_precision
 from peftbench.engine.step import Engine, Optimization, deepspeed_config_of, rank_and_world
 from peftbench.harness.config import TrialConfig
-from peftbench.harness.generation import generate, generate_and_score
+from peftbench.harness.generation import capped, generate, generate_and_score
 from peftbench.harness.memory import cpu_tensor_peak, reset_cpu_peak_memory, reset_gpu_peak_memory
 from peftbench.methods import ParamCount, apply_method
 from peftbench.methods.multitask import set_task
@@ -154,7 +154,9 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     precision = set_precision(cfg.precision, tf32=cfg.tf32)
     reset_cpu_peak_memory()
     rank, world = rank_and_world()
-    task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks), scoring=cfg.mixture_score)
+    members = tuple(capped(get_task(t), num_beams=cfg.num_beams, max_length=cfg.generation_max_length)
+                    for t in cfg.member_tasks)
+    task = Mixture(cfg.task, members, scoring=cfg.mixture_score)
     fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
     loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}

@@ -1,5 +1,6 @@
 """VL-Adapter's Table 1 layout: each vision-and-language task's test metrics under the paper's names
-(VQAv2 VQA accuracy, GQA accuracy, NLVR2 accuracy, COCO Caption CIDEr and BLEU-4), per method, at the
+(VQAv2 VQA accuracy, GQA accuracy, NLVR2 accuracy, COCO Caption CIDEr and BLEU-4; the video half's TVQA and
+How2QA accuracy, TVC and YC2C CIDEr, BLEU-4 and ROUGE-L), per method, at the
 learning rate the report selected for that method and task (for a mixture: on the mean validation score
 over its members), mean over seeds of the records' own metrics. One table for the VL tasks trained one at
 a time, one per mixture that has VL members."""
@@ -33,6 +34,25 @@ def vision_tasks(summary: pd.DataFrame, records: list[dict]) -> dict[str, dict]:
     return {t: facts[t] for t in task_order(summary) if (facts.get(t) or {}).get("vision")}
 
 
+def layout(tasks: dict[str, dict]) -> str:
+    """Which of VL-Adapter's tables ``tasks`` (name -> its record's task facts) are laid out as: the
+    image-text Table 1, the video-text one, or both."""
+    video = {bool(facts.get("video")) for facts in tasks.values()}
+    if video == {False}:
+        return "VL-Adapter Table 1 layout"
+    return "VL-Adapter's video-text layout" if video == {True} else "VL-Adapter's image-text and video-text layouts"
+
+
+def selection_note(tasks: dict[str, dict]) -> str:
+    """Which metric a trial selects on, for the tasks scored on fewer than all their metrics (the captions: CIDEr)."""
+    chosen = [f"{facts['paper_name']}'s {' and '.join(facts['metric_paper_names'].get(m, m) for m in scored)}"
+              for facts in tasks.values()
+              if (scored := facts.get("scored_metrics") or facts["metrics"]) != facts["metrics"]]
+    if not chosen:
+        return "."
+    return f"; {', '.join(chosen)} {'is the score' if len(chosen) == 1 else 'are the scores'} a trial selects on."
+
+
 def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple[str, ...]) -> dict[str, float]:
     """Each metric's mean over the ``ok`` records of ``task``'s summary cell at its selected learning rate."""
     own = [r for r in records if r["status"] == "ok" and r["task"] == task
@@ -43,7 +63,8 @@ def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple
 
 
 def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], note: str) -> Table | None:
-    """The VL tasks of ``summary`` (one row per setting and method), or None when it has none."""
+    """The VL tasks of ``summary`` (one row per setting and method), or None when it has none; ``title`` gains
+    the layout its tasks follow."""
     tasks = vision_tasks(summary, records) if not summary.empty else {}
     if not tasks:
         return None
@@ -70,20 +91,19 @@ def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], n
             values.append([*(None for _ in prefix), None, *(shown(s, 2) for s in scores), shown(pct, 3)])
             groups.append(setting)
     directions = [UNRANKED] * (len(columns) + 1) + [HIGHER] * len(cells) + [LOWER]
-    notes = [note, "Metrics as VL-Adapter names them (×100); COCO Caption's CIDEr is the score a trial selects on.",
-             "Bold: the best of its column."]
-    return Table(key, title, header, rows, notes, best_cells(values, directions, groups))
+    notes = [note, f"Metrics as VL-Adapter names them (×100){selection_note(tasks)}", "Bold: the best of its column."]
+    return Table(key, f"{title} ({layout(tasks)})", header, rows, notes, best_cells(values, directions, groups))
 
 
 def tables(records: list[dict], single: pd.DataFrame, baseline: str) -> list[Table]:
     """The VL table of the single-task trials, then one per mixture with VL members."""
-    out = [vl_table("vl", "Vision and language (VL-Adapter Table 1 layout)", single,
+    out = [vl_table("vl", "Vision and language", single,
                     [r for r in records if not multitask.is_mixture(r)],
                     "Each task trained on its own; test metrics at the learning rate with the best mean "
                     "validation score, mean over seeds.")]
     members = multitask.member_rows([r for r in records if multitask.is_mixture(r)])
     for name, summary in multitask.mixture_summaries(records, baseline).items():
-        out.append(vl_table(f"vl_{name}", f"Vision and language: {name} (VL-Adapter Table 1 layout)", summary,
+        out.append(vl_table(f"vl_{name}", f"Vision and language: {name}", summary,
                             [r for r in members if r["mixture_name"] == name],
                             f"One model trained on the mixture {name}; each member's test metrics at the learning "
                             "rate with the best mean validation score over its members, mean over seeds. "

@@ -16,6 +16,7 @@ from peftbench.tasks.glue import TASKS as _GLUE
 from peftbench.tasks.metrics import COUNTS, INVALID
 from peftbench.tasks.superglue import TASKS as _SUPERGLUE
 from peftbench.tasks.video import TASKS as _VIDEO
+from peftbench.tasks.video import VideoTask
 from peftbench.tasks.vl import TASKS as _VL
 from peftbench.tasks.vl_metrics import PAPER_NAMES
 
@@ -59,14 +60,17 @@ def task_names() -> list[str]:
 def task_facts(name: str) -> dict:
     """What a report needs to know of task ``name`` from its record alone (reports import no task registry):
     its ``rank`` in the papers' table order (None for a task file's task), the ``paper_name`` the papers'
-    tables give it, whether it is a ``vision`` task, its ``metrics`` in order, and ``metric_paper_names``:
+    tables give it, whether it is a ``vision`` task (and a ``video`` one), its ``metrics`` in order and those it is
+    ``scored_metrics`` on, and ``metric_paper_names``:
     each metric's name -> the papers' name of it (a list for the order: records are written with sorted keys)."""
     task = get_task(name)
     return {"rank": _PAPER_ORDER.index(name) if name in _PAPER_ORDER else None,
             # only VL-Adapter's tasks are named otherwise in their paper's table (VQAv2, COCO Caption)
             "paper_name": getattr(task, "paper_name", name),
             "vision": task.images_per_example > 0,
+            "video": isinstance(task, VideoTask),
             "metrics": list(task.metric_names),
+            "scored_metrics": list(task.scored_metrics),
             "metric_paper_names": {m: PAPER_NAMES.get(m, m) for m in task.metric_names}}
 
 

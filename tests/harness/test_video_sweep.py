@@ -1,0 +1,49 @@
+"""The video smoke sweep, for real: Ray Tune runs configs/video-smoke.yaml (single adapter and single LoRA on the
+video4 mixture of TVQA, How2QA, TVC and YC2C, tiny VL-BART + tiny CLIP ViT, the offline fixtures' clips). The
+feature step computes every task's clip features before the first trial, the trials decode at the smoke's
+beam 1, and the report holds the video tasks under VL-Adapter's names with the records' numbers."""
+
+from pathlib import Path
+
+from peftbench.cli.main import main
+from peftbench.harness.records import read_records
+from peftbench.harness.spec import load_spec
+from peftbench.methods import method_label
+from peftbench.reports.summary import report
+
+from testkit.sweeps import table_rows
+
+SPEC = Path(__file__).resolve().parents[2] / "configs" / "video-smoke.yaml"
+VIDEO4 = ("tvqa", "how2qa", "tvc", "yc2c")
+CELLS = (("tvqa", "accuracy"), ("how2qa", "accuracy"), *((t, m) for t in ("tvc", "yc2c")
+                                                          for m in ("cider", "bleu4", "rouge_l")))
+HEADER = ["method", "TVQA accuracy", "How2QA accuracy", "TVC CIDEr", "TVC BLEU-4", "TVC ROUGE-L", "YC2C CIDEr",
+          "YC2C BLEU-4", "YC2C ROUGE-L", "trainable %"]
+
+
+def test_the_video_smoke_sweep_extracts_clip_features_first_and_reports_the_video_tasks(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))  # the Ray workers inherit it
+    out = tmp_path / "out"
+    assert main(["sweep", str(SPEC), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    records = read_records(out)
+    assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(SPEC).trials()}
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+
+    # the feature step: one cache entry per task, read by the tiny CLIP ViT, written before any trial began
+    manifests = sorted((tmp_path / "features").glob("*.json"))
+    assert len(manifests) == len(VIDEO4)
+    for task in VIDEO4:
+        assert f"[features] {task} (tiny-clip-vit, fixtures): ready" in printed
+    first_start = min(r["finished_at"] - r["wall_time_s"] for r in records)
+    assert all(m.stat().st_mtime < first_start for m in manifests)
+
+    for r in records:  # one model on the four tasks, decoded at the smoke's beam 1, the paper's VL-BART
+        assert r["mixture"] == list(VIDEO4) and set(r["test_metrics"]) == set(VIDEO4)
+        assert r["config"]["num_beams"] == 1 and r["model"] == "tiny-bart+tiny-clip-vit"
+
+    header, rows = table_rows(report(out), "Vision and language: video4 (VL-Adapter's video-text layout)")
+    assert header == HEADER
+    for r in records:
+        row = [cell.split(" (")[0] for cell in rows[method_label(r["method"], r["method_options"])]]
+        assert row == [*(f"{r['test_metrics'][t][m]:.2f}" for t, m in CELLS), f"{r['trainable_pct']:.3f}"]
