@@ -4,6 +4,7 @@ predicted seconds per trial and the totals. Nothing is downloaded and nothing me
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -17,13 +18,18 @@ def fixture_sizes(spec):
     sizes need the data, which a dry run never downloads) and for mixtures."""
     from peftbench.tasks import get_task
 
+    @functools.cache  # one read of a task's fixtures, however many methods run on it
+    def split_sizes(task: str) -> dict | None:
+        declared = get_task(task)
+        try:
+            return declared.split_sizes(declared.load_fixtures())
+        except OSError:  # a task file's own data has no fixtures: its sizes are unknown here
+            return None
+
     def sizes(task: str, train_size: int | None):
         if spec.settings.get("data") != "fixtures" or task in spec.mixtures:
             return None
-        declared = get_task(task)
-        try:
-            found = declared.split_sizes(declared.load_fixtures())
-        except OSError:  # a task file's own data has no fixtures: its sizes are unknown here
+        if (found := split_sizes(task)) is None:
             return None
         train = found["train"] if train_size is None else min(train_size, found["train"])
         return train, found["validation"], found["test"]

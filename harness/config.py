@@ -6,6 +6,7 @@ plus grid axes) and ``peftbench trial`` read them from the fields, never retypin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -104,7 +105,9 @@ class TrialConfig:
     def trial_id(self) -> str:
         """Readable and unique: the grid point, plus a hash of everything else in the config (a single
         task's without the mixture settings, which do nothing there: ids of earlier trials stand)."""
-        settings = asdict(self)
+        # a shallow copy gives the same JSON as asdict (no field holds a dataclass) at a tenth of its cost,
+        # which a 10,000-point spec's pre-run checks pay per point
+        settings = {name: getattr(self, name) for name in _field_names()}
         if self.mixture is None:
             for key in MIXTURE_SETTINGS:
                 del settings[key]
@@ -138,6 +141,11 @@ class TrialConfig:
         out["mixture"] = list(self.mixture) if self.mixture is not None else None
         out["declarations"] = json.loads(json.dumps(list(self.declarations)))
         return out
+
+
+@functools.cache
+def _field_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(TrialConfig))
 
 
 def text_format(*, method: str, task_prefix: str, labels: str, mixture: bool = False) -> TextFormat:
