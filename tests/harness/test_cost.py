@@ -45,7 +45,8 @@ def test_figures_are_measured_or_extrapolated_and_say_which(tmp_path):
     times.put({**KEY, "micro_batch": 64}, 0.5)
     assert times.lookup(KEY) == cost.Figure(0.1, "measured at 40+9 tokens")
     # micro-batch 16 is nearer 8 than 64 (by ratio): twice 8's time
-    assert times.lookup({**KEY, "micro_batch": 16}) == cost.Figure(pytest.approx(0.2), "extrapolated from micro-batch 8")
+    scaled = cost.Figure(pytest.approx(0.2), "extrapolated from micro-batch 8")
+    assert times.lookup({**KEY, "micro_batch": 16}) == scaled
     assert times.lookup({**KEY, "micro_batch": 32}).how == "extrapolated from micro-batch 64"
     assert times.lookup({**KEY, "method": "lora"}) is None  # another method's time is never borrowed
     assert times.lookup({**KEY, "clock": "wall"}) is None  # nor another clock's
