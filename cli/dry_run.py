@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.files import write_json
@@ -53,98 +54,186 @@ def keys(spec, group: cost.Group | None, device: str, clock: str) -> dict[str, d
             "process": process}
 
 
-def calibrate(spec, out: str | None, *, repeats: int = 3, log=print) -> int:
+def calibrate(spec, out: str | None, *, repeats: int = 3, log=print, where=None) -> tuple[int, str]:
     """Measure every part of the spec's cost that ``OUT/step-times.json`` lacks (harness/calibrate.py; the
-    step with bench-step: plain AdamW, random weights), at the trial's threads; how many it measured (0 on
-    a second run)."""
+    step with bench-step: plain AdamW, random weights), at the trial's threads, here or through ``where``
+    (a function running a job on a cluster's GPU node, ``ray_gpu``); how many figures it measured (0 on a
+    second run) and the device they were measured on. The driver writes them: a node's disk is its own."""
+    times = cost.StepTimes(Path(out or ".") / cost.FILENAME)
+    job = functools.partial(measure_missing, spec, frozenset(times.entries()), repeats=repeats)
+    found, said, device = job() if where is None else where(job)
+    for key, seconds, how in found:
+        times.put(key, seconds, how)
+    for line in said:
+        log(line)
+    return len(found), device
+
+
+def measure_missing(spec, have: frozenset, *, repeats: int) -> tuple[list, list[str], str]:
+    """The figures (key, seconds, how) of the spec's cost not in ``have`` (cache digests), measured on this
+    process's device at the trial's threads; the lines saying what was measured; the device."""
     import torch
 
     from peftbench.harness import calibrate as measure
-    from peftbench.harness.provenance import device_name
+    from peftbench.harness.provenance import device_name, gpu_share, ray_node
 
-    times, device, clock = cost.StepTimes(Path(out or ".") / cost.FILENAME), device_name(), measure.clock_name()
-    threads = torch.get_num_threads()
+    device, clock, threads = device_name(), measure.clock_name(), torch.get_num_threads()
     torch.set_num_threads(spec.cpus_per_trial)  # Ray gives a trial's worker as many threads as its CPUs
+    found, said = [], []
     try:
-        process, done = keys(spec, None, device, clock)["process"], 0
-        if times.get(process) is None:
-            times.put(process, measure.process_seconds(clock=clock),
-                      "measured: a fresh Python importing a trial's modules")
-            done += 1
+        process = keys(spec, None, device, clock)["process"]
+        if cost.cache_key(process) not in have:
+            found.append((process, measure.process_seconds(clock=clock),
+                          "measured: a fresh Python importing a trial's modules"))
         for group in cost.groups_of(spec, fixture_sizes(spec)):
-            done += calibrate_group(spec, group, times, keys(spec, group, device, clock), repeats=repeats, log=log)
-        return done
+            key = keys(spec, group, device, clock)
+            if not all(cost.cache_key(key[k]) in have for k in ("step", "generation", "startup")):
+                found += measure_group(spec, group, key, repeats=repeats, log=said.append)
+        if found and (node := ray_node()):  # a Ray task: say where it ran
+            said.append(f"measured on {device} as a Ray task on node {node[:12]} holding {gpu_share() or 0:g} GPU")
+        return found, said, device
     finally:
         torch.set_num_threads(threads)
 
 
-def calibrate_group(spec, group: cost.Group, times: cost.StepTimes, key: dict[str, dict], *, repeats: int,
-                    log) -> int:
-    """Measure a group's step (at the lengths its data gives), generated row and start-up, each unless
-    cached; how many it measured."""
+def measure_group(spec, group: cost.Group, key: dict[str, dict], *, repeats: int, log) -> list:
+    """A group's step (at the lengths its data gives), generated row and start-up: (key, seconds, how)."""
     from peftbench.engine.bench import bench_step
     from peftbench.harness import calibrate as measure
 
-    entries = times.entries()
-    if all(cost.cache_key(key[k]) in entries for k in ("step", "generation", "startup")):
-        return 0
     cfg, clock = spec.trial(group.method, group.task, spec.learning_rates[0], spec.seeds[0]), key["step"]["clock"]
     splits = measure.encoded_splits(cfg)
     source, target, lengths = measure.data_lengths(cfg, group.batch, splits)
     tag = "mean padded batch" if lengths == measure.LENGTHS_HOW else "task maximum"
     (row, *_) = bench_step(cfg.model, [cfg.method], shapes=[(group.batch, source)], target_len=target,
                            options=dict(cfg.method_options), repeats=repeats, clock=clock)
-    times.put(key["step"], row["median_step_s"], f"measured at {source}+{target} tokens ({tag})")
-    done = 1
+    found = [(key["step"], row["median_step_s"], f"measured at {source}+{target} tokens ({tag})")]
     if splits and splits["validation"]:
         rows = splits["validation"][: measure.eval_rows(group.batch)]
-        times.put(key["generation"], measure.generation_seconds(cfg, rows, clock=clock),
-                  f"measured: {len(rows)} validation rows generated at once, each to the task's full output length")
-        done += 1
+        found.append((key["generation"], measure.generation_seconds(cfg, rows, clock=clock),
+                      f"measured: {len(rows)} validation rows generated at once, each to the task's full output "
+                      "length"))
     if splits is not None:
-        times.put(key["startup"], measure.startup_seconds(cfg, clock=clock),
-                  "measured: model loaded, method applied, data read and encoded")
-        done += 1
+        found.append((key["startup"], measure.startup_seconds(cfg, clock=clock),
+                      "measured: model loaded, method applied, data read and encoded"))
     log(f"calibrated {group.method} on {group.task} at micro-batch {group.batch}, {source}+{target} tokens ({tag}): "
         f"{row['median_step_s']:.4f} s/step ({clock} clock)")
-    return done
+    return found
 
 
-def parts(spec, groups: list[cost.Group], out: str | None) -> tuple[dict, cost.Figure | None, str]:
-    """Each group's measured parts from ``OUT/step-times.json``, the process start, and the clock (nothing
-    without a cache: nothing is measured here)."""
-    path = Path(out or ".") / cost.FILENAME
-    if not path.exists():
-        return {}, None, "cpu"
-    # imports torch: only when there is a cache to read
-    from peftbench.harness.calibrate import clock_name
+@dataclass(frozen=True)
+class Slots:
+    """Where the trials would run: how many at once, why, and the device (and so the clock) whose
+    figures apply."""
+
+    count: int
+    how: str
+    device: str
+
+    @property
+    def clock(self) -> str:
+        return "cpu" if self.device.startswith("cpu") else "wall"  # harness/calibrate.py's clock_name
+
+
+def local_slots(spec) -> Slots:
+    """This machine's slots: its CPUs over a trial's (the sweep runs a local Ray on them all)."""
     from peftbench.harness.provenance import device_name
 
-    times, device, clock = cost.StepTimes(path), device_name(), clock_name()
+    cpus = os.cpu_count() or 1
+    return Slots(max(1, cpus // spec.cpus_per_trial), f"this machine: {cpus} CPUs, {spec.cpus_per_trial} a trial",
+                 device_name())
+
+
+def cluster_slots(spec, resources: dict, device: str) -> Slots:
+    """The slots of a Ray cluster of ``resources`` (``ray.cluster_resources()``), as the sweep asks Ray for
+    them (harness/sweep.py): CPUs over a trial's, and on a GPU cluster no more than its cards hold trials
+    (as many as budgets fit on a card, or one each for ``exclusive_gpu``)."""
+    from peftbench.harness.sweep import gpu_share, spec_gpu_memory
+
+    by_cpu = int(resources.get("CPU", 0) // spec.cpus_per_trial)
+    gpus = resources.get("GPU", 0)
+    if gpus <= 0:
+        return Slots(max(1, by_cpu), f"cluster: {resources.get('CPU', 0):g} CPUs, {spec.cpus_per_trial} a trial",
+                     device)
+    cfg = spec.trial_at(spec.points()[0])
+    share = 1.0 if cfg.exclusive_gpu else gpu_share(cfg.budget_bytes, spec_gpu_memory(spec))
+    by_gpu = int(gpus * round(1 / share))
+    return Slots(max(1, min(by_cpu, by_gpu)), f"cluster: {gpus:g} GPUs, {round(1 / share)} trials a card "
+                 f"({by_gpu}); {resources.get('CPU', 0):g} CPUs, {spec.cpus_per_trial} a trial ({by_cpu})", device)
+
+
+def ray_gpu(spec):
+    """A runner of a job as a Ray task on one of the cluster's GPUs (its CPUs a trial's), or None where the
+    cluster has no GPU: the job runs here."""
+    import ray
+
+    if ray.cluster_resources().get("GPU", 0) <= 0:
+        return None
+    task = ray.remote(num_gpus=1, num_cpus=spec.cpus_per_trial)(run_job)
+    return lambda job: ray.get(task.remote(job))
+
+
+def run_job(job):
+    """``job()``: what a Ray task runs (Ray's decorator takes functions, not partials)."""
+    return job()
+
+
+def cost_lines(spec, out: str | None, *, calibrate_first: bool, address: str | None, log=print) -> list[str]:
+    """The dry run's cost lines: on this machine, or with ``address`` on that Ray cluster (its slots; the
+    calibration on a GPU node when it has one); calibrated first when asked."""
+    if not address:
+        slots = local_slots(spec)
+        if calibrate_first:
+            calibrate(spec, out, log=log)
+        return lines(spec, out, slots)
+    import ray
+
+    from peftbench.harness.provenance import device_name
+    from peftbench.harness.sweep import join_cluster
+
+    started = not ray.is_initialized()
+    if started:
+        join_cluster(address)
+    try:
+        where = ray_gpu(spec)
+        device = device_name() if where is None else where(device_name)
+        if calibrate_first:
+            device = calibrate(spec, out, log=log, where=where)[1]
+        return lines(spec, out, cluster_slots(spec, ray.cluster_resources(), device))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def parts(spec, groups: list[cost.Group], out: str | None, slots: Slots) -> tuple[dict, cost.Figure | None]:
+    """Each group's measured parts on the slots' device from ``OUT/step-times.json``, and the process start
+    (nothing without a cache: nothing is measured here)."""
+    path = Path(out or ".") / cost.FILENAME
+    if not path.exists():
+        return {}, None
+    times = cost.StepTimes(path)
     entries = times.entries()
     found = {}
     for g in groups:
-        key = keys(spec, g, device, clock)
+        key = keys(spec, g, slots.device, slots.clock)
         found[(g.method, g.task)] = cost.Parts(step=times.lookup(key["step"], entries),
                                                row=times.get(key["generation"], entries),
                                                startup=times.get(key["startup"], entries))
-    return found, times.get(keys(spec, None, device, clock)["process"], entries), clock
+    return found, times.get(keys(spec, None, slots.device, slots.clock)["process"], entries)
 
 
-def rows(spec, out: str | None) -> tuple[list[cost.Row], int, cost.Figure | None, str]:
-    """The prediction's rows, the slots it schedules on (this machine's; a cluster's: not yet), the process
-    start and the clock."""
+def rows(spec, out: str | None, slots: Slots) -> tuple[list[cost.Row], cost.Figure | None]:
+    """The prediction's rows and the process start."""
     groups = cost.groups_of(spec, fixture_sizes(spec))
-    slots = max(1, (os.cpu_count() or 1) // spec.cpus_per_trial)
-    found, process, clock = parts(spec, groups, out)
-    return cost.predict(groups, found), slots, process, clock
+    found, process = parts(spec, groups, out, slots)
+    return cost.predict(groups, found), process
 
 
-def lines(spec, out: str | None) -> list[str]:
-    predicted, slots, process, clock = rows(spec, out)
+def lines(spec, out: str | None, slots: Slots) -> list[str]:
+    predicted, process = rows(spec, out, slots)
     if not predicted:
         return ["cost: no task sizes known without downloading (hub data): no prediction"]
-    return cost.lines(predicted, slots, process, clock=clock)
+    return [*cost.lines(predicted, slots.count, process, clock=slots.clock), f"  slots: {slots.how}"]
 
 
 def write_prediction(spec, out: str) -> Path | None:
@@ -153,12 +242,13 @@ def write_prediction(spec, out: str) -> Path | None:
     folder = Path(out)
     if (folder / SPEC_FILE).exists() or (folder / cost.PREDICTION_FILE).exists():
         return None
-    predicted, slots, process, clock = rows(spec, out)
+    slots = local_slots(spec)
+    predicted, process = rows(spec, out, slots)
     if not any(r.seconds is not None for r in predicted):
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return write_json(folder / cost.PREDICTION_FILE, cost.prediction(predicted, slots, process, clock=clock),
-                          indent=1)
+        found = cost.prediction(predicted, slots.count, process, clock=slots.clock)
+        return write_json(folder / cost.PREDICTION_FILE, found, indent=1)
     except OSError:  # an --out the sweep cannot use: its own check says so in one line
         return None

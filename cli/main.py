@@ -108,11 +108,13 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
-        from peftbench.cli.dry_run import calibrate, lines
+        from peftbench.cli.dry_run import cost_lines
+        from peftbench.harness.sweep import SweepError
 
-        if args.calibrate:
-            calibrate(spec, args.out)
-        print("\n".join(lines(spec, args.out)))
+        try:
+            print("\n".join(cost_lines(spec, args.out, calibrate_first=args.calibrate, address=args.address)))
+        except SweepError as exc:  # an --address no cluster answers at
+            return fail(exc)
         return 0
     from peftbench.cli.dry_run import write_prediction
     from peftbench.harness.folder import FolderError

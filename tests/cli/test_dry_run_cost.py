@@ -72,7 +72,7 @@ def test_calibration_measures_each_missing_part_once_at_the_datas_lengths(tmp_pa
     spec = parse_spec({**SPEC, "methods": ["bitfit"]})
     said = []
     # the process start, then the step, generation and start-up of bitfit on rte
-    assert dry_run.calibrate(spec, str(tmp_path), repeats=1, log=said.append) == 4
+    assert dry_run.calibrate(spec, str(tmp_path), repeats=1, log=said.append) == (4, device_name())
     entries = {e["key"]["kind"]: e for e in cost.StepTimes(tmp_path / cost.FILENAME).entries().values()}
     assert set(entries) == {"process", "step", "generation", "startup"} and starts == [clock_name()]
     assert entries["step"]["key"]["micro_batch"] == 4 and all(e["seconds"] > 0 for e in entries.values())
@@ -80,7 +80,7 @@ def test_calibration_measures_each_missing_part_once_at_the_datas_lengths(tmp_pa
     source = int(entries["step"]["how"].split(" at ")[1].split("+")[0])
     assert source < get_task("rte").max_source_length and "mean padded batch" in entries["step"]["how"]
     # cached: a second run measures nothing
-    assert dry_run.calibrate(spec, str(tmp_path), repeats=1, log=said.append) == 0
+    assert dry_run.calibrate(spec, str(tmp_path), repeats=1, log=said.append)[0] == 0
     assert len(said) == 1 and "bitfit on rte" in said[0]
-    (row,) = dry_run.rows(spec, str(tmp_path))[0]
+    (row,) = dry_run.rows(spec, str(tmp_path), dry_run.local_slots(spec))[0]
     assert row.seconds is not None and row.eval_s > 0  # every part measured: a prediction
