@@ -407,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="validate the spec, print the grid and what it costs (from OUT/step-times.json); run nothing")
     p.add_argument("--calibrate", action="store_true",
-                   help="with --dry-run: first measure (bench-step) the step times OUT/step-times.json lacks")
+                   help="with --dry-run: first measure what OUT/step-times.json lacks: each method's step "
+                        "(bench-step) at the data's lengths, generation and start-up; on a GPU node with --address")
     p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
                    "keeps the whole sweep, so another run fills in the rest")
     p.add_argument("--tasks", help="run only these tasks (comma-separated)")
