@@ -156,6 +156,7 @@ def text_format(*, method: str, task_prefix: str, labels: str, mixture: bool = F
     return TextFormat(prefix=prefix, labels=labels)
 
 
+@functools.cache  # every trial id asks for a few of them: a 10,000-point spec's checks ask 50,000 times
 def default_of(name: str):
     """A ``TrialConfig`` field's default, for the commands that show what a default trial does."""
     return next(f.default for f in fields(TrialConfig) if f.name == name)

@@ -309,9 +309,10 @@ def _check_trials(spec: SweepSpec, fail) -> None:
     seen = {}
     try:
         for point, cfg in _point_configs(spec):
-            if cfg.trial_id in seen:
-                fail("(grid)", f"two grid points are one trial: {seen[cfg.trial_id]} and {point}")
-            seen[cfg.trial_id] = point
+            trial_id = cfg.trial_id
+            if trial_id in seen:
+                fail("(grid)", f"two grid points are one trial: {seen[trial_id]} and {point}")
+            seen[trial_id] = point
     except ConfigError as exc:
         fail(exc.key, exc.message)
     model = spec.trial_at(spec.points()[0]).model
