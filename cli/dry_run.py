@@ -88,7 +88,7 @@ def measure_missing(spec, have: frozenset, *, repeats: int) -> tuple[list, list[
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
             if not all(cost.cache_key(key[k]) in have for k in ("step", "generation", "startup")):
-                found += measure_group(spec, group, key, repeats=repeats, log=said.append)
+                found += measure_group(spec, group, key, have, repeats=repeats, log=said.append)
         if found and (node := ray_node()):  # a Ray task: say where it ran
             said.append(f"measured on {device} as a Ray task on node {node[:12]} holding {gpu_share() or 0:g} GPU")
         return found, said, device
@@ -96,28 +96,32 @@ def measure_missing(spec, have: frozenset, *, repeats: int) -> tuple[list, list[
         torch.set_num_threads(threads)
 
 
-def measure_group(spec, group: cost.Group, key: dict[str, dict], *, repeats: int, log) -> list:
-    """A group's step (at the lengths its data gives), generated row and start-up: (key, seconds, how)."""
+def measure_group(spec, group: cost.Group, key: dict[str, dict], have: frozenset, *, repeats: int, log) -> list:
+    """A group's step (at the lengths its data gives), generated row and start-up, those not in ``have``:
+    (key, seconds, how) each."""
     from peftbench.engine.bench import bench_step
     from peftbench.harness import calibrate as measure
 
     cfg, clock = spec.trial(group.method, group.task, spec.learning_rates[0], spec.seeds[0]), key["step"]["clock"]
-    splits = measure.encoded_splits(cfg)
-    source, target, lengths = measure.data_lengths(cfg, group.batch, splits)
-    tag = "mean padded batch" if lengths == measure.LENGTHS_HOW else "task maximum"
-    (row, *_) = bench_step(cfg.model, [cfg.method], shapes=[(group.batch, source)], target_len=target,
-                           options=dict(cfg.method_options), repeats=repeats, clock=clock)
-    found = [(key["step"], row["median_step_s"], f"measured at {source}+{target} tokens ({tag})")]
-    if splits and splits["validation"]:
+    missing = {k for k in ("step", "generation", "startup") if cost.cache_key(key[k]) not in have}
+    splits, found = measure.encoded_splits(cfg), []
+    if "step" in missing:
+        source, target, lengths = measure.data_lengths(cfg, group.batch, splits)
+        tag = "mean padded batch" if lengths == measure.LENGTHS_HOW else "task maximum"
+        (row, *_) = bench_step(cfg.model, [cfg.method], shapes=[(group.batch, source)], target_len=target,
+                               options=dict(cfg.method_options), repeats=repeats, clock=clock)
+        found.append((key["step"], row["median_step_s"], f"measured at {source}+{target} tokens ({tag})"))
+        log(f"calibrated {group.method} on {group.task} at micro-batch {group.batch}, {source}+{target} tokens "
+            f"({tag}): {row['median_step_s']:.4f} s/step ({clock} clock)")
+    if "generation" in missing and splits and splits["validation"]:
         rows = splits["validation"][: measure.eval_rows(group.batch)]
         found.append((key["generation"], measure.generation_seconds(cfg, rows, clock=clock),
                       f"measured: {len(rows)} validation rows generated at once, each to the task's full output "
                       "length"))
-    if splits is not None:
-        found.append((key["startup"], measure.startup_seconds(cfg, clock=clock),
-                      "measured: model loaded, method applied, data read and encoded"))
-    log(f"calibrated {group.method} on {group.task} at micro-batch {group.batch}, {source}+{target} tokens ({tag}): "
-        f"{row['median_step_s']:.4f} s/step ({clock} clock)")
+    if "startup" in missing and splits is not None:
+        found.append((key["startup"], measure.startup_seconds(cfg, group.batch, clock=clock),
+                      "measured: a trial's set-up (data read and encoded, model loaded with its method, on a CPU "
+                      "its memory measured over one step)"))
     return found
 
 

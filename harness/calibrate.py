@@ -115,17 +115,22 @@ def one_forward(model, batch: dict) -> None:
     model(**batch, decoder_input_ids=start)
 
 
-def startup_seconds(cfg: TrialConfig, *, clock: str) -> float:
-    """Seconds of a trial's set-up in a worker that has run one before: the model loaded, its method
-    applied, the task's data read and encoded (the first call, which pays one-off imports, is not timed)."""
-    from peftbench.methods import apply_method
+def startup_seconds(cfg: TrialConfig, micro_batch: int, *, clock: str) -> float:
+    """Seconds of a trial's set-up (harness/setup.py) in a worker that has run one before: the data read and
+    encoded, the model loaded with its method, on a CPU its memory measured over one step, the engine built.
+    The first call, which pays one-off imports, is not timed; the memory measurement's per-worker cache is
+    emptied first, as a sweep's trials of one workload mostly land on different workers."""
+    from peftbench.budgets.plan import BatchPlan
+    from peftbench.harness.memory import _tensor_peak
+    from peftbench.harness.setup import setup
+
+    plan = BatchPlan(micro_batch=micro_batch, accumulation=1, chosen_by="fixed")
+    setup(cfg, plan).engine.close()
+    _tensor_peak.cache_clear()
 
     def run():
-        model, _, _ = load_model(cfg.model, seed=cfg.seed)
-        apply_method(model, cfg.method, cfg.method_options, tasks=cfg.mixture)
-        encoded_splits(cfg)
+        setup(cfg, plan).engine.close()
 
-    run()
     return timed(run, clock=clock)
 
 
