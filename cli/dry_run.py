@@ -60,8 +60,11 @@ def calibrate(spec, out: str | None, *, repeats: int = 3, log=print, where=None)
     (a function running a job on a cluster's GPU node, ``ray_gpu``); how many figures it measured (0 on a
     second run) and the device they were measured on. The driver writes them: a node's disk is its own."""
     times = cost.StepTimes(Path(out or ".") / cost.FILENAME)
-    job = functools.partial(measure_missing, spec, frozenset(times.entries()), repeats=repeats)
-    found, said, device = job() if where is None else where(job)
+    have = frozenset(times.entries())
+    if where is None:  # here: each line as it is measured
+        found, said, device = measure_missing(spec, have, repeats=repeats, log=log)
+    else:
+        found, said, device = where(functools.partial(measure_missing, spec, have, repeats=repeats))
     for key, seconds, how in found:
         times.put(key, seconds, how)
     for line in said:
@@ -69,9 +72,10 @@ def calibrate(spec, out: str | None, *, repeats: int = 3, log=print, where=None)
     return len(found), device
 
 
-def measure_missing(spec, have: frozenset, *, repeats: int) -> tuple[list, list[str], str]:
+def measure_missing(spec, have: frozenset, *, repeats: int, log=None) -> tuple[list, list[str], str]:
     """The figures (key, seconds, how) of the spec's cost not in ``have`` (cache digests), measured on this
-    process's device at the trial's threads; the lines saying what was measured; the device."""
+    process's device at the trial's threads; the lines saying what was measured (each given to ``log``
+    instead, if given); the device."""
     import torch
 
     from peftbench.harness import calibrate as measure
@@ -80,6 +84,7 @@ def measure_missing(spec, have: frozenset, *, repeats: int) -> tuple[list, list[
     device, clock, threads = device_name(), measure.clock_name(), torch.get_num_threads()
     torch.set_num_threads(spec.cpus_per_trial)  # Ray gives a trial's worker as many threads as its CPUs
     found, said = [], []
+    log = log or said.append
     try:
         process = keys(spec, None, device, clock)["process"]
         if cost.cache_key(process) not in have:
@@ -88,9 +93,9 @@ def measure_missing(spec, have: frozenset, *, repeats: int) -> tuple[list, list[
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
             if not all(cost.cache_key(key[k]) in have for k in ("step", "generation", "startup")):
-                found += measure_group(spec, group, key, have, repeats=repeats, log=said.append)
+                found += measure_group(spec, group, key, have, repeats=repeats, log=log)
         if found and (node := ray_node()):  # a Ray task: say where it ran
-            said.append(f"measured on {device} as a Ray task on node {node[:12]} holding {gpu_share() or 0:g} GPU")
+            log(f"measured on {device} as a Ray task on node {node[:12]} holding {gpu_share() or 0:g} GPU")
         return found, said, device
     finally:
         torch.set_num_threads(threads)
