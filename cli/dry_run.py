@@ -61,10 +61,10 @@ def calibrate(spec, out: str | None, *, repeats: int = 3, log=print, where=None)
     second run) and the device they were measured on. The driver writes them: a node's disk is its own."""
     times = cost.StepTimes(Path(out or ".") / cost.FILENAME)
     have = frozenset(times.entries())
-    if where is None:  # here: each line as it is measured
-        found, said, device = measure_missing(spec, have, repeats=repeats, log=log)
-    else:
-        found, said, device = where(functools.partial(measure_missing, spec, have, repeats=repeats))
+    if where is None:  # here: each figure kept and said as it is measured (an interrupted run keeps them)
+        found, _, device = measure_missing(spec, have, repeats=repeats, log=log, keep=times.put)
+        return len(found), device
+    found, said, device = where(functools.partial(measure_missing, spec, have, repeats=repeats))
     for key, seconds, how in found:
         times.put(key, seconds, how)
     for line in said:
@@ -72,10 +72,10 @@ def calibrate(spec, out: str | None, *, repeats: int = 3, log=print, where=None)
     return len(found), device
 
 
-def measure_missing(spec, have: frozenset, *, repeats: int, log=None) -> tuple[list, list[str], str]:
+def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None) -> tuple[list, list[str], str]:
     """The figures (key, seconds, how) of the spec's cost not in ``have`` (cache digests), measured on this
-    process's device at the trial's threads; the lines saying what was measured (each given to ``log``
-    instead, if given); the device."""
+    process's device at the trial's threads, each given to ``keep`` as it is measured if given; the lines
+    saying what was measured (each given to ``log`` instead, if given); the device."""
     import torch
 
     from peftbench.harness import calibrate as measure
@@ -90,10 +90,15 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None) -> tuple[l
         if cost.cache_key(process) not in have:
             found.append((process, measure.process_seconds(clock=clock),
                           "measured: a fresh Python importing a trial's modules"))
+            if keep:
+                keep(*found[-1])
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
             if not all(cost.cache_key(key[k]) in have for k in ("step", "generation", "startup")):
-                found += measure_group(spec, group, key, have, repeats=repeats, log=log)
+                measured = measure_group(spec, group, key, have, repeats=repeats, log=log)
+                for figure in measured if keep else ():
+                    keep(*figure)
+                found += measured
         if found and (node := ray_node()):  # a Ray task: say where it ran
             log(f"measured on {device} as a Ray task on node {node[:12]} holding {gpu_share() or 0:g} GPU")
         return found, said, device
