@@ -80,6 +80,7 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
 
     from peftbench.harness import calibrate as measure
     from peftbench.harness.provenance import device_name, gpu_share, ray_node
+    from peftbench.tasks import get_task
 
     device, clock, threads = device_name(), measure.clock_name(), torch.get_num_threads()
     torch.set_num_threads(spec.cpus_per_trial)  # Ray gives a trial's worker as many threads as its CPUs
@@ -94,6 +95,9 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
                 keep(*found[-1])
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
+            if get_task(group.task).images_per_example:  # bench-step and the generation batch feed text only
+                log(f"{group.method} on {group.task}: an image-text task, not calibrated (its images are not fed)")
+                continue
             if not all(cost.cache_key(key[k]) in have for k in ("step", "generation", "startup")):
                 measured = measure_group(spec, group, key, have, repeats=repeats, log=log)
                 for figure in measured if keep else ():

@@ -84,3 +84,13 @@ def test_calibration_measures_each_missing_part_once_at_the_datas_lengths(tmp_pa
     assert len(said) == 1 and "bitfit on rte" in said[0]
     (row,) = dry_run.rows(spec, str(tmp_path), dry_run.local_slots(spec))[0]
     assert row.seconds is not None and row.eval_s > 0  # every part measured: a prediction
+
+
+def test_an_image_text_task_is_left_uncalibrated_and_says_so(tmp_path, monkeypatch):
+    from peftbench.harness import calibrate
+
+    monkeypatch.setattr(calibrate, "process_seconds", lambda *, clock: 2.0)
+    spec = parse_spec({**SPEC, "model": "tiny-t5+tiny-clip", "methods": ["bitfit"], "tasks": ["vqa"]})
+    said = []
+    assert dry_run.calibrate(spec, str(tmp_path), repeats=1, log=said.append)[0] == 1  # the process start only
+    assert said == ["bitfit on vqa: an image-text task, not calibrated (its images are not fed)"]
