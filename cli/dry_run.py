@@ -5,6 +5,7 @@ downloaded, and nothing measured without ``--calibrate``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -196,31 +197,45 @@ def run_job(job):
     return job()
 
 
-def cost_lines(spec, out: str | None, *, calibrate_first: bool, address: str | None, log=print) -> list[str]:
-    """The dry run's cost lines: on this machine, or with ``address`` on that Ray cluster (its slots; the
-    calibration on a GPU node when it has one); calibrated first when asked."""
-    if not address:
-        slots = local_slots(spec)
-        if calibrate_first:
-            calibrate(spec, out, log=log)
-        return lines(spec, out, slots)
+@contextlib.contextmanager
+def joined(address: str):
+    """Inside: joined to the Ray cluster at ``address`` (left after, unless this process had joined one)."""
     import ray
 
-    from peftbench.harness.provenance import device_name
     from peftbench.harness.sweep import join_cluster
 
     started = not ray.is_initialized()
     if started:
         join_cluster(address)
     try:
-        where = ray_gpu(spec)
-        device = device_name() if where is None else where(device_name)
-        if calibrate_first:
-            device = calibrate(spec, out, log=log, where=where)[1]
-        return lines(spec, out, cluster_slots(spec, ray.cluster_resources(), device))
+        yield
     finally:
         if started:
             ray.shutdown()
+
+
+def joined_slots(spec, device: str | None = None) -> Slots:
+    """The joined cluster's slots, for ``device`` (default: a GPU node's, else this machine's)."""
+    import ray
+
+    from peftbench.harness.provenance import device_name
+
+    if device is None:
+        where = ray_gpu(spec)
+        device = device_name() if where is None else where(device_name)
+    return cluster_slots(spec, ray.cluster_resources(), device)
+
+
+def cost_lines(spec, out: str | None, *, calibrate_first: bool, address: str | None, log=print) -> list[str]:
+    """The dry run's cost lines: on this machine, or with ``address`` on that Ray cluster (its slots; the
+    calibration on a GPU node when it has one); calibrated first when asked."""
+    if not address:
+        if calibrate_first:
+            calibrate(spec, out, log=log)
+        return lines(spec, out, local_slots(spec))
+    with joined(address):
+        device = calibrate(spec, out, log=log, where=ray_gpu(spec))[1] if calibrate_first else None
+        return lines(spec, out, joined_slots(spec, device))
 
 
 def parts(spec, groups: list[cost.Group], out: str | None, slots: Slots) -> tuple[dict, cost.Figure | None]:
@@ -254,13 +269,20 @@ def lines(spec, out: str | None, slots: Slots) -> list[str]:
     return [*cost.lines(predicted, slots.count, process, clock=slots.clock), f"  slots: {slots.how}"]
 
 
-def write_prediction(spec, out: str) -> Path | None:
-    """``OUT/prediction.json`` before a new sweep runs (a resumed one keeps its first), for the report's
-    predicted-against-measured table; nothing when no trial could be predicted."""
+def write_prediction(spec, out: str, address: str | None = None) -> Path | None:
+    """``OUT/prediction.json`` before a new sweep runs (a resumed one keeps its first), on the slots the
+    sweep will have (``address``: that cluster's), for the report's predicted-against-measured table;
+    nothing when no trial could be predicted."""
     folder = Path(out)
     if (folder / SPEC_FILE).exists() or (folder / cost.PREDICTION_FILE).exists():
         return None
-    slots = local_slots(spec)
+    if not (folder / cost.FILENAME).exists():  # nothing calibrated: no cluster joined to find out
+        return None
+    if address:
+        with joined(address):
+            slots = joined_slots(spec)
+    else:
+        slots = local_slots(spec)
     predicted, process = rows(spec, out, slots)
     if not any(r.seconds is not None for r in predicted):
         return None

@@ -122,7 +122,7 @@ def cmd_sweep(args) -> int:
     from peftbench.reports.summary import report
 
     try:
-        write_prediction(spec, args.out)
+        write_prediction(spec, args.out, args.address)
         outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
                             retry_failed=not args.no_retry_failed, narrow=narrow)
     except (SweepError, FolderError) as exc:
