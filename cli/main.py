@@ -108,11 +108,13 @@ def cmd_sweep(args) -> int:
     if args.dry_run:
         total = len(spec.points())
         print(spec.describe() + (f"\n  narrowed to {selected} of {total} trials" if selected < total else ""))
-        from peftbench.cli.dry_run import calibrate, lines
+        from peftbench.cli.dry_run import cost_lines
+        from peftbench.harness.sweep import SweepError
 
-        if args.calibrate:
-            calibrate(spec, args.out)
-        print("\n".join(lines(spec, args.out)))
+        try:
+            print("\n".join(cost_lines(spec, args.out, calibrate_first=args.calibrate, address=args.address)))
+        except SweepError as exc:  # an --address no cluster answers at
+            return fail(exc)
         return 0
     from peftbench.cli.dry_run import write_prediction
     from peftbench.harness.folder import FolderError
@@ -120,7 +122,7 @@ def cmd_sweep(args) -> int:
     from peftbench.reports.summary import report
 
     try:
-        write_prediction(spec, args.out)
+        write_prediction(spec, args.out, args.address)
         outcome = run_sweep(spec, args.out, address=args.address, storage=args.storage, resume=args.resume,
                             retry_failed=not args.no_retry_failed, narrow=narrow)
     except (SweepError, FolderError) as exc:
@@ -426,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="validate the spec, print the grid and what it costs (from OUT/step-times.json); run nothing")
     p.add_argument("--calibrate", action="store_true",
-                   help="with --dry-run: first measure (bench-step) the step times OUT/step-times.json lacks")
+                   help="with --dry-run: first measure what OUT/step-times.json lacks: each method's step "
+                        "(bench-step) at the data's lengths, generation and start-up; on a GPU node with --address")
     p.add_argument("--methods", help="run only these methods (comma-separated names or labels); the folder "
                    "keeps the whole sweep, so another run fills in the rest")
     p.add_argument("--tasks", help="run only these tasks (comma-separated)")

@@ -5,6 +5,7 @@ Every error names the file, the key and what was expected, in one line (``SpecEr
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -127,7 +128,7 @@ class SweepSpec:
                 (len(self.learning_rates), "learning rates"), (len(self.seeds), "seeds")]
         if sizes:
             axes.append((len(sizes), "train sizes"))
-        lines = [f"{self.name}: {len(self.trials())} trials = " + " × ".join(f"{n} {what}" for n, what in axes),
+        lines = [f"{self.name}: {len(self.points())} trials = " + " × ".join(f"{n} {what}" for n, what in axes),
                  f"  methods: {', '.join(m.label for m in self.methods)}",
                  f"  tasks: {', '.join(self.tasks)}",
                  *(f"  mixture {name}: {' + '.join(members)}" for name, members in self.mixtures.items()),
@@ -323,8 +324,8 @@ def _check_trials(spec: SweepSpec, fail) -> None:
         fail("(grid)", f"{size} trials; a spec runs at most {MAX_GRID_POINTS}")
     seen = {}
     try:
-        for point in spec.points():
-            trial_id = spec.trial_at(point).trial_id
+        for point, cfg in _point_configs(spec):
+            trial_id = cfg.trial_id
             if trial_id in seen:
                 fail("(grid)", f"two grid points are one trial: {seen[trial_id]} and {point}")
             seen[trial_id] = point
@@ -335,6 +336,18 @@ def _check_trials(spec: SweepSpec, fail) -> None:
         fail("model", problem)
     _check_mixtures(spec, fail)
     _check_builds(spec, fail)
+
+
+def _point_configs(spec: SweepSpec):
+    """Each grid point with its trial config, built once per method, task and train size (the task's
+    lookups, epochs and batch) and only given each learning rate and seed, as a 10,000-point grid has
+    a few dozen of those: ``(point, config)`` in ``points()`` order."""
+    bases = {}
+    for point in spec.points():
+        where = (point["method"], point["task"], point["train_size"])
+        if where not in bases:
+            bases[where] = spec.trial_at(point)
+        yield point, dataclasses.replace(bases[where], learning_rate=point["learning_rate"], seed=point["seed"])
 
 
 def _check_mixtures(spec: SweepSpec, fail) -> None:
@@ -360,9 +373,10 @@ def _check_builds(spec: SweepSpec, fail) -> None:
     from peftbench.models.load import model_config
 
     seen = set()
-    for point in spec.points():
-        cfg = spec.trial_at(point)
-        key = (cfg.model, point["method"], cfg.mixture)
+    origin = spec.points()[0]
+    for label, task in itertools.product([m.label for m in spec.methods], spec.tasks):
+        cfg = spec.trial_at({**origin, "method": label, "task": task})
+        key = (cfg.model, label, cfg.mixture)
         if key in seen:
             continue
         seen.add(key)
@@ -370,15 +384,15 @@ def _check_builds(spec: SweepSpec, fail) -> None:
             config = model_config(cfg.model)
         except Exception:  # noqa: BLE001 - a model the meta device cannot build (checked above as far as it can be)
             return
-        index = [m.label for m in spec.methods].index(point["method"])
+        index = [m.label for m in spec.methods].index(label)
         try:
             count = count_params(config, cfg.method, cfg.method_options, list(cfg.mixture) if cfg.mixture else None)
         except Exception as exc:  # noqa: BLE001 - whatever the method raises, it would raise in each trial
             first = (str(exc).strip().splitlines() or [""])[0][:300]
-            fail(f"methods[{index}].options", f"cannot apply {point['method']} to {cfg.model}: "
+            fail(f"methods[{index}].options", f"cannot apply {label} to {cfg.model}: "
                  f"{type(exc).__name__}: {first}")
         if (held := held_bytes(count.total, count.trainable)) > cfg.budget_bytes:
-            fail(f"methods[{index}].options", f"{point['method']} on {cfg.model} holds {format_bytes(held)} before "
+            fail(f"methods[{index}].options", f"{label} on {cfg.model} holds {format_bytes(held)} before "
                  f"its first batch (weights, gradients, AdamW's moments), over its budget of {cfg.budget}")
 
 

@@ -21,12 +21,16 @@ def read_prediction(out_dir: str | Path) -> dict | None:
     return found if isinstance(found, dict) and isinstance(found.get("rows"), list) else None
 
 
-def measured(records: list[dict]) -> dict[tuple[str, str], list[float]]:
-    """(method label, task) -> the wall seconds of its ok trials."""
+# the record's time on the prediction's clock: CPU seconds where it was calibrated on a CPU's process clock
+CLOCK_FIELDS = {"wall": "wall_time_s", "cpu": "cpu_time_s"}
+
+
+def measured(records: list[dict], field: str = "wall_time_s") -> dict[tuple[str, str], list[float]]:
+    """(method label, task) -> the seconds (``field``) of its ok trials."""
     out: dict[tuple[str, str], list[float]] = {}
     for r in records:
-        if r["status"] == "ok" and isinstance(r.get("wall_time_s"), (int, float)):
-            out.setdefault((method_label(r["method"], r["method_options"]), r["task"]), []).append(r["wall_time_s"])
+        if r["status"] == "ok" and isinstance(r.get(field), (int, float)):
+            out.setdefault((method_label(r["method"], r["method_options"]), r["task"]), []).append(r[field])
     return out
 
 
@@ -35,7 +39,8 @@ def prediction_table(out_dir: str | Path, records: list[dict]) -> Table | None:
     found = read_prediction(out_dir)
     if found is None:
         return None
-    times = measured(records)
+    field = CLOCK_FIELDS.get(found.get("clock"), "wall_time_s")
+    times = measured(records, field)
     per_method: dict[str, list[float]] = {}  # method -> [predicted seconds, measured seconds, trials]
     for row in found["rows"]:
         ran = times.get((row["method"], row["task"]), [])
@@ -51,8 +56,10 @@ def prediction_table(out_dir: str | Path, records: list[dict]) -> Table | None:
         p, s = sum(v[0] for v in per_method.values()), sum(v[1] for v in per_method.values())
         rows.append(["(all trials)", str(sum(v[2] for v in per_method.values())), f"{p:.0f}", f"{s:.0f}",
                      f"{100 * (p / s - 1):+.0f}%"])
-    notes = [f"Predicted before the sweep ran ({PREDICTION_FILE}; {found.get('assumptions', '')}); measured: each "
-             "trial's wall time (wall_time_s). Per method: seconds per trial; last row: the sum over every trial.",
+    clock = "CPU seconds of the trial's process" if field == "cpu_time_s" else "wall time"
+    notes = [f"Predicted before the sweep ran ({PREDICTION_FILE}: training, generation and start-up, each measured "
+             f"by --calibrate); measured: each trial's {clock} ({field}). Per method: seconds per trial; last row: "
+             "the sum over every trial.",
              f"The prediction's totals: {found.get('device_hours', 0):.2f} device-hours, "
              f"{found.get('wall_hours', 0):.2f} h wall on {found.get('slots', '?')} slot(s)."]
     return Table("predicted_vs_measured", "Predicted against measured seconds per trial",

@@ -1,5 +1,5 @@
-"""The cost model with injected step times (a quiet machine is needed to check it against a sweep):
-the formula by hand, the cache's measured and extrapolated figures, the schedule on slots."""
+"""The cost model with injected figures (a quiet machine is needed to check it against a sweep): the formula
+by hand, the cache's measured and extrapolated figures, the schedule on slots, the lengths a step pads to."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 
 from peftbench.harness import cost
 
-RATES = cost.Rates(eval_s_per_example=0.01, startup_s=5.0, how="injected")
-KEY = {"device": "cpu (x86_64)", "model": "tiny-t5", "method": "adapter", "micro_batch": 8,
-       "source_len": 64, "target_len": 8}
+KEY = {"kind": "step", "device": "cpu (x86_64)", "clock": "cpu", "threads": 1, "model": "tiny-t5",
+       "method": "adapter", "micro_batch": 8, "task": "rte"}
 
 
 def group(**kw) -> cost.Group:
@@ -18,24 +17,40 @@ def group(**kw) -> cost.Group:
     return cost.Group(**{**base, **kw})
 
 
+def parts(step=0.2, row=0.01, startup=5.0) -> cost.Parts:
+    return cost.Parts(step=cost.Figure(step, "measured"), row=row and cost.Figure(row, "measured"),
+                      startup=startup and cost.Figure(startup, "measured"))
+
+
 def test_trial_seconds_is_the_formula_by_hand():
     g = group()
-    assert g.steps == 3 * 13  # ⌈100 / 8⌉ = 13 steps an epoch
-    # 5 s start-up + 39 steps × 0.2 s + (3 × 20 + 40) examples × 0.01 s
-    assert cost.trial_seconds(g, cost.StepTime(0.2, "measured"), RATES) == pytest.approx(5 + 7.8 + 1.0)
+    assert g.steps == 3 * 13 and g.generated_rows == 3 * 20 + 40  # ⌈100 / 8⌉ = 13 steps an epoch
+    row = cost.Row(g, parts())
+    # 5 s start-up + 39 steps × 0.2 s + (3 × 20 + 40) rows × 0.01 s
+    assert (row.train_s, row.eval_s) == (pytest.approx(7.8), pytest.approx(1.0))
+    assert row.seconds == pytest.approx(5 + 7.8 + 1.0)
 
 
-def test_step_times_are_measured_or_extrapolated_and_say_which(tmp_path):
+def test_a_trial_with_a_part_not_measured_is_not_predicted():
+    # a sum without generation or start-up would read as a prediction and be too low: no figure instead
+    assert cost.Row(group(), parts(row=None)).seconds is None
+    assert cost.Row(group(), parts(startup=None)).seconds is None
+    assert cost.Row(group(), parts(startup=None)).train_s == pytest.approx(7.8)
+
+
+def test_figures_are_measured_or_extrapolated_and_say_which(tmp_path):
     times = cost.StepTimes(tmp_path / cost.FILENAME)
     assert times.lookup(KEY) is None
-    times.put(KEY, 0.1)
+    times.put(KEY, 0.1, "measured at 40+9 tokens")
     times.put({**KEY, "micro_batch": 64}, 0.5)
-    assert times.lookup(KEY) == cost.StepTime(0.1, "measured")
+    assert times.lookup(KEY) == cost.Figure(0.1, "measured at 40+9 tokens")
     # micro-batch 16 is nearer 8 than 64 (by ratio): twice 8's time
-    assert times.lookup({**KEY, "micro_batch": 16}) == cost.StepTime(pytest.approx(0.2),
-                                                                      "extrapolated from micro-batch 8")
+    scaled = cost.Figure(pytest.approx(0.2), "extrapolated from micro-batch 8")
+    assert times.lookup({**KEY, "micro_batch": 16}) == scaled
     assert times.lookup({**KEY, "micro_batch": 32}).how == "extrapolated from micro-batch 64"
     assert times.lookup({**KEY, "method": "lora"}) is None  # another method's time is never borrowed
+    assert times.lookup({**KEY, "clock": "wall"}) is None  # nor another clock's
+    assert times.get({**KEY, "micro_batch": 16}) is None  # exact figures (generation, start-up) are never scaled
     assert cost.StepTimes(tmp_path / cost.FILENAME).lookup(KEY).seconds == 0.1  # kept: a second run measures nothing
 
 
@@ -49,18 +64,19 @@ def test_wall_time_on_slots_is_the_longest_first_schedule():
 def test_totals_over_a_ten_thousand_trial_grid_and_the_unpredicted_named():
     groups = [group(method="adapter", trials=5000), group(method="lora", trials=4000),
               group(method="bitfit", trials=1000)]
-    steps = {("adapter", "rte"): cost.StepTime(0.2, "measured"),
-             ("lora", "rte"): cost.StepTime(0.4, "extrapolated from micro-batch 4")}
-    rows = cost.predict(groups, steps, RATES)
+    found = {("adapter", "rte"): parts(step=0.2), ("lora", "rte"): parts(step=0.4)}
+    rows = cost.predict(groups, found)
     each = {r.group.method: r.seconds for r in rows}
     assert each["bitfit"] is None
-    t = cost.totals(rows, slots=4)
+    process = cost.Figure(6.0, "measured: a fresh Python")
+    t = cost.totals(rows, slots=4, process=process)
     expected = 5000 * each["adapter"] + 4000 * each["lora"]
-    assert t["device_hours"] == pytest.approx(expected / 3600) and t["unpredicted_trials"] == 1000
-    assert t["wall_hours"] == pytest.approx(expected / 4 / 3600, rel=1e-3)  # many equal trials pack evenly
-    text = "\n".join(cost.lines(rows, RATES, 4))
-    assert "not calibrated" in text and "extrapolated from micro-batch 4" in text
-    assert "1000 trials not predicted" in text
+    # each of the 4 slots' workers starts once: in the device-hours, and once before the schedule's wall time
+    assert t["device_hours"] == pytest.approx((expected + 4 * 6.0) / 3600) and t["unpredicted_trials"] == 1000
+    assert t["wall_hours"] == pytest.approx((6.0 + expected / 4) / 3600, rel=1e-3)  # many equal trials pack evenly
+    text = "\n".join(cost.lines(rows, 4, process, clock="cpu"))
+    assert "not calibrated" in text and "1000 trials not predicted" in text and "cpu_time_s" in text
+    assert "lower bound" not in text
 
 
 def test_a_spec_grid_becomes_one_group_per_method_task_and_size():
@@ -75,3 +91,12 @@ def test_a_spec_grid_becomes_one_group_per_method_task_and_size():
     g = groups[0]
     assert (g.batch, g.epochs, g.steps, g.validations) == (16, 2, 2 * 7, 2)  # ⌈100 / 16⌉ = 7 steps an epoch
     assert (g.train_examples, g.val_examples, g.test_examples) == (100, 10, 30)
+
+
+def test_a_step_pads_to_the_mean_longest_row_of_its_batches():
+    from peftbench.harness.calibrate import padded_mean
+
+    # one long row among short ones: only the batch that holds it pads to 100
+    lengths = [10] * 15 + [100]
+    assert padded_mean(lengths, 4, seed=0) == -(-(100 + 3 * 10) // 4)  # 32.5, rounded up
+    assert padded_mean(lengths, 16) == 100 and padded_mean([7, 9], 1) == 8
