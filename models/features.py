@@ -189,7 +189,8 @@ class FeatureStore:
             if isinstance(opened, str):
                 bad.append((shard, opened))
                 continue
-            index.update((k, len(index) + i) for i, k in enumerate(shard["items"]))
+            start = len(index)
+            index.update((k, start + i) for i, k in enumerate(shard["items"]))
             parts.append(opened)
         if bad:
             self._drop_shards(manifest, bad)
