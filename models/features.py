@@ -34,7 +34,10 @@ What remains trusted: whoever can write the cache folder. An entry is used only 
 a corrupted or misplaced entry is never used; but an entry written on purpose with the right key,
 features of the writer's choosing and their hash (or a forged ``verified.json``) is indistinguishable
 from a real one, short of encoding the images again (not done: it would load the encoder in every
-trial). Keep the cache in a folder only trusted users can write.
+trial). Keep the cache in a folder only trusted users can write. A shard is mapped, not copied: one
+edited in place under a running trial changes the rows it reads, and one truncated under it ends that
+trial with SIGBUS (the cache itself only ever renames whole new files into place). The mapped shards
+count towards a process's address space (a CPU trial's ``RLIMIT_AS`` cap), not its anonymous memory.
 
 ``extract_shard`` encodes one list of images, a pure function: ``features_for(map_fn=...)`` maps it
 over the shards of missing images, with ``map`` here and Ray's workers on a cluster.
