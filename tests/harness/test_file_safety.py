@@ -218,7 +218,8 @@ def test_a_manifest_that_is_not_one_is_set_aside_and_recomputed(tmp_path, vqa_it
     assert features.EXTRACTED["tiny-clip"] - before == len(vqa_items)  # recomputed, not read
     assert set(index) == set(vqa_items) and again.shape == feats.shape
     assert [p.read_text() for p in (tmp_path / "set-aside").glob("*.json")] == [manifest]
-    assert json.loads(path.read_text())["images"] == list(index)  # the recomputed entry replaced it
+    shards = json.loads(path.read_text())["shards"]  # the recomputed entry replaced it
+    assert [k for shard in shards for k in shard["items"]] == list(index)
 
 
 def test_an_unwritable_cache_still_serves_and_a_sweep_refuses_it_in_one_line(tmp_path, vqa_items, capsys,
@@ -241,7 +242,7 @@ def test_a_features_file_linked_to_dev_zero_is_recomputed(tmp_path, vqa_items):
     from peftbench.models.features import features_for
 
     features_for("tiny-clip", vqa_items, source="s", root=tmp_path)
-    (tensor,) = tmp_path.glob("*.safetensors")
+    (tensor,) = tmp_path.glob("*/*.safetensors")  # the entry's one shard
     tensor.unlink()
     tensor.symlink_to("/dev/zero")
     before = features.EXTRACTED["tiny-clip"]

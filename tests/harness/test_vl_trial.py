@@ -32,7 +32,7 @@ def test_features_are_computed_by_the_first_trial_and_read_by_the_second(tmp_pat
     first = run_trial(TrialConfig(learning_rate=1e-3, **common), tmp_path / "a")
     computed = features.EXTRACTED["tiny-clip"] - before
     (manifest,) = (tmp_path / "features").glob("*.json")
-    tensors = manifest.with_suffix(".safetensors")
+    (tensors,) = manifest.with_suffix("").glob("*.safetensors")  # the entry's one shard
     stamp = (tensors.stat().st_mtime_ns, manifest.stat().st_mtime_ns)
     second = run_trial(TrialConfig(learning_rate=3e-4, **common), tmp_path / "b")
     assert first["status"] == second["status"] == "ok", (first["error"], second["error"])
