@@ -88,7 +88,8 @@ def test_clip_features_are_cached_read_back_and_a_tampered_entry_recomputed(tmp_
     assert feats.shape == (len(clips), 1, 64, 64)
     again, index2 = features_for(TINY_CLIP_VIT, clips, source="fixtures/tvqa", root=tmp_path)
     assert features.EXTRACTED[TINY_CLIP_VIT] - before == len(clips)  # read back, nothing encoded
-    assert index2 == index and torch.equal(again, feats)
+    expected = rows(feats, index, clips)  # a copy: the rows are views of the shard tampered with below
+    assert index2 == index and torch.equal(rows(again, index, clips), expected)
 
     data = largest_file(tmp_path)
     tampered = bytearray(data.read_bytes())
@@ -96,7 +97,12 @@ def test_clip_features_are_cached_read_back_and_a_tampered_entry_recomputed(tmp_
     data.write_bytes(bytes(tampered))
     fixed, index3 = features_for(TINY_CLIP_VIT, clips, source="fixtures/tvqa", root=tmp_path)
     assert features.EXTRACTED[TINY_CLIP_VIT] - before == 2 * len(clips)  # every clip encoded again
-    assert torch.equal(fixed[[index3[k] for k in clips]], feats[[index[k] for k in clips]])
+    assert torch.equal(rows(fixed, index3, clips), expected)
+
+
+def rows(feats, index: dict[str, int], keys) -> torch.Tensor:
+    """The features of ``keys`` in that order, one tensor (the cache gives per-row views of its shards)."""
+    return torch.stack([feats[index[k]] for k in keys])
 
 
 def test_the_sweeps_feature_step_encodes_each_clip_once_for_every_trial(tmp_path, monkeypatch):
