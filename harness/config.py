@@ -17,11 +17,12 @@ from peftbench.methods.registry import PREFIX_SETTINGS, resolve_prefix
 from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
 
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
-MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
+MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score", "member_batch_sizes", "row_sampling")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
-LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps")
+LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps",
+                  "member_batch_sizes", "row_sampling")
 
 
 class ConfigError(ValueError):
@@ -79,7 +80,8 @@ class TrialConfig:
     mixture: tuple[str, ...] | None = field(default=None, metadata=_help(
         "member tasks of a mixture trial (task is then the mixture's name): one model trained on all of them"))
     sampling: str = field(default="temperature", metadata=_help(
-        "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
+        "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)), proportional (p ∝ n) or roundrobin "
+        "(every member's batches once an epoch in a shuffled order, VL-Adapter's MultitaskLoader)"))
     temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
     log_samples: bool = field(default=False, metadata=_help(
         "keep each test row's input, target, output and scores in OUT/samples/<trial_id>.jsonl"))
@@ -89,6 +91,12 @@ class TrialConfig:
     mixture_score: str = field(default="per-task", metadata=_help(
         "a mixture's validation score: per-task (the mean of its members' scores) or flat (the mean of all their "
         "metric values, Hyperformer's)"))
+    member_batch_sizes: dict | None = field(default=None, metadata=_help(
+        "a mixture member's own fixed micro-batch, every member named (VL-Adapter's vqa 300, gqa 500, nlvr2 100, "
+        "coco-caption 250 on VL-T5); the budget is planned at the largest; null: batch_size for all"))
+    row_sampling: str = field(default="passes", metadata=_help(
+        "a drawn member's rows: passes (each row once per pass over the member) or with-replacement "
+        "(Hyperformer's sampler)"))
     select: str = field(default="best", metadata=_help(
         "the weights the test split scores: best (the best validation's) or last (after the last epoch, as "
         "VL-Adapter)"))
@@ -122,6 +130,14 @@ class TrialConfig:
     def member_tasks(self) -> tuple[str, ...]:
         """The tasks this trial trains on: a mixture's members, or its one task."""
         return self.mixture or (self.task,)
+
+    @property
+    def fixed_batch(self) -> int:
+        """The micro-batch a trial without ``batch`` plans for: ``batch_size``, or a mixture's largest
+        member batch (``member_batch_sizes``), so the budget sees the batch that needs the most memory."""
+        if self.mixture and self.member_batch_sizes:
+            return max(self.member_batch_sizes.values())
+        return self.batch_size
 
     @property
     def budget_bytes(self) -> int:
@@ -197,7 +213,7 @@ def _finite(value, *, least: float, strict: bool) -> bool:
 
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
-    from peftbench.tasks.mixture import MIXTURE_SCORES, SAMPLINGS
+    from peftbench.tasks.mixture import MIXTURE_SCORES, ROW_SAMPLINGS, SAMPLINGS
     checks = {
         "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
@@ -236,11 +252,32 @@ def _check(cfg: TrialConfig) -> None:
         "temperature": (_finite(cfg.temperature, least=0, strict=True), "a positive finite number"),
         "mixture_score": (cfg.mixture_score in MIXTURE_SCORES, f"one of {', '.join(MIXTURE_SCORES)}"),
         "select": (cfg.select in SELECTIONS, f"one of {', '.join(SELECTIONS)}"),
+        "row_sampling": (cfg.row_sampling in ROW_SAMPLINGS, f"one of {', '.join(ROW_SAMPLINGS)}"),
+        "member_batch_sizes": (cfg.member_batch_sizes is None or (
+            isinstance(cfg.member_batch_sizes, dict) and cfg.member_batch_sizes
+            and all(isinstance(k, str) and _positive_int(v) for k, v in cfg.member_batch_sizes.items())),
+            "a mapping of member task to a positive integer, or null"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:
             raise ConfigError(key, f"expected {expected}, got {getattr(cfg, key)!r}")
+    _check_member_batches(cfg)
     try:
         parse_budget(cfg.budget)
     except BudgetError as exc:
         raise ConfigError("budget", str(exc)) from None
+
+
+def _check_member_batches(cfg: TrialConfig) -> None:
+    """``member_batch_sizes`` names a mixture's members exactly, and fixes the batch (no ``batch``). A single
+    task's trial of a spec with mixtures ignores it (as it ignores the other mixture settings)."""
+    own = cfg.member_batch_sizes
+    if not own or cfg.mixture is None:
+        return
+    if set(own) != set(cfg.mixture):
+        missing, unknown = sorted(set(cfg.mixture) - set(own)), sorted(set(own) - set(cfg.mixture))
+        said = "; ".join(([f"no batch for {', '.join(missing)}"] if missing else [])
+                         + ([f"{', '.join(unknown)} not in the mixture"] if unknown else []))
+        raise ConfigError("member_batch_sizes", f"expected a batch for each of {', '.join(cfg.mixture)}: {said}")
+    if cfg.batch is not None:
+        raise ConfigError("member_batch_sizes", "fixes each member's batch; give no batch (the budget's) with it")
