@@ -22,7 +22,8 @@ SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
 LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps",
-                  "member_batch_sizes", "row_sampling")
+                  "member_batch_sizes", "row_sampling", "smoothed_loss")
+SMOOTHED_LOSSES = ("mean", "sum")
 
 
 class ConfigError(ValueError):
@@ -57,6 +58,9 @@ class TrialConfig:
     adam_eps: float = field(default=1e-8, metadata=_help("AdamW's epsilon (torch's and the text papers' 1e-8)"))
     label_smoothing: float = field(default=0.0, metadata=_help(
         "label smoothing ε of the training loss (Hyperformer's: 0.1); 0: none, the text papers'"))
+    smoothed_loss: str = field(default="mean", metadata=_help(
+        "with label smoothing, the loss over a batch's target tokens: mean (torch's) or sum (Hyperformer's "
+        "fairseq loss; the model's own mean loss without smoothing, as theirs)"))
     warmup_ratio: float | None = field(default=None, metadata=_help(
         "warm up for this share of the optimizer steps instead of warmup_steps (VL-Adapter's: 0.1)"))
     max_grad_norm: float | None = field(default=1.0, metadata=_help(
@@ -228,6 +232,7 @@ def _check(cfg: TrialConfig) -> None:
         "adam_eps": (_finite(cfg.adam_eps, least=0, strict=True), "a positive finite number"),
         "label_smoothing": (_finite(cfg.label_smoothing, least=0, strict=False) and cfg.label_smoothing < 1,
                             "a number from 0 to below 1"),
+        "smoothed_loss": (cfg.smoothed_loss in SMOOTHED_LOSSES, f"one of {', '.join(SMOOTHED_LOSSES)}"),
         "warmup_ratio": (cfg.warmup_ratio is None or (_finite(cfg.warmup_ratio, least=0, strict=False)
                                                       and cfg.warmup_ratio <= 1), "a number from 0 to 1 or null"),
         "max_grad_norm": (cfg.max_grad_norm is None or _finite(cfg.max_grad_norm, least=0, strict=True),

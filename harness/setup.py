@@ -233,8 +233,9 @@ def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: 
     # a ratio's warm-up is rounded down, as VL-Adapter's int(t_total * warmup_ratio)
     warmup = cfg.warmup_steps if cfg.warmup_ratio is None else int(total * cfg.warmup_ratio)
     return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, adam_eps=cfg.adam_eps,
-                        label_smoothing=cfg.label_smoothing, max_grad_norm=cfg.max_grad_norm, warmup_steps=warmup,
-                        total_steps=total, accumulation=plan.accumulation)
+                        label_smoothing=cfg.label_smoothing, smoothed_loss=cfg.smoothed_loss,
+                        max_grad_norm=cfg.max_grad_norm, warmup_steps=warmup, total_steps=total,
+                        accumulation=plan.accumulation)
 
 
 def warn_long_warmup(opt: Optimization, *, trial_id: str) -> None:

@@ -38,6 +38,16 @@ def test_each_members_batches_hold_its_own_rows_and_the_schedule_counts_them():
         trial.engine.close()
 
 
+def test_the_trials_order_draws_rows_with_replacement_when_asked():
+    trial = setup(mixture(member_batch_sizes=None, sampling="temperature", row_sampling="with-replacement"),
+                  BatchPlan(micro_batch=8, accumulation=1, chosen_by="fixed"))
+    try:
+        order = trial.new_order()
+        assert order.replacement and len(list(trial.train_batches(order))) == math.ceil(400 / 8)
+    finally:
+        trial.engine.close()
+
+
 def test_the_budget_is_planned_at_the_largest_member_batch(tmp_path, monkeypatch):
     asked = {}
 

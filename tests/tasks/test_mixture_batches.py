@@ -1,6 +1,7 @@
 """A batch size per mixture member (VL-Adapter's 300/500/100/250 for VQA/GQA/NLVR2/COCO, multitask.py:1052-1067)
 and VL-Adapter's round-robin epochs (multitask_data.py:37-54): every member's rows once an epoch, in batches
-of its own size, all members' batches in one shuffled order; a drawn member gives its own batch."""
+of its own size, all members' batches in one shuffled order; a drawn member gives its own batch; and
+Hyperformer's rows drawn with replacement (multitask_sampler.py:104) beside each row once per pass."""
 
 from __future__ import annotations
 
@@ -69,3 +70,28 @@ def test_round_robins_shares_are_each_members_share_of_an_epochs_batches():
     # one batch for all members: in proportion to their sizes, as proportional sampling
     assert sampling_probabilities(SIZES, sampling="roundrobin", temperature=1.0) == pytest.approx(
         sampling_probabilities(SIZES, sampling="proportional", temperature=1.0))
+
+
+def rows_of(sampler: MixtureSampler, epochs: int, batch: int) -> list[int]:
+    return [i for _ in range(epochs) for _, rows in sampler.epoch(batch) for i in rows]
+
+
+def test_rows_drawn_with_replacement_repeat_within_a_pass_and_are_uniform():
+    passes = rows_of(MixtureSampler([50], [1.0], seed=0), 1, 10)
+    assert sorted(passes) == list(range(50))  # each row once per pass
+    drawn = rows_of(MixtureSampler([50], [1.0], seed=0, replacement=True), 400, 10)
+    assert len(drawn) == 400 * 50 and len(set(drawn[:50])) < 50  # a pass's worth of rows repeats some
+    counts = Counter(drawn)
+    expected = len(drawn) / 50  # 400 draws a row; 5 binomial standard errors
+    assert max(abs(c - expected) for c in counts.values()) < 5 * math.sqrt(expected * (1 - 1 / 50))
+
+
+def test_sampling_with_replacement_continues_from_a_saved_state():
+    unbroken = MixtureSampler([13, 29], [0.4, 0.6], seed=5, replacement=True)
+    first = list(unbroken.epoch(4))
+    rest = [list(unbroken.epoch(4)) for _ in range(2)]
+    broken = MixtureSampler([13, 29], [0.4, 0.6], seed=5, replacement=True)
+    assert list(broken.epoch(4)) == first
+    restored = MixtureSampler([13, 29], [0.4, 0.6], seed=999, replacement=True)
+    restored.setstate(broken.getstate())
+    assert [list(restored.epoch(4)) for _ in range(2)] == rest
