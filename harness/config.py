@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from peftbench.budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
 from peftbench.engine import PRECISIONS
 from peftbench.methods.registry import PREFIX_SETTINGS, resolve_prefix
-from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
+from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, SUBSAMPLES, TextFormat
 
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
 MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score", "member_batch_sizes", "row_sampling")
@@ -22,7 +22,7 @@ SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
 LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps",
-                  "member_batch_sizes", "row_sampling", "smoothed_loss")
+                  "member_batch_sizes", "row_sampling", "smoothed_loss", "subsample")
 SMOOTHED_LOSSES = ("mean", "sum")
 
 
@@ -72,7 +72,10 @@ class TrialConfig:
     labels: str = field(default="digits", metadata=_help("targets as label digits (the authors') or names (T5's)"))
     eval_every_steps: int | None = field(default=None, metadata=_help(
         "validate every N optimizer steps instead of every epoch (the paper's low-resource runs: 250)"))
-    train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (per seed)"))
+    train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (how: subsample)"))
+    subsample: str = field(default="per-seed", metadata=_help(
+        "how train_size draws its rows: per-seed (other rows for each seed) or seed-42 (the first N of the seed-42 "
+        "permutation for every seed, as the Compacter and Hyperformer code)"))
     precision: str = field(default="fp32", metadata=_help(
         "fp32 (the authors') or bf16: the forward pass autocast to bfloat16, weights and AdamW state in fp32"))
     tf32: bool = field(default=False, metadata=_help(
@@ -239,6 +242,7 @@ def _check(cfg: TrialConfig) -> None:
                           "a positive finite number or null"),
         "max_source_length": (_positive_int(cfg.max_source_length, allow_none=True), "a positive integer or null"),
         "train_size": (_positive_int(cfg.train_size, allow_none=True), "a positive integer or null"),
+        "subsample": (cfg.subsample in SUBSAMPLES, f"one of {', '.join(SUBSAMPLES)}"),
         "data": (cfg.data in DATA_SOURCES, f"one of {', '.join(DATA_SOURCES)}"),
         "task_prefix": (cfg.task_prefix in PREFIX_SETTINGS, f"one of {', '.join(PREFIX_SETTINGS)}"),
         "labels": (cfg.labels in LABEL_STYLES, f"one of {', '.join(LABEL_STYLES)}"),

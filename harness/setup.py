@@ -193,7 +193,8 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     task = Mixture(cfg.task, tuple(get_task(t) for t in cfg.member_tasks), scoring=cfg.mixture_score)
     fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
-    loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}
+    loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed, rule=cfg.subsample)
+              for t in task.members}
     sources = {name: found.source for name, found in loaded.items()}
     model_name = trial_model(cfg.model, task.members, lambda t: sources[t.name])
     model, tokenizer, model_source = load_model(model_name, seed=cfg.seed)

@@ -80,3 +80,14 @@ def test_member_batches_name_a_new_trial_only_where_they_apply():
     single = {"method": "bitfit", "task": "rte", "learning_rate": 1e-3}
     assert TrialConfig(**single, member_batch_sizes=OWN).trial_id == TrialConfig(**single).trial_id
     assert TrialConfig(**single, member_batch_sizes=OWN, batch_size=7).fixed_batch == 7  # a single task: its own
+
+
+def test_peftbench_trial_takes_member_batches_as_task_equals_n():
+    from peftbench.cli.main import build_parser
+
+    args = build_parser().parse_args(["trial", "--method", "bitfit", "--task", "pair", "--lr", "1e-3",
+                                      "--mixture", "rte,sst2", "--member-batch-sizes", "rte=5, sst2=11"])
+    assert args.member_batch_sizes == OWN
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["trial", "--method", "bitfit", "--task", "rte", "--lr", "1e-3",
+                                   "--member-batch-sizes", "rte:5"])
