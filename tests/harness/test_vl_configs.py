@@ -45,8 +45,12 @@ def test_the_vl_mixture_is_vl_adapters_setting(config):
     hyperformer = get_method("vl-hyperformer").make_config(hyper[0].options)
     assert (hyperformer.projected_task_embedding_dim, hyperformer.reduction_factor) == (8, 8)
     assert hyperformer.task_embedding_dim == 512 and hyperformer.cross_attention
-    assert {m.options["r"] for m in spec.methods if m.name == "lora"} == {128}
-    assert {m.options["prompt_length"] for m in spec.methods if m.name == "prompt-tuning-r"} == {40}
+    # LoRA on q, v at rank 128, α 32, dropout 0.1 (param.py:198-199, lora/config.py:6-8), every bias trained too
+    # (trainer_base.py: "lora" and "bias" names); prompts of 40 made by an 800-wide MLP (--mid_dim 800)
+    assert {(m.options["r"], m.options["lora_alpha"], m.options["lora_dropout"], m.options["bias"])
+            for m in spec.methods if m.name == "lora"} == {(128, 32, 0.1, "all")}
+    assert {(m.options["prompt_length"], m.options["mid_dim"])
+            for m in spec.methods if m.name == "prompt-tuning-r"} == {(40, 800)}
 
 
 @pytest.mark.parametrize("config", list(SETTINGS))
