@@ -2,6 +2,7 @@
 image-text setting in spec keys: the four VL tasks as ONE mixture on the backbone + CLIP RN101, each of the paper's
 methods with the options that exist (adapters after cross-attention too, their Hyperformer), every trial valid."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from peftbench.cli.main import main
 from peftbench.harness.config import check_known
 from peftbench.harness.spec import load_spec
+from peftbench.harness.trial import run_trial
 from peftbench.methods import get_method
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -59,3 +61,28 @@ def test_the_vl_configs_validate_as_a_whole(config, capsys):
     out = capsys.readouterr().out
     assert "99 trials = 11 methods × 1 tasks × 3 learning rates × 3 seeds" in out
     assert "mixture vl4: vqa + gqa + nlvr2 + coco-caption" in out
+
+
+# config -> the tiny backbone of the same architecture, offline
+TINY = {"vl-adapter.yaml": "tiny-bart", "vl-adapter-t5.yaml": "tiny-t5"}
+
+
+@pytest.mark.parametrize("config", list(SETTINGS))
+def test_a_vl_config_trial_runs_offline_on_its_tiny_backbone(config, tmp_path, monkeypatch):
+    """The config's Single Adapter trial as it stands (round-robin epochs, a batch per task, captions by beam 5,
+    NLVR2 by its two logits, the test after the last epoch) on the tiny backbone of its architecture and the
+    fixtures, one epoch on 16 training rows a task, each task's batch a 25th of the config's (the fixtures hold
+    tens of rows a task). Validation and test whole: the captions' beam search is most of its time."""
+    monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))
+    spec = load_spec(CONFIGS / config)
+    trial = next(t for t in spec.trials() if t.method == "adapter" and t.method_options["sharing"] == "shared")
+    batches = {task: max(1, n // 25) for task, n in trial.member_batch_sizes.items()}
+    cfg = dataclasses.replace(trial, model=TINY[config], data="fixtures", epochs=1, member_batch_sizes=batches,
+                              train_size=16)
+    record = run_trial(cfg, tmp_path / "out", write=False)
+    assert record["status"] == "ok", record["error"]
+    assert record["model_source"] == f"config:{TINY[config]}+tiny-clip"
+    assert {task: m["batch_size"] for task, m in record["members"].items()} == batches
+    assert set(record["test_metrics"]) == set(VL4) and record["test_metrics"]["nlvr2"]["invalid"] == 0
+    assert record["test_metrics"]["coco-caption"]["examples"] > 0
+    assert record["best_epoch"] == 1 and record["config"]["select"] == "last"
