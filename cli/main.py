@@ -375,7 +375,8 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
                "data": {"choices": DATA_SOURCES}, "task_prefix": {"choices": PREFIX_SETTINGS},
                "labels": {"choices": LABEL_STYLES},
                "task": {"help": "a task (peftbench tasks lists them), or a task file's: FILE.yaml[:NAME]"},
-               "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."}}
+               "mixture": {"type": lambda text: tuple(t.strip() for t in text.split(",")), "metavar": "TASK,TASK,..."},
+               "member_batch_sizes": {"type": task_numbers, "metavar": "TASK=N,TASK=N,..."}}
     for f in dataclasses.fields(TrialConfig):
         if f.metadata.get("flag", "") is None:  # set by a sweep's driver, never typed
             continue
@@ -390,6 +391,14 @@ def add_trial_arguments(p: argparse.ArgumentParser) -> None:
             del kwargs["type"]
         p.add_argument(flag, **kwargs)
     p.add_argument("--out", default="runs/trial", help="output folder (the record in OUT/results)")
+
+
+def task_numbers(text: str) -> dict[str, int]:
+    """``vqa=300,gqa=500`` as ``{"vqa": 300, "gqa": 500}`` (``--member-batch-sizes``)."""
+    try:
+        return {task.strip(): int(n) for task, n in (pair.split("=") for pair in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TASK=N,TASK=N,..., got {text!r}") from None
 
 
 def flag_of(name: str) -> str:

@@ -26,6 +26,7 @@ class Optimization:
     weight_decay: float = 0.0
     adam_eps: float = 1e-8
     label_smoothing: float = 0.0  # of the targets' token loss (Hyperformer's 0.1); 0: the model's own loss
+    smoothed_loss: str = "mean"  # the smoothed loss over a micro-batch's target tokens: mean, or sum (Hyperformer's)
     max_grad_norm: float | None = None  # None: no clipping
     warmup_steps: int = 0
     total_steps: int | None = None  # None: a constant learning rate (probes and benchmarks)
@@ -77,12 +78,15 @@ class Engine:
     def loss(self, out, labels: torch.Tensor) -> torch.Tensor:
         """The micro-batch's loss: the model's mean token cross-entropy, or, with ``label_smoothing`` ε, the
         same mean of (1-ε)·NLL + ε·(mean over the vocabulary of -log p) (fairseq's label-smoothed loss,
-        Hyperformer's), padding (-100) left out."""
+        Hyperformer's), padding (-100) left out; ``smoothed_loss: sum`` sums it over the tokens instead, as
+        Hyperformer's fairseq loss does (third_party/utils/utils.py:64-65), so a batch's gradient grows
+        with its target tokens."""
         if not self.opt.label_smoothing:
             return out.loss
         logits = out.logits.float()
         return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1).to(logits.device),
-                                                 ignore_index=-100, label_smoothing=self.opt.label_smoothing)
+                                                 ignore_index=-100, label_smoothing=self.opt.label_smoothing,
+                                                 reduction=self.opt.smoothed_loss)
 
     def boundary(self) -> None:
         """After each micro-batch: clip and step the optimizer and schedule every ``accumulation``."""

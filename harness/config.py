@@ -15,15 +15,16 @@ from dataclasses import asdict, dataclass, field, fields
 from peftbench.budgets.parse import DEFAULT_BUDGET, BudgetError, parse_budget
 from peftbench.engine import PRECISIONS
 from peftbench.methods.registry import PREFIX_SETTINGS, resolve_prefix
-from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, TextFormat
+from peftbench.tasks.base import DATA_SOURCES, LABEL_STYLES, SUBSAMPLES, TextFormat
 
 MAX_SEED = 2**32 - 1  # numpy's and Python's seeding both take this range
-MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score")
+MIXTURE_SETTINGS = ("mixture", "sampling", "temperature", "mixture_score", "member_batch_sizes", "row_sampling")
 SELECTIONS = ("best", "last")
 # Settings added after records existed: hashed into a trial's id only when not at their default, so the
 # ids (and resumable records) of earlier trials stand.
 LATER_SETTINGS = ("select", "adam_eps", "warmup_ratio", "mixture_score", "label_smoothing", "steps", "num_beams",
-                  "generation_max_length")
+                  "generation_max_length", "member_batch_sizes", "row_sampling", "smoothed_loss", "subsample")
+SMOOTHED_LOSSES = ("mean", "sum")
 
 
 class ConfigError(ValueError):
@@ -58,6 +59,9 @@ class TrialConfig:
     adam_eps: float = field(default=1e-8, metadata=_help("AdamW's epsilon (torch's and the text papers' 1e-8)"))
     label_smoothing: float = field(default=0.0, metadata=_help(
         "label smoothing ε of the training loss (Hyperformer's: 0.1); 0: none, the text papers'"))
+    smoothed_loss: str = field(default="mean", metadata=_help(
+        "with label smoothing, the loss over a batch's target tokens: mean (torch's) or sum (Hyperformer's "
+        "fairseq loss; the model's own mean loss without smoothing, as theirs)"))
     warmup_ratio: float | None = field(default=None, metadata=_help(
         "warm up for this share of the optimizer steps instead of warmup_steps (VL-Adapter's: 0.1)"))
     max_grad_norm: float | None = field(default=1.0, metadata=_help(
@@ -69,7 +73,10 @@ class TrialConfig:
     labels: str = field(default="digits", metadata=_help("targets as label digits (the authors') or names (T5's)"))
     eval_every_steps: int | None = field(default=None, metadata=_help(
         "validate every N optimizer steps instead of every epoch (the paper's low-resource runs: 250)"))
-    train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (per seed)"))
+    train_size: int | None = field(default=None, metadata=_help("subsample training to N examples (how: subsample)"))
+    subsample: str = field(default="per-seed", metadata=_help(
+        "how train_size draws its rows: per-seed (other rows for each seed) or seed-42 (the first N of the seed-42 "
+        "permutation for every seed, as the Compacter and Hyperformer code)"))
     precision: str = field(default="fp32", metadata=_help(
         "fp32 (the authors') or bf16: the forward pass autocast to bfloat16, weights and AdamW state in fp32"))
     tf32: bool = field(default=False, metadata=_help(
@@ -81,7 +88,8 @@ class TrialConfig:
     mixture: tuple[str, ...] | None = field(default=None, metadata=_help(
         "member tasks of a mixture trial (task is then the mixture's name): one model trained on all of them"))
     sampling: str = field(default="temperature", metadata=_help(
-        "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)) or proportional (p ∝ n)"))
+        "a mixture's batches: temperature (a member drawn with p ∝ n^(1/T)), proportional (p ∝ n) or roundrobin "
+        "(every member's batches once an epoch in a shuffled order, VL-Adapter's MultitaskLoader)"))
     temperature: float = field(default=10.0, metadata=_help("T of temperature sampling (Hyperformer's: 10)"))
     log_samples: bool = field(default=False, metadata=_help(
         "keep each test row's input, target, output and scores in OUT/samples/<trial_id>.jsonl"))
@@ -91,6 +99,12 @@ class TrialConfig:
     mixture_score: str = field(default="per-task", metadata=_help(
         "a mixture's validation score: per-task (the mean of its members' scores) or flat (the mean of all their "
         "metric values, Hyperformer's)"))
+    member_batch_sizes: dict | None = field(default=None, metadata=_help(
+        "a mixture member's own fixed micro-batch, every member named (VL-Adapter's vqa 300, gqa 500, nlvr2 100, "
+        "coco-caption 250 on VL-T5); the budget is planned at the largest; null: batch_size for all"))
+    row_sampling: str = field(default="passes", metadata=_help(
+        "a drawn member's rows: passes (each row once per pass over the member) or with-replacement "
+        "(Hyperformer's sampler)"))
     select: str = field(default="best", metadata=_help(
         "the weights the test split scores: best (the best validation's) or last (after the last epoch, as "
         "VL-Adapter)"))
@@ -132,6 +146,14 @@ class TrialConfig:
     def member_tasks(self) -> tuple[str, ...]:
         """The tasks this trial trains on: a mixture's members, or its one task."""
         return self.mixture or (self.task,)
+
+    @property
+    def fixed_batch(self) -> int:
+        """The micro-batch a trial without ``batch`` plans for: ``batch_size``, or a mixture's largest
+        member batch (``member_batch_sizes``), so the budget sees the batch that needs the most memory."""
+        if self.mixture and self.member_batch_sizes:
+            return max(self.member_batch_sizes.values())
+        return self.batch_size
 
     @property
     def budget_bytes(self) -> int:
@@ -213,7 +235,7 @@ def _finite(value, *, least: float, strict: bool) -> bool:
 
 def _check(cfg: TrialConfig) -> None:
     """Every setting in range, so a bad value fails before anything loads (``ConfigError``)."""
-    from peftbench.tasks.mixture import MIXTURE_SCORES, SAMPLINGS
+    from peftbench.tasks.mixture import MIXTURE_SCORES, ROW_SAMPLINGS, SAMPLINGS
     checks = {
         "learning_rate": (_finite(cfg.learning_rate, least=0, strict=True), "a positive finite number"),
         "seed": (isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
@@ -228,12 +250,14 @@ def _check(cfg: TrialConfig) -> None:
         "adam_eps": (_finite(cfg.adam_eps, least=0, strict=True), "a positive finite number"),
         "label_smoothing": (_finite(cfg.label_smoothing, least=0, strict=False) and cfg.label_smoothing < 1,
                             "a number from 0 to below 1"),
+        "smoothed_loss": (cfg.smoothed_loss in SMOOTHED_LOSSES, f"one of {', '.join(SMOOTHED_LOSSES)}"),
         "warmup_ratio": (cfg.warmup_ratio is None or (_finite(cfg.warmup_ratio, least=0, strict=False)
                                                       and cfg.warmup_ratio <= 1), "a number from 0 to 1 or null"),
         "max_grad_norm": (cfg.max_grad_norm is None or _finite(cfg.max_grad_norm, least=0, strict=True),
                           "a positive finite number or null"),
         "max_source_length": (_positive_int(cfg.max_source_length, allow_none=True), "a positive integer or null"),
         "train_size": (_positive_int(cfg.train_size, allow_none=True), "a positive integer or null"),
+        "subsample": (cfg.subsample in SUBSAMPLES, f"one of {', '.join(SUBSAMPLES)}"),
         "data": (cfg.data in DATA_SOURCES, f"one of {', '.join(DATA_SOURCES)}"),
         "task_prefix": (cfg.task_prefix in PREFIX_SETTINGS, f"one of {', '.join(PREFIX_SETTINGS)}"),
         "labels": (cfg.labels in LABEL_STYLES, f"one of {', '.join(LABEL_STYLES)}"),
@@ -255,11 +279,32 @@ def _check(cfg: TrialConfig) -> None:
         "num_beams": (_positive_int(cfg.num_beams, allow_none=True), "a positive integer or null"),
         "generation_max_length": (_positive_int(cfg.generation_max_length, allow_none=True),
                                   "a positive integer or null"),
+        "row_sampling": (cfg.row_sampling in ROW_SAMPLINGS, f"one of {', '.join(ROW_SAMPLINGS)}"),
+        "member_batch_sizes": (cfg.member_batch_sizes is None or (
+            isinstance(cfg.member_batch_sizes, dict) and cfg.member_batch_sizes
+            and all(isinstance(k, str) and _positive_int(v) for k, v in cfg.member_batch_sizes.items())),
+            "a mapping of member task to a positive integer, or null"),
     }
     for key, (ok, expected) in checks.items():
         if not ok:
             raise ConfigError(key, f"expected {expected}, got {getattr(cfg, key)!r}")
+    _check_member_batches(cfg)
     try:
         parse_budget(cfg.budget)
     except BudgetError as exc:
         raise ConfigError("budget", str(exc)) from None
+
+
+def _check_member_batches(cfg: TrialConfig) -> None:
+    """``member_batch_sizes`` names a mixture's members exactly, and fixes the batch (no ``batch``). A single
+    task's trial of a spec with mixtures ignores it (as it ignores the other mixture settings)."""
+    own = cfg.member_batch_sizes
+    if not own or cfg.mixture is None:
+        return
+    if set(own) != set(cfg.mixture):
+        missing, unknown = sorted(set(cfg.mixture) - set(own)), sorted(set(own) - set(cfg.mixture))
+        said = "; ".join(([f"no batch for {', '.join(missing)}"] if missing else [])
+                         + ([f"{', '.join(unknown)} not in the mixture"] if unknown else []))
+        raise ConfigError("member_batch_sizes", f"expected a batch for each of {', '.join(cfg.mixture)}: {said}")
+    if cfg.batch is not None:
+        raise ConfigError("member_batch_sizes", "fixes each member's batch; give no batch (the budget's) with it")

@@ -25,7 +25,15 @@ from peftbench.methods.multitask import set_task
 from peftbench.models.load import load_model
 from peftbench.tasks import Task, TextFormat, get_task
 from peftbench.tasks.base import trial_model
-from peftbench.tasks.mixture import Mixture, MixtureSampler, ShuffledPasses, mixture_source, sampling_probabilities
+from peftbench.tasks.mixture import (
+    Mixture,
+    MixtureSampler,
+    RoundRobin,
+    ShuffledPasses,
+    epoch_batches,
+    mixture_source,
+    sampling_probabilities,
+)
 
 log = logging.getLogger(__name__)
 CPU_EVAL_ROWS = 64
@@ -61,10 +69,20 @@ class Trial:
         return self.cfg.epochs or self.task.epochs
 
     @property
+    def sizes(self) -> list[int]:
+        """Each member's training rows, in member order."""
+        return [len(self.splits[t.name]["train"]) for t in self.task.members]
+
+    @property
+    def member_batches(self) -> list[int]:
+        """Rows of each member's micro-batch over all workers: the plan's, or the member's own
+        (``member_batch_sizes``, VL-Adapter's per-task batches)."""
+        return member_batches(self.cfg, self.plan, self.task, world=self.world)
+
+    @property
     def batches_per_epoch(self) -> int:
         """Micro-batches in an epoch: a pass over every member's training rows (tasks/mixture.py)."""
-        rows = sum(len(own["train"]) for own in self.splits.values())
-        return math.ceil(rows / (self.plan.micro_batch * self.world))
+        return batches_per_epoch(self.cfg, self.plan, self.task, self.sizes, world=self.world)
 
     def done(self) -> bool:
         """Whether the trial's ``steps`` optimizer steps are all taken (never, when it counts epochs)."""
@@ -87,18 +105,17 @@ class Trial:
     @property
     def probabilities(self) -> list[float]:
         """Each member's chance to give a batch (``tasks.mixture.sampling_probabilities``; one member: 1)."""
-        return sampling_probabilities([len(self.splits[t.name]["train"]) for t in self.task.members],
-                                      sampling=self.cfg.sampling, temperature=self.cfg.temperature)
+        return probabilities(self.cfg, self.sizes, self.member_batches)
 
-    def new_order(self) -> ShuffledPasses | MixtureSampler:
+    def new_order(self) -> ShuffledPasses | MixtureSampler | RoundRobin:
         """The data order at the trial's start; its ``getstate``/``setstate`` is plain data, for checkpoints."""
-        sizes = [len(self.splits[t.name]["train"]) for t in self.task.members]
-        return self.task.order(sizes, self.probabilities, seed=self.cfg.seed, min_rows=self.world)
+        return self.task.order(self.sizes, self.probabilities, seed=self.cfg.seed, min_rows=self.world,
+                               sampling=self.cfg.sampling, rows=self.cfg.row_sampling)
 
-    def train_batches(self, order: ShuffledPasses | MixtureSampler) -> Iterator[tuple[str, dict]]:
+    def train_batches(self, order: ShuffledPasses | MixtureSampler | RoundRobin) -> Iterator[tuple[str, dict]]:
         """One epoch of ``(member task, padded batch)``, each batch the rows of one optimizer step's
-        micro-batch on every worker."""
-        for member, indices in order.epoch(self.plan.micro_batch * self.world):
+        micro-batch on every worker (a member's own, with ``member_batch_sizes``)."""
+        for member, indices in order.epoch(self.member_batches):
             task = self.task.members[member].name
             own = self.splits[task]["train"]
             yield task, collate([own[i] for i in indices], self.pad_id)
@@ -142,9 +159,28 @@ class Trial:
         if not self.cfg.mixture:
             return None
         return {t.name: {"data_source": self.sources[t.name], "train_examples": len(self.splits[t.name]["train"]),
-                         "sampling_probability": p, "val_score": t.score(best_metrics[t.name]),
+                         "batch_size": batch, "sampling_probability": p, "val_score": t.score(best_metrics[t.name]),
                          "test_score": t.score(test_metrics[t.name])}
-                for t, p in zip(self.task.members, self.probabilities, strict=True)}
+                for t, p, batch in zip(self.task.members, self.probabilities, self.member_batches, strict=True)}
+
+
+def member_batches(cfg: TrialConfig, plan: BatchPlan, task: Mixture, *, world: int) -> list[int]:
+    """Rows of each member's micro-batch over all workers: the plan's, or a mixture member's own
+    (``member_batch_sizes``: VL-Adapter's per-task batches; the plan is then fixed at their largest)."""
+    own = cfg.member_batch_sizes if cfg.mixture else None
+    return [(own[t.name] if own else plan.micro_batch) * world for t in task.members]
+
+
+def probabilities(cfg: TrialConfig, sizes: list[int], batches: list[int]) -> list[float]:
+    """Each member's chance to give a batch (``tasks.mixture.sampling_probabilities``; one member: 1)."""
+    return sampling_probabilities(sizes, sampling=cfg.sampling, temperature=cfg.temperature, batches=batches)
+
+
+def batches_per_epoch(cfg: TrialConfig, plan: BatchPlan, task: Mixture, sizes: list[int], *, world: int) -> int:
+    """Micro-batches in an epoch of members of ``sizes`` training rows (``tasks.mixture.epoch_batches``)."""
+    batches = member_batches(cfg, plan, task, world=world)
+    return epoch_batches(sizes, batches, sampling=cfg.sampling, probabilities=probabilities(cfg, sizes, batches),
+                         min_rows=world)
 
 
 def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
@@ -159,7 +195,8 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     task = Mixture(cfg.task, members, scoring=cfg.mixture_score)
     fmt = cfg.text_format()
     # each member by its own split rule (and train_size subsample)
-    loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed) for t in task.members}
+    loaded = {t.name: t.load_with_source(cfg.data, train_size=cfg.train_size, seed=cfg.seed, rule=cfg.subsample)
+              for t in task.members}
     sources = {name: found.source for name, found in loaded.items()}
     model_name = trial_model(cfg.model, task.members, lambda t: sources[t.name])
     model, tokenizer, model_source = load_model(model_name, seed=cfg.seed)
@@ -173,7 +210,9 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
     # on a CPU, before training: its extra optimizer step must not touch the trial's own state
     cpu_memory = cpu_tensor_peak(cfg, str(model_name), train_rows, plan,
                                  images=max(t.images_per_example for t in task.members))
-    opt = optimization(cfg, plan, train_rows=len(train_rows), epochs=cfg.epochs or task.epochs, world=world)
+    per_epoch = batches_per_epoch(cfg, plan, task, [len(own["train"]) for own in splits.values()], world=world)
+    opt = optimization(cfg, plan, train_rows=len(train_rows), epochs=cfg.epochs or task.epochs, world=world,
+                       per_epoch=per_epoch)
     warn_long_warmup(opt, trial_id=cfg.trial_id)
     engine = Engine(model, opt, deepspeed=deepspeed, micro_batch=plan.micro_batch, precision=cfg.precision)
     device = engine.deepspeed.device if engine.deepspeed is not None else next(model.parameters()).device
@@ -183,20 +222,23 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
                  cpu_memory=cpu_memory, rank=rank, world=world)
 
 
-def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: int, world: int) -> Optimization:
+def optimization(cfg: TrialConfig, plan: BatchPlan, *, train_rows: int, epochs: int, world: int,
+                 per_epoch: int | None = None) -> Optimization:
     """The optimizer's settings, its schedule over the trial's optimizer steps.
 
     Micro-batches count across epochs: the optimizer steps after every `accumulation` of them (as
     DeepSpeed's engine does); a partial group left at the very end is not applied. A mixture's epoch
-    is as many batches as a pass over all its members' rows (tasks/mixture.py).
+    is as many batches as a pass over all its members' rows (tasks/mixture.py): ``per_epoch`` when
+    given (``batches_per_epoch``), else ``train_rows`` in batches of the plan's.
     """
-    micro_steps = epochs * math.ceil(train_rows / (plan.micro_batch * world))
+    micro_steps = epochs * (per_epoch or math.ceil(train_rows / (plan.micro_batch * world)))
     total = cfg.steps or micro_steps // plan.accumulation  # steps, when given, instead of epochs
     # a ratio's warm-up is rounded down, as VL-Adapter's int(t_total * warmup_ratio)
     warmup = cfg.warmup_steps if cfg.warmup_ratio is None else int(total * cfg.warmup_ratio)
     return Optimization(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, adam_eps=cfg.adam_eps,
-                        label_smoothing=cfg.label_smoothing, max_grad_norm=cfg.max_grad_norm, warmup_steps=warmup,
-                        total_steps=total, accumulation=plan.accumulation)
+                        label_smoothing=cfg.label_smoothing, smoothed_loss=cfg.smoothed_loss,
+                        max_grad_norm=cfg.max_grad_norm, warmup_steps=warmup, total_steps=total,
+                        accumulation=plan.accumulation)
 
 
 def warn_long_warmup(opt: Optimization, *, trial_id: str) -> None:

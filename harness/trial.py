@@ -77,7 +77,7 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
                         target_len=max(t.max_target_length for t in members), tasks=cfg.mixture,
                         images=max(t.images_per_example for t in members))
     # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
-    plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.batch_size, budget_bytes=cfg.budget_bytes,
+    plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.fixed_batch, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
     samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None

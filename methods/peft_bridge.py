@@ -171,14 +171,17 @@ def apply(model: nn.Module, cfg: PeftBridgeConfig) -> list[str]:
         tuner = PEFT_TYPE_TO_TUNER_MAPPING[peft_config.peft_type](model, peft_config, adapter_name=names[0])
         trainable = [name for name, p in model.named_parameters() if p.requires_grad]
         for task in names[1:]:
-            tuner.peft_config[task] = peft_config
+            # biases (``bias: all``, VL-Adapter's LoRA) are the model's own, one set for every task: marked
+            # trainable with the first adapter; peft refuses a second adapter that asks for them too
+            no_bias = {"bias": "none"} if getattr(peft_config, "bias", "none") != "none" else {}
+            tuner.peft_config[task] = dataclasses.replace(peft_config, **no_bias)
             tuner.inject_adapter(model, task)
     if len(names) == 1:
         return trainable
     follow_the_switch(model, switch)
-    # what peft trains of the first task's adapter, for every task's
-    return [".".join(task if part == names[0] else part for part in name.split(".")) for task in names
-            for name in trainable]
+    # what peft trains of the first task's adapter, for every task's (a bias, no task's own: once)
+    return list(dict.fromkeys(".".join(task if part == names[0] else part for part in name.split("."))
+                              for task in names for name in trainable))
 
 
 def follow_the_switch(model: nn.Module, switch: TaskSwitch) -> None:

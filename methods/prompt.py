@@ -9,6 +9,11 @@ uniform(−0.5, 0.5); prompt-tuning-t copies the embeddings of tokens drawn from
 In a mixture, ``sharing=per-task`` keeps a prompt per task and prepends the current task's
 (VL-Adapter's "multiple prompts"); ``shared`` one prompt for all tasks.
 
+``mid_dim=N`` reparametrises the prompt as VL-Adapter does (their ``InputPrompts``,
+src/prompt/prompt_modeling.py:4-23; the scripts' ``--mid_dim 800``): the prompt is
+``Linear(N, d)(tanh(Linear(d, N)(E)))`` of a trainable ``nn.Embedding(P, d)`` table E, all of it trained
+(P·d + 2·d·N + N + d parameters a prompt) and computed afresh at every forward.
+
 The prompt enters through hooks on the encoder and decoder stacks, so ``model(**batch)`` and
 ``model.generate(...)`` (which calls the encoder on its own) both see it: the encoder gets the
 prompt and an extended mask; the decoder's cross-attention mask gets the prompt positions too.
@@ -32,11 +37,23 @@ class PromptTuningConfig:
 
     prompt_length: int = field(default=100, metadata={"help": "prompt vectors prepended to the input"})
     sharing: str = sharing_field(("shared", "per-task"))
+    mid_dim: int | None = field(default=None, metadata={"help": (
+        "the prompt made by an embedding table and a d→N→d tanh MLP (VL-Adapter's prompts: 800); null: the "
+        "vectors themselves")})
 
     def __post_init__(self):
         check_sharing(self)
         if not (isinstance(self.prompt_length, int) and self.prompt_length >= 1):
             raise ValueError(f"prompt_length must be a positive integer, got {self.prompt_length!r}")
+        if self.mid_dim is not None and not (isinstance(self.mid_dim, int) and self.mid_dim >= 1):
+            raise ValueError(f"mid_dim must be a positive integer or null, got {self.mid_dim!r}")
+
+    def make_prompt(self, embedding: nn.Embedding) -> torch.Tensor | nn.Module:
+        """A new prompt: its vectors (``initial_prompt``), or the module computing them (``mid_dim``)."""
+        if self.mid_dim is None:
+            return self.initial_prompt(embedding)
+        w = embedding.weight
+        return ReparametrisedPrompt(self.prompt_length, w.shape[1], self.mid_dim, device=w.device, dtype=w.dtype)
 
     def initial_prompt(self, embedding: nn.Embedding) -> torch.Tensor:
         w = embedding.weight
@@ -53,6 +70,9 @@ class VocabPromptTuningConfig(PromptTuningConfig):
         super().__post_init__()
         if not (isinstance(self.vocab_sample, int) and self.vocab_sample >= 1):
             raise ValueError(f"vocab_sample must be a positive integer, got {self.vocab_sample!r}")
+        if self.mid_dim is not None:
+            raise ValueError("mid_dim computes the prompt from a new table: the copied embeddings would not be used "
+                             "(use prompt-tuning-r)")
 
     def initial_prompt(self, embedding):
         w = embedding.weight
@@ -60,16 +80,37 @@ class VocabPromptTuningConfig(PromptTuningConfig):
         return w.detach()[ids].clone()
 
 
-class SoftPrompt(nn.Module):
-    """The prompt, and the stack hooks that feed it to the model."""
+class ReparametrisedPrompt(nn.Module):
+    """A prompt computed from a table by a tanh MLP (VL-Adapter's ``InputPrompts``, prompt_modeling.py:4-23)."""
 
-    def __init__(self, prompt: torch.Tensor):
+    def __init__(self, length: int, d_model: int, mid_dim: int, *, device=None, dtype=None):
         super().__init__()
-        self.embedding = nn.Parameter(prompt)
+        self.table = nn.Embedding(length, d_model, device=device, dtype=dtype)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mid_dim, device=device, dtype=dtype), nn.Tanh(),
+                                 nn.Linear(mid_dim, d_model, device=device, dtype=dtype))
+
+    def forward(self) -> torch.Tensor:
+        return self.mlp(self.table.weight)
+
+
+def _held(prompt: torch.Tensor | nn.Module) -> nn.Module | nn.Parameter:
+    return prompt if isinstance(prompt, nn.Module) else nn.Parameter(prompt)
+
+
+def _vectors(held: nn.Module | nn.Parameter) -> torch.Tensor:
+    return held() if isinstance(held, nn.Module) else held
+
+
+class SoftPrompt(nn.Module):
+    """The prompt (its vectors, or a module computing them), and the stack hooks that feed it to the model."""
+
+    def __init__(self, prompt: torch.Tensor | nn.Module):
+        super().__init__()
+        self.embedding = _held(prompt)
 
     def current(self) -> torch.Tensor:
         """The prompt the next forward prepends."""
-        return self.embedding
+        return _vectors(self.embedding)
 
     def prepend_to_encoder_input(self, encoder: nn.Module, args: tuple, kwargs: dict):
         if args:
@@ -93,13 +134,15 @@ class SoftPrompt(nn.Module):
 class PerTaskSoftPrompt(SoftPrompt):
     """A prompt per task of a mixture (parameters ``tasks.<task>``); the switch picks the current one."""
 
-    def __init__(self, prompts: dict[str, torch.Tensor], switch):
+    def __init__(self, prompts: dict[str, torch.Tensor | nn.Module], switch):
         nn.Module.__init__(self)
-        self.tasks = nn.ParameterDict({task: nn.Parameter(p) for task, p in prompts.items()})
+        held = {task: _held(p) for task, p in prompts.items()}
+        self.tasks = nn.ModuleDict(held) if any(isinstance(p, nn.Module) for p in held.values()) else \
+            nn.ParameterDict(held)
         object.__setattr__(self, "_switch", switch)  # not a submodule
 
     def current(self):
-        return self.tasks[self._switch.current]
+        return _vectors(self.tasks[self._switch.current])
 
 
 def extend_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
@@ -110,9 +153,9 @@ def extend_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
 def apply(model: nn.Module, cfg: PromptTuningConfig) -> list[str]:
     embedding, switch = model.get_input_embeddings(), task_switch(model)
     if switch is None or cfg.sharing == "shared":
-        model.soft_prompt = SoftPrompt(cfg.initial_prompt(embedding))
+        model.soft_prompt = SoftPrompt(cfg.make_prompt(embedding))
     else:
-        model.soft_prompt = PerTaskSoftPrompt({t: cfg.initial_prompt(embedding) for t in switch.tasks}, switch)
+        model.soft_prompt = PerTaskSoftPrompt({t: cfg.make_prompt(embedding) for t in switch.tasks}, switch)
     stacks = layout(model).stacks(model)
     stacks["encoder"].register_forward_pre_hook(model.soft_prompt.prepend_to_encoder_input, with_kwargs=True)
     stacks["decoder"].register_forward_pre_hook(model.soft_prompt.extend_cross_attention_mask, with_kwargs=True)

@@ -28,6 +28,9 @@ SMALL_DATASET = 10_000  # the paper's rule: below this many training units, halv
 VALIDATION_FROM_TRAIN = 1_000  # otherwise this many training units become validation
 SPLIT_SEED = 42  # the original code's permutation seed (its data_seed default), the same split everywhere
 DATA_SOURCES = ("auto", "hub", "fixtures")
+# How ``train_size`` subsamples: rows drawn per trial seed, or the first N of the seed-42 permutation for every
+# seed (the authors' data_seed: Compacter's seq2seq/data/tasks.py:60-79, 107-117, Hyperformer's data/tasks.py)
+SUBSAMPLES = ("per-seed", "seed-42")
 FIXTURES_SOURCE = "fixtures"
 LABEL_STYLES = ("names", "digits")
 
@@ -174,19 +177,26 @@ class Task:
         values = [v for k, v in metrics.items() if k not in COUNTS and k in self.scored_metrics]
         return sum(values) / len(values)
 
-    def load(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0) -> dict[str, list[dict]]:
+    def load(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0,
+             rule: str = "per-seed") -> dict[str, list[dict]]:
         """Train/validation/test examples after the paper's split rule (``load_with_source`` without the source)."""
-        return self.load_with_source(data, train_size=train_size, seed=seed).splits
+        return self.load_with_source(data, train_size=train_size, seed=seed, rule=rule).splits
 
-    def load_with_source(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0) -> Loaded:
+    def load_with_source(self, data: str = "auto", *, train_size: int | None = None, seed: int = 0,
+                         rule: str = "per-seed") -> Loaded:
         """Train/validation/test examples after the paper's split rule, and which data they are.
 
         ``data`` is ``"hub"``, ``"fixtures"`` or ``"auto"`` (the hub, else the fixtures with a
-        warning). ``train_size`` subsamples the training split, the same rows for the same ``seed``.
+        warning). ``train_size`` subsamples the training split by ``rule`` (``SUBSAMPLES``): the same rows
+        for the same ``seed``, or the authors' first N of the seed-42 permutation whatever the seed.
         """
+        if rule not in SUBSAMPLES:
+            raise ValueError(f"subsample must be one of {', '.join(SUBSAMPLES)}, got {rule!r}")
         raw, source = self.read(data)
         splits = self.split(raw)
-        if train_size is not None:
+        if train_size is not None and rule == "seed-42":
+            splits["train"] = first_of_permutation(raw["train"], splits["train"], train_size)
+        elif train_size is not None:
             splits["train"] = subsample(splits["train"], train_size, seed=seed)
         splits["train"] = self.training_examples(splits["train"])
         return Loaded(splits, source)
@@ -356,6 +366,21 @@ def subsample(rows: list[dict], size: int, *, seed: int) -> list[dict]:
     if size < 1 or size > len(rows):
         raise ValueError(f"train_size {size} is not between 1 and the {len(rows)} training examples")
     return random.Random(seed).sample(rows, size)
+
+
+def first_of_permutation(hub_train: list[dict], train: list[dict], size: int) -> list[dict]:
+    """The first ``size`` training rows in the order of the seed-42 permutation of the hub's training rows
+    (``permuted``), the same for every trial seed: the authors' low-resource subsets. Compacter permutes the
+    hub's train and takes its first N on small sets (seq2seq/data/tasks.py:60-79, 113-117); on large ones
+    the same permutation's first 1,000 are validation and the N after them train (:84-89, 107-111) — both
+    are the permutation's first N rows that are training rows. A split rule whose training rows are not
+    the hub's own (a VL task's) takes the first N of its training rows' own seed-42 permutation."""
+    if size < 1 or size > len(train):
+        raise ValueError(f"train_size {size} is not between 1 and the {len(train)} training examples")
+    kept = {id(row) for row in train}
+    if kept <= {id(row) for row in hub_train}:
+        return [row for row in permuted(hub_train) if id(row) in kept][:size]
+    return permuted(train)[:size]
 
 
 def _units(rows: list[dict], unit: Callable[[dict], Hashable] | None) -> list[list[dict]]:

@@ -78,7 +78,7 @@ def test_a_mixture_trial_trains_one_task_per_batch_evaluates_every_member_and_wr
     assert [set(m) for m in record["val_metrics"]] == [{"rte", "sst2"}]
     assert record["test_metrics"]["rte"]["examples"] == len(splits["rte"]["test"])
     assert record["val_score"] == record["test_score"] == 50.0  # the mean of 30 and 70
-    assert record["members"]["rte"] == {"data_source": "fixtures", "train_examples": 160,
+    assert record["members"]["rte"] == {"data_source": "fixtures", "train_examples": 160, "batch_size": 32,
                                         "sampling_probability": pytest.approx(160**0.1 / (160**0.1 + 240**0.1)),
                                         "val_score": 30.0, "test_score": 30.0}
     assert record["members"]["sst2"]["train_examples"] == 240 and record["data_source"] == "fixtures"

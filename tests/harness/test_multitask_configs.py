@@ -34,6 +34,8 @@ def test_the_glue_mixture_is_hyperformers_setting():
         # their adapters read no task name; their checkpoint is chosen by the flat mean (t5_trainer.py:262-263)
         assert trial.task_prefix == "never" and trial.labels == "digits" and trial.mixture_score == "flat"
         assert trial.label_smoothing == 0.1 and trial.steps == 65536
+        # their rows drawn with replacement (multitask_sampler.py:104), their smoothed loss summed (utils.py:64-65)
+        assert trial.row_sampling == "with-replacement" and trial.smoothed_loss == "sum"
 
 
 @pytest.mark.skipif(not has_multitask_methods(), reason="sharing modes and Hyperformer not on this branch")

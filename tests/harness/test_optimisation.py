@@ -41,7 +41,7 @@ def test_adamw_gets_the_trials_epsilon_and_weight_decay():
 
 
 @pytest.mark.parametrize(("key", "value"), [("adam_eps", 0.0), ("warmup_ratio", 1.5), ("warmup_ratio", -0.1),
-                                          ("label_smoothing", 1.0)])
+                                          ("label_smoothing", 1.0), ("smoothed_loss", "total")])
 def test_out_of_range_optimiser_settings_fail_before_anything_loads(key, value):
     with pytest.raises(ConfigError, match=f"{key}: expected"):
         config(**{key: value})
@@ -69,3 +69,24 @@ def test_label_smoothing_trains_on_the_smoothed_token_loss():
     finally:
         trial.engine.close()
         plain.engine.close()
+
+
+def test_hyperformers_smoothed_loss_sums_over_the_target_tokens():
+    """Their fairseq loss sums (1-ε)·NLL + ε/V·Σ(-log p) over the batch's target tokens (utils.py:64-65), padding
+    left out; without smoothing they keep the model's mean loss, and so does ``smoothed_loss: sum``."""
+    summed = setup(config(label_smoothing=0.1, smoothed_loss="sum"), PLAN)
+    unsmoothed = setup(config(smoothed_loss="sum"), PLAN)
+    try:
+        batch = next(summed.train_batches(summed.new_order()))[1]
+        batch["labels"][0, -2:] = -100
+        out = summed.engine.module(**batch)
+        logp = out.logits.log_softmax(-1)
+        kept = batch["labels"] != -100
+        nll = -logp.gather(-1, batch["labels"].clamp(min=0)[..., None])[..., 0]
+        expected = (0.9 * nll - 0.1 * logp.mean(-1))[kept].sum()
+        torch.testing.assert_close(summed.engine.loss(out, batch["labels"]), expected)
+        torch.testing.assert_close(unsmoothed.engine.loss(out, batch["labels"]), out.loss)
+        assert kept.sum() > 1 and not torch.allclose(expected, expected / kept.sum())
+    finally:
+        summed.engine.close()
+        unsmoothed.engine.close()

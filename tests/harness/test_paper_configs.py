@@ -56,6 +56,7 @@ def test_low_resource_subsamples_glue_with_the_papers_epochs():
     assert {(t.train_size, t.epochs) for t in spec.trials()} == {
         (100, 1000), (500, 200), (1000, 100), (2000, 50), (4000, 25)}
     assert {t.batch_size for t in spec.trials()} == {40}
+    assert {t.subsample for t in spec.trials()} == {"seed-42"}  # the authors' subsets, the same for every seed
 
 
 def test_dry_run_of_a_table_variant(tmp_path, capsys):

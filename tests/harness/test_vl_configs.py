@@ -2,6 +2,7 @@
 image-text setting in spec keys: the four VL tasks as ONE mixture on the backbone + CLIP RN101, each of the paper's
 methods with the options that exist (adapters after cross-attention too, their Hyperformer), every trial valid."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from peftbench.cli.main import main
 from peftbench.harness.config import check_known
 from peftbench.harness.spec import load_spec
+from peftbench.harness.trial import run_trial
 from peftbench.methods import get_method
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -25,7 +27,11 @@ def test_the_vl_mixture_is_vl_adapters_setting(config):
     for trial in spec.trials():
         check_known(trial)  # method, its options and the mixture: every name exists
         assert trial.mixture == VL4 and trial.model == model and trial.data == "hub"
-        assert (trial.sampling, trial.batch_size, trial.epochs) == ("proportional", batch_size, 20)
+        assert (trial.sampling, trial.epochs) == ("roundrobin", 20)  # their MultitaskLoader's default
+        # each task's batch from the scripts' --batch_size as multitask.py:1052-1067 scales it, rounded down
+        scaled = {"vqa": 60, "gqa": 100, "nlvr2": 20, "coco-caption": 50}  # in 60ths of --batch_size
+        assert trial.member_batch_sizes == {task: int(batch_size * k / 60) for task, k in scaled.items()}
+        assert trial.fixed_batch == int(batch_size * 100 / 60)  # the budget sees GQA's, the largest
         assert trial.max_grad_norm == 5.0
         assert trial.select == "last"  # tested after the last epoch (multitask.py:574)
         # AdamW's weight decay and epsilon (param.py:121, 127), warm-up over 10 % of the steps
@@ -41,8 +47,12 @@ def test_the_vl_mixture_is_vl_adapters_setting(config):
     hyperformer = get_method("vl-hyperformer").make_config(hyper[0].options)
     assert (hyperformer.projected_task_embedding_dim, hyperformer.reduction_factor) == (8, 8)
     assert hyperformer.task_embedding_dim == 512 and hyperformer.cross_attention
-    assert {m.options["r"] for m in spec.methods if m.name == "lora"} == {128}
-    assert {m.options["prompt_length"] for m in spec.methods if m.name == "prompt-tuning-r"} == {40}
+    # LoRA on q, v at rank 128, α 32, dropout 0.1 (param.py:198-199, lora/config.py:6-8), every bias trained too
+    # (trainer_base.py: "lora" and "bias" names); prompts of 40 made by an 800-wide MLP (--mid_dim 800)
+    assert {(m.options["r"], m.options["lora_alpha"], m.options["lora_dropout"], m.options["bias"])
+            for m in spec.methods if m.name == "lora"} == {(128, 32, 0.1, "all")}
+    assert {(m.options["prompt_length"], m.options["mid_dim"])
+            for m in spec.methods if m.name == "prompt-tuning-r"} == {(40, 800)}
 
 
 @pytest.mark.parametrize("config", list(SETTINGS))
@@ -51,3 +61,28 @@ def test_the_vl_configs_validate_as_a_whole(config, capsys):
     out = capsys.readouterr().out
     assert "99 trials = 11 methods × 1 tasks × 3 learning rates × 3 seeds" in out
     assert "mixture vl4: vqa + gqa + nlvr2 + coco-caption" in out
+
+
+# config -> the tiny backbone of the same architecture, offline
+TINY = {"vl-adapter.yaml": "tiny-bart", "vl-adapter-t5.yaml": "tiny-t5"}
+
+
+@pytest.mark.parametrize("config", list(SETTINGS))
+def test_a_vl_config_trial_runs_offline_on_its_tiny_backbone(config, tmp_path, monkeypatch):
+    """The config's Single Adapter trial as it stands (round-robin epochs, a batch per task, captions by beam 5,
+    NLVR2 by its two logits, the test after the last epoch) on the tiny backbone of its architecture and the
+    fixtures, one epoch on 16 training rows a task, each task's batch a 25th of the config's (the fixtures hold
+    tens of rows a task). Validation and test whole: the captions' beam search is most of its time."""
+    monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))
+    spec = load_spec(CONFIGS / config)
+    trial = next(t for t in spec.trials() if t.method == "adapter" and t.method_options["sharing"] == "shared")
+    batches = {task: max(1, n // 25) for task, n in trial.member_batch_sizes.items()}
+    cfg = dataclasses.replace(trial, model=TINY[config], data="fixtures", epochs=1, member_batch_sizes=batches,
+                              train_size=16)
+    record = run_trial(cfg, tmp_path / "out", write=False)
+    assert record["status"] == "ok", record["error"]
+    assert record["model_source"] == f"config:{TINY[config]}+tiny-clip"
+    assert {task: m["batch_size"] for task, m in record["members"].items()} == batches
+    assert set(record["test_metrics"]) == set(VL4) and record["test_metrics"]["nlvr2"]["invalid"] == 0
+    assert record["test_metrics"]["coco-caption"]["examples"] > 0
+    assert record["best_epoch"] == 1 and record["config"]["select"] == "last"

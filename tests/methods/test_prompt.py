@@ -72,3 +72,24 @@ def test_vocabulary_init_copies_token_embeddings_and_random_init_is_uniform():
     assert all((table == row).all(-1).any() for row in rows)
     random = prompted("prompt-tuning-r").soft_prompt.embedding.detach()
     assert random.abs().max() <= 0.5 and not (table == random[0]).all(-1).any()
+
+
+def test_a_reparametrised_prompt_is_its_mlp_of_the_table_and_both_train():
+    """``mid_dim`` (VL-Adapter's InputPrompts, --mid_dim 800): the prompt fed to the encoder is
+    Linear(tanh(Linear(E))) of a P × d table, and the gradient reaches the table and both layers."""
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(tiny_t5_config())
+    apply_method(model, "prompt-tuning-r", {"prompt_length": P, "mid_dim": 16})
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    prompt = model.soft_prompt.embedding
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["inputs_embeds"][:, :P]),
+                                            with_kwargs=True)
+    out = model(**batch(), labels=torch.tensor([[5, 6, 1], [7, 1, 0]]))
+    with torch.no_grad():
+        expected = prompt.mlp[2](torch.tanh(prompt.mlp[0](prompt.table.weight)))
+    torch.testing.assert_close(seen[0][0], expected)
+    out.loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    parts = ("table.weight", "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")
+    assert set(grads) == trained == {f"soft_prompt.embedding.{n}" for n in parts}
