@@ -27,7 +27,7 @@ def test_the_video_mixture_is_vl_adapters_video_setting(config):
     for trial in spec.trials():
         check_known(trial)  # method, its options and the mixture: every name exists
         assert trial.mixture == VIDEO4 and trial.model == model and trial.data == "hub"
-        assert (trial.sampling, trial.batch_size, trial.epochs) == ("proportional", batch_size, 7)
+        assert (trial.sampling, trial.batch_size, trial.epochs) == ("roundrobin", batch_size, 7)
         assert (trial.max_grad_norm, trial.warmup_ratio) == (5.0, 0.1)  # --clip_grad_norm 5 --warmup_ratio 0.1
         assert (trial.weight_decay, trial.adam_eps) == (0.01, 1e-6)  # param.py:121, 127
         assert trial.task_prefix == "always"  # --use_tasks_prompts in all four scripts
@@ -41,6 +41,7 @@ def test_the_video_mixture_is_vl_adapters_video_setting(config):
     # --lora_dim 128, alpha 32 (param.py:199), dropout 0.1 (lora/config.py:8), biases trained (trainer_base.py:318)
     assert (lora["r"], lora["lora_alpha"], lora["lora_dropout"], lora["bias"]) == (128, 32, 0.1, "all")
     assert spec.methods[3].options["prompt_length"] == 40  # --encoder_prompt_len 40
+    assert spec.methods[3].options["mid_dim"] == 800  # --mid_dim 800
 
 
 @pytest.mark.parametrize("config", list(SETTINGS))
