@@ -69,16 +69,17 @@ TINY = {"vl-adapter.yaml": "tiny-bart", "vl-adapter-t5.yaml": "tiny-t5"}
 
 @pytest.mark.parametrize("config", list(SETTINGS))
 def test_a_vl_config_trial_runs_offline_on_its_tiny_backbone(config, tmp_path, monkeypatch):
-    """The config's Single Adapter trial as it stands (round-robin epochs, a batch per task, captions by beam 5,
-    NLVR2 by its two logits, the test after the last epoch) on the tiny backbone of its architecture and the
-    fixtures, one epoch on 16 training rows a task, each task's batch a 25th of the config's (the fixtures hold
-    tens of rows a task). Validation and test whole: the captions' beam search is most of its time."""
+    """The config's Single Adapter trial as it stands (round-robin epochs, a batch per task, captions by beam
+    search, NLVR2 by its two logits, the test after the last epoch) on the tiny backbone of its architecture and
+    the fixtures, one epoch on 16 training rows a task, each task's batch a 25th of the config's (the fixtures
+    hold tens of rows a task). Captions by 2 beams to 8 tokens: beam 5 to 40 tokens on an untrained model was
+    most of this test's time (beam 5 itself: tests/harness/test_generation.py)."""
     monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))
     spec = load_spec(CONFIGS / config)
     trial = next(t for t in spec.trials() if t.method == "adapter" and t.method_options["sharing"] == "shared")
     batches = {task: max(1, n // 25) for task, n in trial.member_batch_sizes.items()}
     cfg = dataclasses.replace(trial, model=TINY[config], data="fixtures", epochs=1, member_batch_sizes=batches,
-                              train_size=16)
+                              train_size=16, num_beams=2, generation_max_length=8)
     record = run_trial(cfg, tmp_path / "out", write=False)
     assert record["status"] == "ok", record["error"]
     assert record["model_source"] == f"config:{TINY[config]}+tiny-clip"
