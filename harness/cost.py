@@ -89,11 +89,12 @@ class Group:
     validations: int  # evaluations of the validation split per trial
     val_examples: int
     test_examples: int
+    fixed_steps: int | None = None  # a spec's ``steps:`` (Hyperformer's 65,536): the trial stops there, not at epochs
 
     @property
     def steps(self) -> int:
         """Optimizer steps of one trial."""
-        return self.epochs * math.ceil(self.train_examples / self.batch)
+        return self.fixed_steps or self.epochs * math.ceil(self.train_examples / self.batch)
 
     @property
     def generated_rows(self) -> int:
@@ -223,9 +224,12 @@ def groups_of(spec, sizes) -> list[Group]:
             continue
         cfg = spec.trial(method, task, spec.learning_rates[0], spec.seeds[0], train_size)
         train, val, test = found
-        steps = cfg.epochs * math.ceil(train / cfg.batch_size)
-        validations = steps // cfg.eval_every_steps if cfg.eval_every_steps else cfg.epochs
+        per_epoch = math.ceil(train / cfg.batch_size)
+        steps = cfg.steps or cfg.epochs * per_epoch
+        # validated every N steps, else once an epoch: a trial of ``steps`` runs ⌈steps / per epoch⌉ of them
+        epochs = math.ceil(steps / per_epoch) if cfg.steps else cfg.epochs
+        validations = steps // cfg.eval_every_steps if cfg.eval_every_steps else epochs
         out.append(Group(method=method, task=task, trials=trials, batch=cfg.batch_size, epochs=cfg.epochs,
                          train_examples=train, validations=max(1, validations), val_examples=val,
-                         test_examples=test))
+                         test_examples=test, fixed_steps=cfg.steps))
     return out

@@ -100,3 +100,13 @@ def test_a_step_pads_to_the_mean_longest_row_of_its_batches():
     lengths = [10] * 15 + [100]
     assert padded_mean(lengths, 4, seed=0) == -(-(100 + 3 * 10) // 4)  # 32.5, rounded up
     assert padded_mean(lengths, 16) == 100 and padded_mean([7, 9], 1) == 8
+
+
+def test_a_spec_that_counts_steps_costs_its_steps_not_its_epochs():
+    """Hyperformer's GLUE mixture trains 65,536 steps whatever the epochs say (configs/multitask-glue.yaml)."""
+    from peftbench.harness.spec import parse_spec
+
+    spec = parse_spec({"name": "s", "model": "tiny-t5", "data": "fixtures", "methods": ["adapter"], "tasks": ["rte"],
+                       "learning_rates": [1e-3], "seeds": [0], "epochs": 2, "batch_size": 16, "steps": 300})
+    (g,) = cost.groups_of(spec, lambda task, _size: (100, 10, 30))
+    assert g.steps == 300 and g.validations == 43  # once an epoch of ⌈100 / 16⌉ = 7 steps, as the trial runs
