@@ -30,6 +30,7 @@ from peftbench.harness.loggers import tracker_callback, where_lines
 from peftbench.harness.records import read_records
 from peftbench.harness.spec import Narrowing, SweepSpec
 from peftbench.harness.trial import run_trial
+from peftbench.harness.watchdog import Watchdog
 
 CONNECT_TIMEOUT_S = 5
 
@@ -227,7 +228,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
     from peftbench.harness.progress import SweepProgress
 
     quiet_ray()
-    join_cluster(address)
+    watchdog = join_cluster(address)
     try:
         check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])
         slots = concurrent_slots(spec, ray.cluster_resources(), len(points))
@@ -256,18 +257,21 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
             print(line)
     finally:
         ray.shutdown()
+        if watchdog is not None:
+            watchdog.close()
     return slots
 
 
-def join_cluster(address: str | None) -> None:
+def join_cluster(address: str | None) -> Watchdog | None:
     """``ray.init``: the cluster at ``address``, or a fresh local Ray of our own (never some other
-    cluster found on this machine). An address that does not answer fails in seconds, one line."""
+    cluster found on this machine) with a watchdog that ends it with this process, however this
+    process ends (harness/watchdog.py). An address that does not answer fails in seconds, one line."""
     import ray
 
     if not address:
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
-                 logging_level=logging.WARNING)
-        return
+        context = ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                           logging_level=logging.WARNING)
+        return Watchdog(context.address_info["session_dir"])
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if host and port.isdigit():
         try:
@@ -277,6 +281,7 @@ def join_cluster(address: str | None) -> None:
                              f"({exc.strerror or exc})") from None
     try:
         ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
+        return None  # a cluster we joined is not ours to end
     except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
         ray.shutdown()
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
