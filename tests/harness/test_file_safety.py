@@ -5,6 +5,7 @@ leave their victims byte-identical; FIFOs and /dev/zero answer in one line under
 limit; a bad feature-cache entry costs its own recomputation; flags are parsed like specs."""
 
 import json
+import math
 import os
 import resource
 import subprocess
@@ -399,6 +400,33 @@ def test_a_trial_over_its_budget_is_refused_before_it_allocates():
 
     with pytest.raises(BudgetError, match=r"lora on tiny-t5 holds .* before its first batch"):
         plan_batch(Workload("tiny-t5", "lora", {"r": 100000}), batch=None, fixed_batch=8, budget_bytes=10**9)
+
+
+BIG_LORA = [{"name": "lora", "options": {"r": 100000}}]  # the issue's case: held bytes ~4.9 GB, far under 24 GB
+
+
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []])
+def test_a_fixed_batch_whose_activations_exceed_the_budget_is_refused_before_any_trial(tmp_path, capsys, dry_run):
+    out = tmp_path / "out"
+    line = one_line(capsys, "sweep", str(write_spec(tmp_path / "s.yaml", methods=BIG_LORA, batch_size=64)),
+                    "--out", str(out), *dry_run)
+    assert 'methods[0].options: lora {"r": 100000} on tiny-t5 at a fixed batch of 64' in line
+    planned = float(line.split("planned peak ")[1].split(" GB")[0])
+    assert planned > 24 and line.endswith("over its budget of 24.00 GB")
+    assert not out.exists()  # nothing started
+
+
+def test_a_fixed_batch_just_under_its_budget_passes(tmp_path, capsys):
+    from peftbench.budgets.plan import planned_peak
+    from peftbench.budgets.workload import Workload
+    from peftbench.tasks import get_task
+
+    sst2 = get_task("sst2")
+    peak = planned_peak(Workload("tiny-t5", "lora", {"r": 100000}, source_len=sst2.max_source_length,
+                                 target_len=sst2.max_target_length), 32)
+    budget = f"{math.ceil(peak / 1e7) / 100:.2f}GB"  # the planned peak rounded up to the next 10 MB
+    spec = write_spec(tmp_path / "s.yaml", methods=BIG_LORA, batch_size=32, budget=budget)
+    assert main(["sweep", str(spec), "--dry-run"]) == 0, capsys.readouterr().err
 
 
 def test_a_runaway_process_fails_alone_under_its_address_space_cap():
