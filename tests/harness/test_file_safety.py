@@ -491,3 +491,35 @@ def test_an_alias_bomb_in_params_answers_before_torch_loads():
                           text=True, timeout=600)
     assert done.stdout.strip() == "EXIT 2 False"
     assert done.stderr.strip() == "peftbench: --option sharing: its aliases expand to more than 10000 YAML nodes"
+
+
+@pytest.mark.parametrize("command, option, says", [
+    (["trial", "--method", "adapter", "--task", "sst2", "--lr", "1e-3"], "reductoin_factor=8",
+     "peftbench: --option: method 'adapter' has no option 'reductoin_factor' "
+     "(options: cross_attention, reduction_factor, sharing)"),
+    (["trial", "--method", "adapter", "--task", "sst2", "--lr", "1e-3"], "reduction_factor=eight",
+     "peftbench: --option: method 'adapter' option 'reduction_factor': expected int, got str"),
+    (["params", "--method", "bitfit", "--method", "compacter"], "phm_dims=4",
+     "peftbench: --option: option 'phm_dims' is taken by none of: bitfit, compacter"),
+])
+def test_a_typod_option_answers_in_one_line_before_torch_loads(command, option, says):
+    probe = ("import sys\nfrom peftbench.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as exc:\n    print('EXIT', exc.code, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, *command, "--option", option], capture_output=True,
+                          text=True, timeout=600)
+    assert done.stdout.strip() == "EXIT 2 False"
+    assert done.stderr.strip() == says
+
+
+def test_the_options_read_from_the_method_sources_are_their_configs_fields():
+    import dataclasses
+
+    from peftbench.methods import get_method, method_names
+    from peftbench.methods.declared import declared_options
+
+    for name in method_names():
+        config_cls = get_method(name).config_cls
+        if hasattr(config_cls, "from_options"):  # the peft bridge: peft's fields, known on import only
+            assert declared_options(name) is None
+        else:
+            assert declared_options(name) == {f.name: f.type for f in dataclasses.fields(config_cls)}, name
