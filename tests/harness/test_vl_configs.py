@@ -25,7 +25,7 @@ def test_the_vl_mixture_is_vl_adapters_setting(config):
     for trial in spec.trials():
         check_known(trial)  # method, its options and the mixture: every name exists
         assert trial.mixture == VL4 and trial.model == model and trial.data == "hub"
-        assert (trial.sampling, trial.batch_size, trial.epochs) == ("proportional", batch_size, 20)
+        assert (trial.sampling, trial.batch, trial.epochs) == ("proportional", batch_size, 20)  # per optimizer step
         assert trial.max_grad_norm == 5.0
         assert trial.select == "last"  # tested after the last epoch (multitask.py:574)
         # AdamW's weight decay and epsilon (param.py:121, 127), warm-up over 10 % of the steps
