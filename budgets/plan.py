@@ -139,6 +139,16 @@ def planned_peak(workload: Workload, batch_size: int) -> int:
     """A lower bound of the peak of a step at a fixed micro-batch of ``batch_size``: what the trial holds
     (``held_bytes``: weights, gradients, AdamW's moments) and the activations its forward keeps for the
     backward (``saved_activation_bytes``), both there as the backward starts; temporaries come on top."""
+    key = (json.dumps(workload.describe(), sort_keys=True, default=str), batch_size)
+    if key not in _PLANNED:  # a spec validated again in one process (a test session) plans once
+        _PLANNED[key] = _planned_peak(workload, batch_size)
+    return _PLANNED[key]
+
+
+_PLANNED: dict[tuple[str, int], int] = {}
+
+
+def _planned_peak(workload: Workload, batch_size: int) -> int:
     from peftbench.engine.accounting import count_params
     from peftbench.models.load import model_config
 
