@@ -102,10 +102,11 @@ def parse_batch(value: str | None) -> int | str | None:
 
 
 def cmd_sweep(args) -> int:
-    from peftbench.harness.spec import SpecError, load_spec
+    from peftbench.harness.spec import SpecError, check_fixed_batches, load_spec
 
     try:
         spec, narrow = load_spec(args.spec), narrowing(args)
+        check_fixed_batches(spec, args.spec)
         spec = with_loggers(spec, args.logger or [])
         selected = len(narrow.points(spec))
     except (SpecError, ValueError) as exc:
