@@ -9,16 +9,18 @@ of the same method.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import inspect
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from peftbench.budgets.cache import BudgetCache
-from peftbench.budgets.estimate import estimate_fit
+from peftbench.budgets.estimate import estimate_fit, saved_activation_bytes
 from peftbench.budgets.fit import Fit
 from peftbench.budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
 from peftbench.budgets.parse import MARGIN, BudgetError, capacity, format_bytes, held_bytes
@@ -131,6 +133,55 @@ def refuse_over_budget(workload: Workload, budget_bytes: int) -> None:
     if (held := held_bytes(count.total, count.trainable)) > budget_bytes:
         raise BudgetError(f"{workload.method} on {workload.model} holds {format_bytes(held)} before its first batch "
                           f"(weights, gradients, AdamW's moments), over the budget of {format_bytes(budget_bytes)}")
+
+
+def planned_peak(workload: Workload, batch_size: int) -> int:
+    """A lower bound of the peak of a step at a fixed micro-batch of ``batch_size``: what the trial holds
+    (``held_bytes``: weights, gradients, AdamW's moments) and the activations its forward keeps for the
+    backward (``saved_activation_bytes``), both there as the backward starts; temporaries come on top."""
+    key = (json.dumps(workload.describe(), sort_keys=True, default=str), batch_size)
+    if key not in _PLANNED:  # a spec validated again in one process (a test session) plans once
+        _PLANNED[key] = _planned_peak(workload, batch_size)
+    return _PLANNED[key]
+
+
+_PLANNED: dict[tuple[str, int], int] = {}
+
+
+def _planned_peak(workload: Workload, batch_size: int) -> int:
+    from peftbench.engine.accounting import count_params
+    from peftbench.models.load import model_config
+
+    count = count_params(model_config(workload.model), workload.method, workload.options,
+                         list(workload.tasks) if workload.tasks else None)
+    return held_bytes(count.total, count.trainable) + saved_activation_bytes(workload, batch_size)
+
+
+def fixed_batch_over_budget(trials: list[tuple[Workload, int]], budget_bytes: int) -> str | None:
+    """One line for the first (workload, fixed micro-batch) whose planned peak is over the budget; None when
+    every one fits. Per method (model, options, mixture) its worst case is tried first, the longest source,
+    target and images at the largest batch: activations only grow with each, so when it fits, all do, and
+    a whole grid costs one forward per method."""
+    by_method: dict[str, list[tuple[Workload, int]]] = {}
+    for workload, batch in trials:
+        key = json.dumps([workload.model, workload.method, workload.options, workload.tasks, workload.dtype],
+                         sort_keys=True, default=str)
+        by_method.setdefault(key, []).append((workload, batch))
+    for group in by_method.values():
+        first = group[0][0]
+        worst = dataclasses.replace(first, source_len=max(w.source_len for w, _ in group),
+                                    target_len=max(w.target_len for w, _ in group),
+                                    images=max(w.images for w, _ in group))
+        if planned_peak(worst, max(b for _, b in group)) <= budget_bytes:
+            continue
+        distinct = {json.dumps([w.describe(), b], sort_keys=True, default=str): (w, b) for w, b in group}
+        for workload, batch in distinct.values():
+            if (peak := planned_peak(workload, batch)) > budget_bytes:
+                return (f"{workload.method} {json.dumps(workload.options, sort_keys=True)} on {workload.model} at a "
+                        f"fixed batch of {batch} ({workload.source_len}+{workload.target_len} tokens): planned peak "
+                        f"{format_bytes(peak)} (weights, gradients, AdamW's moments, the activations kept for the "
+                        f"backward), over its budget of {format_bytes(budget_bytes)}")
+    return None
 
 
 def choose_plan(workload: Workload, *, batch: int | str, budget_bytes: int, cache_path: str | Path | None,

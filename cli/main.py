@@ -40,6 +40,7 @@ def parse_options(pairs: list[str] | None, *, methods: list[str] | None = None) 
     """``["phm_dim=8", "zero_stage=2"]`` -> ``{"phm_dim": 8, "zero_stage": 2}``: values parsed as YAML
     through the specs' bounded loader; ``key=a,b,c`` is a list where an option of ``methods`` is one."""
     from peftbench.harness.spec import check_yaml
+    from peftbench.methods.declared import option_problem
 
     out = {}
     for pair in pairs or []:
@@ -50,8 +51,12 @@ def parse_options(pairs: list[str] | None, *, methods: list[str] | None = None) 
             usage_error(f"--option {key[:80]}: {len(value.encode())} bytes; a value is at most {MAX_OPTION_BYTES}")
         out[key] = check_yaml(value, lambda msg, key=key: usage_error(f"--option {key[:80]}: {msg}"),
                               max_nodes=MAX_OPTION_NODES)
-        if isinstance(out[key], str) and "," in out[key] and _list_option(key, methods):
-            out[key] = [part.strip() for part in out[key].split(",") if part.strip()]
+    # a typo'd name or a wrong simple type, from the methods' declarations read as text: before torch loads
+    if methods and (problem := option_problem(list(methods), out)):
+        usage_error(f"--option: {problem}")
+    for key, value in out.items():
+        if isinstance(value, str) and "," in value and _list_option(key, methods):
+            out[key] = [part.strip() for part in value.split(",") if part.strip()]
     return out
 
 
@@ -97,10 +102,11 @@ def parse_batch(value: str | None) -> int | str | None:
 
 
 def cmd_sweep(args) -> int:
-    from peftbench.harness.spec import SpecError, load_spec
+    from peftbench.harness.spec import SpecError, check_fixed_batches, load_spec
 
     try:
         spec, narrow = load_spec(args.spec, include_paths=tuple(args.include_path or ())), narrowing(args)
+        check_fixed_batches(spec, args.spec)
         spec = with_log_samples(with_loggers(spec, args.logger or []), args.log_samples)
         selected = len(narrow.points(spec))
     except (SpecError, ValueError) as exc:

@@ -396,6 +396,32 @@ def _check_builds(spec: SweepSpec, fail) -> None:
                  f"its first batch (weights, gradients, AdamW's moments), over its budget of {cfg.budget}")
 
 
+def check_fixed_batches(spec: SweepSpec, source: str) -> None:
+    """A fixed batch's planned peak (held bytes and the activations its forward keeps) within the budget,
+    or a ``SpecError`` (one line): the budget planner only searches a ``batch``; a fixed ``batch_size`` over
+    it would run until the address-space cap (CPU) or the allocator (GPU) stops it, in every trial. For
+    ``sweep`` and its ``--dry-run``, not every load of a spec: it runs a fake forward per method (seconds
+    on T5-base)."""
+    from peftbench.budgets.plan import fixed_batch_over_budget
+    from peftbench.harness.trial import trial_workload
+    from peftbench.models.load import model_config
+
+    try:
+        model_config(spec.trial_at(spec.points()[0]).model)
+    except Exception:  # noqa: BLE001 - a model the meta device cannot build: the trial finds out
+        return
+
+    by_budget: dict[tuple[int, str], list] = {}
+    for point in spec.points():
+        cfg = spec.trial_at(point)
+        if cfg.batch is None:
+            index = [m.label for m in spec.methods].index(point["method"])
+            by_budget.setdefault((cfg.budget_bytes, index), []).append((trial_workload(cfg), cfg.fixed_batch))
+    for (budget_bytes, index), trials in by_budget.items():
+        if problem := fixed_batch_over_budget(trials, budget_bytes):
+            raise SpecError(f"{source}: methods[{index}].options: {problem}")
+
+
 def _per_point(value, key, fail, *, tasks, sizes) -> int | dict:
     """A positive integer, or a mapping giving one to every task (or every train size) of the spec."""
     def positive(v) -> bool:

@@ -31,6 +31,7 @@ from peftbench.harness.loggers import tracker_callback, where_lines
 from peftbench.harness.records import read_records
 from peftbench.harness.spec import Narrowing, SweepSpec
 from peftbench.harness.trial import run_trial
+from peftbench.harness.watchdog import Watchdog
 
 CONNECT_TIMEOUT_S = 5
 RAY_ENDED_ROUNDS = 2  # times the points without a record run again after Ray itself ended the run
@@ -258,7 +259,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
     from peftbench.harness.progress import SweepProgress
 
     quiet_ray()
-    join_cluster(address)
+    watchdog = join_cluster(address)
     try:
         check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])
         slots = concurrent_slots(spec, ray.cluster_resources(), len(points))
@@ -287,6 +288,8 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
             print(line)
     finally:
         ray.shutdown()
+        if watchdog is not None:
+            watchdog.close()
     return slots
 
 
@@ -304,9 +307,10 @@ def fit(tuner, slots: int) -> None:
         raise RayEnded(f"{type(exc.__cause__).__name__}: {said[0] if said else ''}", slots) from None
 
 
-def join_cluster(address: str | None) -> None:
+def join_cluster(address: str | None) -> Watchdog | None:
     """``ray.init``: the cluster at ``address``, or a fresh local Ray of our own (never some other
-    cluster found on this machine). An address that does not answer fails in seconds, one line."""
+    cluster found on this machine) with a watchdog that ends it with this process, however this
+    process ends (harness/watchdog.py). An address that does not answer fails in seconds, one line."""
     import ray
 
     if not address:
@@ -315,9 +319,9 @@ def join_cluster(address: str | None) -> None:
         # one busy neighbour ended a smoke sweep. Our CPU trials are capped at their budget
         # (RLIMIT_AS) instead; setting the variable turns the monitor back on.
         os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
-                 logging_level=logging.WARNING)
-        return
+        context = ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                           logging_level=logging.WARNING)
+        return Watchdog(context.address_info["session_dir"])
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if host and port.isdigit():
         try:
@@ -327,6 +331,7 @@ def join_cluster(address: str | None) -> None:
                              f"({exc.strerror or exc})") from None
     try:
         ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
+        return None  # a cluster we joined is not ours to end
     except Exception as exc:  # noqa: BLE001  Ray raises many kinds here; each is one line for the user
         ray.shutdown()
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -64,25 +64,31 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
     # torch and friends load only when a trial really runs
     from peftbench.budgets.plan import plan_batch
-    from peftbench.budgets.workload import Workload
     from peftbench.harness.train import train
-    from peftbench.tasks import get_task, use_declarations
+    from peftbench.tasks import use_declarations
 
     use_declarations(cfg.declarations)  # a task file's tasks, from what the driver sent: no file needed here
-    members = [get_task(t) for t in cfg.member_tasks]
-    # a mixture's batches come from any member: probe with the longest source and target among them,
-    # and the most images (VL-T5's visual tokens lengthen the encoder's input)
-    workload = Workload(probed_model(cfg, members), cfg.method, cfg.method_options,
-                        source_len=max(cfg.max_source_length or t.max_source_length for t in members),
-                        target_len=max(t.max_target_length for t in members), tasks=cfg.mixture,
-                        images=max(t.images_per_example for t in members))
     # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
-    plan = plan_batch(workload, batch=cfg.batch, fixed_batch=cfg.fixed_batch, budget_bytes=cfg.budget_bytes,
+    plan = plan_batch(trial_workload(cfg), batch=cfg.batch, fixed_batch=cfg.fixed_batch, budget_bytes=cfg.budget_bytes,
                       cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
     samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None
     return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, samples_file=samples,
                  step_hook=step_hook)
+
+
+def trial_workload(cfg: TrialConfig):
+    """What the trial's budget plans for: its method on the model it loads, every row as long as the
+    longest its tasks allow. A mixture's batches come from any member: the longest source and target
+    among them, and the most images (VL-T5's visual tokens lengthen the encoder's input)."""
+    from peftbench.budgets.workload import Workload
+    from peftbench.tasks import get_task
+
+    members = [get_task(t) for t in cfg.member_tasks]
+    return Workload(probed_model(cfg, members), cfg.method, cfg.method_options,
+                    source_len=max(cfg.max_source_length or t.max_source_length for t in members),
+                    target_len=max(t.max_target_length for t in members), tasks=cfg.mixture,
+                    images=max(t.images_per_example for t in members))
 
 
 def samples_path(out_dir: Path, trial_id: str) -> Path:

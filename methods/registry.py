@@ -61,10 +61,7 @@ class Method:
         known = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ValueError(
-                f"method {self.name!r} has no option {unknown[0]!r} "
-                f"(options: {', '.join(sorted(known)) or 'none'})"
-            )
+            raise ValueError(unknown_option(self.name, unknown[0], known))
         return self.config_cls(**options)
 
     @property
@@ -95,6 +92,11 @@ def option_list(config_cls: type) -> list[Option]:
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         out.append(Option(f.name, None if default is dataclasses.MISSING else default, f.metadata.get("help", "")))
     return out
+
+
+def unknown_option(method: str, key: str, known) -> str:
+    """The one wording of an option ``method`` does not take (``known``: the ones it does)."""
+    return f"method {method!r} has no option {key!r} (options: {', '.join(sorted(known)) or 'none'})"
 
 
 def takes_option(config_cls: type, key: str) -> bool:

@@ -5,6 +5,7 @@ leave their victims byte-identical; FIFOs and /dev/zero answer in one line under
 limit; a bad feature-cache entry costs its own recomputation; flags are parsed like specs."""
 
 import json
+import math
 import os
 import resource
 import subprocess
@@ -402,6 +403,33 @@ def test_a_trial_over_its_budget_is_refused_before_it_allocates():
         plan_batch(Workload("tiny-t5", "lora", {"r": 100000}), batch=None, fixed_batch=8, budget_bytes=10**9)
 
 
+BIG_LORA = [{"name": "lora", "options": {"r": 100000}}]  # the issue's case: held bytes ~4.9 GB, far under 24 GB
+
+
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []])
+def test_a_fixed_batch_whose_activations_exceed_the_budget_is_refused_before_any_trial(tmp_path, capsys, dry_run):
+    out = tmp_path / "out"
+    line = one_line(capsys, "sweep", str(write_spec(tmp_path / "s.yaml", methods=BIG_LORA, batch_size=64)),
+                    "--out", str(out), *dry_run)
+    assert 'methods[0].options: lora {"r": 100000} on tiny-t5 at a fixed batch of 64' in line
+    planned = float(line.split("planned peak ")[1].split(" GB")[0])
+    assert planned > 24 and line.endswith("over its budget of 24.00 GB")
+    assert not out.exists()  # nothing started
+
+
+def test_a_fixed_batch_just_under_its_budget_passes(tmp_path, capsys):
+    from peftbench.budgets.plan import planned_peak
+    from peftbench.budgets.workload import Workload
+    from peftbench.tasks import get_task
+
+    sst2 = get_task("sst2")
+    peak = planned_peak(Workload("tiny-t5", "lora", {"r": 100000}, source_len=sst2.max_source_length,
+                                 target_len=sst2.max_target_length), 32)
+    budget = f"{math.ceil(peak / 1e7) / 100:.2f}GB"  # the planned peak rounded up to the next 10 MB
+    spec = write_spec(tmp_path / "s.yaml", methods=BIG_LORA, batch_size=32, budget=budget)
+    assert main(["sweep", str(spec), "--dry-run"]) == 0, capsys.readouterr().err
+
+
 def test_a_runaway_process_fails_alone_under_its_address_space_cap():
     before = resource.getrlimit(resource.RLIMIT_AS)
     code = ("from peftbench.budgets.measure import cap_address_space\n"
@@ -464,3 +492,35 @@ def test_an_alias_bomb_in_params_answers_before_torch_loads():
                           text=True, timeout=600)
     assert done.stdout.strip() == "EXIT 2 False"
     assert done.stderr.strip() == "peftbench: --option sharing: its aliases expand to more than 10000 YAML nodes"
+
+
+@pytest.mark.parametrize("command, option, says", [
+    (["trial", "--method", "adapter", "--task", "sst2", "--lr", "1e-3"], "reductoin_factor=8",
+     "peftbench: --option: method 'adapter' has no option 'reductoin_factor' "
+     "(options: cross_attention, reduction_factor, sharing)"),
+    (["trial", "--method", "adapter", "--task", "sst2", "--lr", "1e-3"], "reduction_factor=eight",
+     "peftbench: --option: method 'adapter' option 'reduction_factor': expected int, got str"),
+    (["params", "--method", "bitfit", "--method", "compacter"], "phm_dims=4",
+     "peftbench: --option: option 'phm_dims' is taken by none of: bitfit, compacter"),
+])
+def test_a_typod_option_answers_in_one_line_before_torch_loads(command, option, says):
+    probe = ("import sys\nfrom peftbench.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as exc:\n    print('EXIT', exc.code, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, *command, "--option", option], capture_output=True,
+                          text=True, timeout=600)
+    assert done.stdout.strip() == "EXIT 2 False"
+    assert done.stderr.strip() == says
+
+
+def test_the_options_read_from_the_method_sources_are_their_configs_fields():
+    import dataclasses
+
+    from peftbench.methods import get_method, method_names
+    from peftbench.methods.declared import declared_options
+
+    for name in method_names():
+        config_cls = get_method(name).config_cls
+        if hasattr(config_cls, "from_options"):  # the peft bridge: peft's fields, known on import only
+            assert declared_options(name) is None
+        else:
+            assert declared_options(name) == {f.name: f.type for f in dataclasses.fields(config_cls)}, name
