@@ -100,8 +100,9 @@ class TrialConfig:
         "a mixture's validation score: per-task (the mean of its members' scores) or flat (the mean of all their "
         "metric values, Hyperformer's)"))
     member_batch_sizes: dict | None = field(default=None, metadata=_help(
-        "a mixture member's own fixed micro-batch, every member named (VL-Adapter's vqa 300, gqa 500, nlvr2 100, "
-        "coco-caption 250 on VL-T5); the budget is planned at the largest; null: batch_size for all"))
+        "a mixture member's own examples per optimizer step, every member named (VL-Adapter's vqa 300, gqa 500, "
+        "nlvr2 100, coco-caption 250 on VL-T5); the budget picks the micro-batch for the largest and each step "
+        "accumulates one member's batch; null: batch_size for all"))
     row_sampling: str = field(default="passes", metadata=_help(
         "a drawn member's rows: passes (each row once per pass over the member) or with-replacement "
         "(Hyperformer's sampler)"))
@@ -149,11 +150,19 @@ class TrialConfig:
 
     @property
     def fixed_batch(self) -> int:
-        """The micro-batch a trial without ``batch`` plans for: ``batch_size``, or a mixture's largest
-        member batch (``member_batch_sizes``), so the budget sees the batch that needs the most memory."""
-        if self.mixture and self.member_batch_sizes:
-            return max(self.member_batch_sizes.values())
+        """The micro-batch a trial without ``batch`` runs at: ``batch_size``."""
         return self.batch_size
+
+    @property
+    def own_member_batches(self) -> bool:
+        """Whether a mixture's members step at their own batches (``member_batch_sizes``)."""
+        return bool(self.mixture and self.member_batch_sizes)
+
+    @property
+    def step_batch(self) -> int | str | None:
+        """What the budget planner searches a micro-batch for: ``batch``, or a mixture's largest member batch
+        (examples per step: the one that needs the most memory); None: the fixed ``batch_size``."""
+        return max(self.member_batch_sizes.values()) if self.own_member_batches else self.batch
 
     @property
     def budget_bytes(self) -> int:

@@ -109,16 +109,20 @@ class Trial:
 
     def new_order(self) -> ShuffledPasses | MixtureSampler | RoundRobin:
         """The data order at the trial's start; its ``getstate``/``setstate`` is plain data, for checkpoints."""
-        return self.task.order(self.sizes, self.probabilities, seed=self.cfg.seed, min_rows=self.world,
+        return self.task.order(self.sizes, self.probabilities, seed=self.cfg.seed,
+                               min_rows=min_rows(self.cfg, self.plan, world=self.world),
                                sampling=self.cfg.sampling, rows=self.cfg.row_sampling)
 
     def train_batches(self, order: ShuffledPasses | MixtureSampler | RoundRobin) -> Iterator[tuple[str, dict]]:
-        """One epoch of ``(member task, padded batch)``, each batch the rows of one optimizer step's
-        micro-batch on every worker (a member's own, with ``member_batch_sizes``)."""
+        """One epoch of ``(member task, padded batch)``, each batch the rows of one micro-batch on every
+        worker. With ``member_batch_sizes`` each member batch is one optimizer step's: its rows in
+        ``accumulation`` micro-batches in a row, so a step never mixes tasks (as VL-Adapter's)."""
+        parts = self.plan.accumulation if self.cfg.own_member_batches else 1
         for member, indices in order.epoch(self.member_batches):
             task = self.task.members[member].name
             own = self.splits[task]["train"]
-            yield task, collate([own[i] for i in indices], self.pad_id)
+            for k in range(parts):
+                yield task, collate([own[i] for i in indices[k::parts]], self.pad_id)
 
     @property
     def eval_rows(self) -> int:
@@ -165,8 +169,9 @@ class Trial:
 
 
 def member_batches(cfg: TrialConfig, plan: BatchPlan, task: Mixture, *, world: int) -> list[int]:
-    """Rows of each member's micro-batch over all workers: the plan's, or a mixture member's own
-    (``member_batch_sizes``: VL-Adapter's per-task batches; the plan is then fixed at their largest)."""
+    """Rows of each member's batch over all workers: the plan's micro-batch, or a mixture member's own
+    (``member_batch_sizes``: VL-Adapter's per-task batches, each one optimizer step of ``accumulation``
+    micro-batches; the plan's micro-batch is searched for the largest)."""
     own = cfg.member_batch_sizes if cfg.mixture else None
     return [(own[t.name] if own else plan.micro_batch) * world for t in task.members]
 
@@ -177,10 +182,17 @@ def probabilities(cfg: TrialConfig, sizes: list[int], batches: list[int]) -> lis
 
 
 def batches_per_epoch(cfg: TrialConfig, plan: BatchPlan, task: Mixture, sizes: list[int], *, world: int) -> int:
-    """Micro-batches in an epoch of members of ``sizes`` training rows (``tasks.mixture.epoch_batches``)."""
+    """Micro-batches in an epoch of members of ``sizes`` training rows (``tasks.mixture.epoch_batches``); a
+    member's own batch is ``accumulation`` of them."""
     batches = member_batches(cfg, plan, task, world=world)
-    return epoch_batches(sizes, batches, sampling=cfg.sampling, probabilities=probabilities(cfg, sizes, batches),
-                         min_rows=world)
+    steps = epoch_batches(sizes, batches, sampling=cfg.sampling, probabilities=probabilities(cfg, sizes, batches),
+                          min_rows=min_rows(cfg, plan, world=world))
+    return steps * plan.accumulation if cfg.own_member_batches else steps
+
+
+def min_rows(cfg: TrialConfig, plan: BatchPlan, *, world: int) -> int:
+    """Fewest rows a batch may have: one a worker, in each of a member batch's micro-batches."""
+    return world * plan.accumulation if cfg.own_member_batches else world
 
 
 def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:

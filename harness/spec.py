@@ -414,7 +414,7 @@ def check_fixed_batches(spec: SweepSpec, source: str) -> None:
     by_budget: dict[tuple[int, str], list] = {}
     for point in spec.points():
         cfg = spec.trial_at(point)
-        if cfg.batch is None:
+        if cfg.step_batch is None:  # a searched batch fits by construction
             index = [m.label for m in spec.methods].index(point["method"])
             by_budget.setdefault((cfg.budget_bytes, index), []).append((trial_workload(cfg), cfg.fixed_batch))
     for (budget_bytes, index), trials in by_budget.items():

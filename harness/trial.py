@@ -69,8 +69,8 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
 
     use_declarations(cfg.declarations)  # a task file's tasks, from what the driver sent: no file needed here
     # Before the model is loaded: on a GPU the budget's probes need the card to themselves.
-    plan = plan_batch(trial_workload(cfg), batch=cfg.batch, fixed_batch=cfg.fixed_batch, budget_bytes=cfg.budget_bytes,
-                      cache_path=out_dir / BUDGET_CACHE, log=print)
+    plan = plan_batch(trial_workload(cfg), batch=cfg.step_batch, fixed_batch=cfg.fixed_batch,
+                      budget_bytes=cfg.budget_bytes, cache_path=out_dir / BUDGET_CACHE, log=print)
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
     samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None
     return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, samples_file=samples,

@@ -1,6 +1,7 @@
 """A mixture trial with a batch per member (``member_batch_sizes``, VL-Adapter's per-task batches): each
-member's training batches hold its own number of rows, the schedule counts the epoch's real batches, the
-budget is planned at the largest member batch, and the record says each member's batch."""
+member's batch holds its own number of rows and is one optimizer step (in micro-batches of that member only
+when the budget needs accumulation), the schedule counts the epoch's real batches, the budget searches a
+micro-batch for the largest member batch, and the record says each member's batch."""
 
 from __future__ import annotations
 
@@ -48,7 +49,23 @@ def test_the_trials_order_draws_rows_with_replacement_when_asked():
         trial.engine.close()
 
 
-def test_the_budget_is_planned_at_the_largest_member_batch(tmp_path, monkeypatch):
+def test_a_member_batch_over_the_budgets_micro_batch_is_one_step_of_that_member_only():
+    """The planner's micro-batch 4 for the largest member batch 11: accumulation 3; rte's 5 rows and sst2's 11
+    each split into 3 micro-batches in a row, so an optimizer step (3 micro-batches) never mixes tasks."""
+    trial = setup(mixture(), BatchPlan(micro_batch=4, accumulation=3, chosen_by="measured"))
+    try:
+        batches = [(task, len(batch["input_ids"])) for task, batch in trial.train_batches(trial.new_order())]
+        assert len(batches) == trial.batches_per_epoch == 3 * (math.ceil(160 / 5) + math.ceil(240 / 11))
+        steps = [batches[i : i + 3] for i in range(0, len(batches), 3)]
+        assert all(len({task for task, _ in step}) == 1 for step in steps)
+        assert {tuple(n for _, n in step) for step in steps if step[0][0] == "sst2"} >= {(4, 4, 3)}
+        assert sum(n for t, n in batches if t == "rte") == 160 and sum(n for t, n in batches if t == "sst2") == 240
+        assert trial.engine.opt.total_steps == 2 * len(steps)
+    finally:
+        trial.engine.close()
+
+
+def test_the_budget_searches_a_micro_batch_for_the_largest_member_batch(tmp_path, monkeypatch):
     asked = {}
 
     def plan_batch(workload, **kw):  # what the planner is asked, then stop: no training needed
@@ -58,7 +75,7 @@ def test_the_budget_is_planned_at_the_largest_member_batch(tmp_path, monkeypatch
     monkeypatch.setattr(budget_plan, "plan_batch", plan_batch)
     record = run_trial(mixture(batch_size=3), tmp_path, write=False)
     assert record["status"] == "failed" and "planned" in record["error"]
-    assert asked["fixed_batch"] == 11 and asked["batch"] is None
+    assert asked["batch"] == 11  # examples per step: the planner finds the micro-batch and the accumulation
     assert record["config"]["member_batch_sizes"] == OWN
 
 
@@ -68,7 +85,7 @@ def test_the_budget_is_planned_at_the_largest_member_batch(tmp_path, monkeypatch
     ({"member_batch_sizes": {"rte": 5, "sst2": 0}}, "a positive integer"),
     ({"batch": 64}, "give no batch"),
 ])
-def test_member_batches_name_every_member_and_fix_the_batch(change, said):
+def test_member_batches_name_every_member_and_take_the_place_of_batch(change, said):
     with pytest.raises(ConfigError, match=said) as err:
         mixture(**change)
     assert err.value.key == "member_batch_sizes"
@@ -79,7 +96,8 @@ def test_member_batches_name_a_new_trial_only_where_they_apply():
     assert mixture().trial_id != plain.trial_id
     single = {"method": "bitfit", "task": "rte", "learning_rate": 1e-3}
     assert TrialConfig(**single, member_batch_sizes=OWN).trial_id == TrialConfig(**single).trial_id
-    assert TrialConfig(**single, member_batch_sizes=OWN, batch_size=7).fixed_batch == 7  # a single task: its own
+    alone = TrialConfig(**single, member_batch_sizes=OWN, batch_size=7)
+    assert alone.fixed_batch == 7 and alone.step_batch is None  # a single task: its own fixed batch
 
 
 def test_peftbench_trial_takes_member_batches_as_task_equals_n():

@@ -31,7 +31,7 @@ def test_the_vl_mixture_is_vl_adapters_setting(config):
         # each task's batch from the scripts' --batch_size as multitask.py:1052-1067 scales it, rounded down
         scaled = {"vqa": 60, "gqa": 100, "nlvr2": 20, "coco-caption": 50}  # in 60ths of --batch_size
         assert trial.member_batch_sizes == {task: int(batch_size * k / 60) for task, k in scaled.items()}
-        assert trial.fixed_batch == int(batch_size * 100 / 60)  # the budget sees GQA's, the largest
+        assert trial.step_batch == int(batch_size * 100 / 60)  # the budget plans for GQA's, the largest
         assert trial.max_grad_norm == 5.0
         assert trial.select == "last"  # tested after the last epoch (multitask.py:574)
         # AdamW's weight decay and epsilon (param.py:121, 127), warm-up over 10 % of the steps
