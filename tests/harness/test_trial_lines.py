@@ -49,3 +49,9 @@ def test_the_sweeps_trainable_asks_for_no_epoch_lines_and_one_thread_per_cpu(tmp
         torch.set_num_threads(threads)
     assert calls[0]["epoch_lines"] is False
     assert reported[-1]["status"] == "ok"
+
+
+def test_the_suite_runs_torch_on_the_threads_its_conftest_sets():
+    import os
+
+    assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])  # torch was imported after it was set
