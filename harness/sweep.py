@@ -168,16 +168,35 @@ def stop_on_signals():
         yield
         return
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # read by each Tuner.fit
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _received.clear()
+    before = take_signals()
     try:
         yield
+    except KeyboardInterrupt as stop:
+        if _received and str(stop) != _received[-1]:  # Ray Tune re-raises a bare one: name the signal again
+            raise KeyboardInterrupt(_received[-1]) from None
+        raise
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+_received: list[str] = []  # the signals take_signals' handler got, by name (for stop_on_signals)
+
+
+def take_signals() -> dict:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` (naming the signal) in this, the main, thread; the
+    handlers they replace. Called again once Ray has started: ``ray.init`` installs a SIGTERM handler of
+    its own in the driver, which aborts it (exit -6, no ``--resume`` line)."""
+    import threading
+
+    def interrupt(signum, frame):
+        _received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt(_received[-1])
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def check_feature_cache(spec: SweepSpec) -> None:
@@ -240,6 +259,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
 
     quiet_ray()
     join_cluster(address)
+    take_signals()  # back from Ray's (stop_on_signals restores the sweep's caller's)
     try:
         check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])
         slots = concurrent_slots(spec, ray.cluster_resources(), len(points))
