@@ -133,8 +133,8 @@ def cmd_sweep(args) -> int:
                             retry_failed=not args.no_retry_failed, narrow=narrow)
     except (SweepError, FolderError) as exc:
         return fail(exc)
-    except KeyboardInterrupt:
-        return interrupted(args)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (harness.sweep.stop_on_signals names it)
+        return interrupted(args, signal_name=str(stop) or "SIGINT")
     failed = sum(r["status"] != "ok" for r in outcome.records)
     print(f"{len(outcome.records) - failed} ok, {failed} failed, {len(outcome.missing)} missing of "
           f"{len(outcome.records) + len(outcome.missing)} grid points; records in {args.out}/results\n")
@@ -144,10 +144,11 @@ def cmd_sweep(args) -> int:
     return 0 if not failed and not outcome.missing else 1
 
 
-def interrupted(args) -> int:
-    """The line after Ctrl-C or SIGTERM: what is recorded, and the command that runs the rest; 130, as a
-    shell reports a command stopped by SIGINT."""
+def interrupted(args, *, signal_name: str = "SIGINT") -> int:
+    """The line after Ctrl-C or SIGTERM: what is recorded, and the command that runs the rest; 128 + the
+    signal's number, as a shell reports a command the signal stopped (SIGINT 130, SIGTERM 143)."""
     import shlex
+    import signal
 
     from peftbench.harness.records import read_records
 
@@ -162,7 +163,7 @@ def interrupted(args) -> int:
                         "--resume", *(["--no-retry-failed"] if args.no_retry_failed else [])])
     print(f"\ninterrupted: {done} trials recorded in {out / 'results'}; the others are missing. "
           f"Run the rest with:\n  {command}", flush=True)
-    return 130
+    return 128 + signal.Signals.__members__.get(signal_name, signal.SIGINT).value
 
 
 def narrowing(args):

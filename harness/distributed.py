@@ -28,7 +28,7 @@ def _worker_loop(config: dict) -> None:
 
     cfg = TrialConfig(**config["trial"])
     record = run_trial(cfg, config["out_dir"], report=lambda metrics: ray.train.report(metrics), write=False,
-                       display_name=config["display_name"])
+                       display_name=config["display_name"], epoch_lines=config["epoch_lines"])
     if ray.train.get_context().get_world_rank() == 0:
         config["records"].put(record)
 
@@ -64,7 +64,7 @@ def run_distributed_trial(cfg: TrialConfig, out_dir: str | Path, *, workers: int
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"trial": asdict(cfg), "out_dir": str(out_dir), "records": records,
-                           "display_name": display_name},
+                           "display_name": display_name, "epoch_lines": not in_tune},  # a sweep prints none
         scaling_config=scaling(workers),
         run_config=RunConfig(name=cfg.trial_id, storage_path=storage or str(out_dir / "ray-train"),
                              callbacks=callbacks),

@@ -64,13 +64,25 @@ def tune_trial(config: dict, *, spec: SweepSpec, out_dir: str) -> None:
     workers, display_name = workers_of(cfg), spec.method(config["point"]["method"]).display
     if not torch.cuda.is_available():  # a worker process that runs trials only: a runaway one fails alone
         cap_address_space(cfg.budget_bytes)
+    use_trial_cpus(spec.cpus_per_trial)
     if workers > 1:
         record = run_distributed_trial(cfg, out_dir, workers=workers, in_tune=True, display_name=display_name)
-    else:
+    else:  # the terminal gets the trial's start and end from the driver, and step lines: no epoch lines
         record = run_trial(cfg, out_dir, report=tune.report, write=False, display_name=display_name,
-                           step_hook=step_hook(cfg.trial_id, report=tune.report if spec.loggers else None))
+                           step_hook=step_hook(cfg.trial_id, report=tune.report if spec.loggers else None),
+                           epoch_lines=False)
     tune.report({"status": record["status"], "test_score": record["test_score"], "error": record["error"],
                  "record": record})
+
+
+def use_trial_cpus(cpus: int) -> None:
+    """torch's threads in a trial's worker: as many as the CPUs the trial holds, whatever
+    ``OMP_NUM_THREADS`` the cluster was started with (Ray sets it from the CPUs only when unset).
+    Threads beyond a trial's CPUs wait on each other: on a busy 2-core machine one epoch of adapter on
+    SST-2 took 5 s at one thread and 80-100 s at two (1 CPU second against 21-23)."""
+    import torch
+
+    torch.set_num_threads(max(1, cpus))
 
 
 def step_hook(trial_id: str, *, report, show=print, clock=time.monotonic):
@@ -188,16 +200,35 @@ def stop_on_signals():
         yield
         return
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # read by each Tuner.fit
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _received.clear()
+    before = take_signals()
     try:
         yield
+    except KeyboardInterrupt as stop:
+        if _received and str(stop) != _received[-1]:  # Ray Tune re-raises a bare one: name the signal again
+            raise KeyboardInterrupt(_received[-1]) from None
+        raise
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+_received: list[str] = []  # the signals take_signals' handler got, by name (for stop_on_signals)
+
+
+def take_signals() -> dict:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` (naming the signal) in this, the main, thread; the
+    handlers they replace. Called again once Ray has started: ``ray.init`` installs a SIGTERM handler of
+    its own in the driver, which aborts it (exit -6, no ``--resume`` line)."""
+    import threading
+
+    def interrupt(signum, frame):
+        _received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt(_received[-1])
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def check_feature_cache(spec: SweepSpec) -> None:
@@ -260,6 +291,7 @@ def run_grid(spec: SweepSpec, points: list[dict], out_dir: Path, *, address: str
 
     quiet_ray()
     watchdog = join_cluster(address)
+    take_signals()  # back from Ray's (stop_on_signals restores the sweep's caller's)
     try:
         check_resources(spec, [n["Resources"] for n in ray.nodes() if n["Alive"]])
         slots = concurrent_slots(spec, ray.cluster_resources(), len(points))

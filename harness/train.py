@@ -64,7 +64,7 @@ class LoopState:
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
           checkpoint_dir: Path | None = None, modules_file: Path | None = None, samples_file: Path | None = None,
-          log=print, step_hook: Callable | None = None) -> TrialResults:
+          log=print, step_hook: Callable | None = None, epoch_lines: bool = True) -> TrialResults:
     """Run one trial at ``plan``'s batch; return its results (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
@@ -72,13 +72,15 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     the trained parameters of the best validation are kept there (safetensors), to be loaded into the
     same model and method and served. With ``samples_file``, each test row's input, target, output
     and scores are kept there (JSON lines). ``step_hook(step, loss, lr)`` is called after every optimizer
-    step on rank 0 (harness/loggers.py ``StepReporter``), the loss a tensor it may leave unread.
+    step on rank 0 (harness/loggers.py ``StepReporter``), the loss a tensor it may leave unread. Each
+    epoch's line goes to ``log`` unless ``epoch_lines`` is false (a sweep's trials: the driver prints
+    their starts and ends); other lines (a checkpoint resumed or unreadable) always do.
     """
     resumed = has_checkpoint(checkpoint_dir)
     trial, state = resume(cfg, plan, checkpoint_dir, log) if resumed else (setup(cfg, plan), None)
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
-        state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir, log=log,
-                     step_hook=step_hook if trial.rank == 0 else None)
+        state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir,
+                     log=log if epoch_lines else None, step_hook=step_hook if trial.rank == 0 else None)
         return finish(trial, state, modules_file, samples_file)
     finally:
         trial.engine.close()
@@ -86,7 +88,8 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
 
 def loop(trial: Trial, state: LoopState | None, *, report, checkpoint_dir: Path | None, log,
          step_hook: Callable | None = None) -> LoopState:
-    """The epochs of ``train``: steps, validation, checkpoints; the state after the last epoch."""
+    """The epochs of ``train``: steps, validation, checkpoints; the state after the last epoch (each
+    epoch's line to ``log``, when given)."""
     engine, order = trial.engine, trial.new_order()
     state = state or LoopState(order=order.getstate())
     order.setstate(state.order)
@@ -142,12 +145,13 @@ def validate(trial: Trial, state: LoopState, epoch: int) -> None:
 
 
 def tell(trial: Trial, state: LoopState, epoch: int, loss: float, *, report, log) -> None:
-    """The epoch's line on the terminal, and each of its validations to ``report`` (Ray Tune's)."""
+    """The epoch's line to ``log`` (when given), and each of its validations to ``report`` (Ray Tune's)."""
     scores = [{**at, "val_score": trial.task.score(m), "loss": loss}
               for at, m in zip(state.evaluated_at, state.val_metrics, strict=True) if at["epoch"] == epoch + 1]
     shown = ", ".join(f"{s['val_score']:.2f}" for s in scores) or "-"
-    log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
-        f"({state.epoch_times[-1]:.1f}s)")
+    if log:
+        log(f"[{trial.cfg.trial_id}] epoch {epoch + 1}/{trial.epochs} loss {loss:.4f} val {shown} "
+            f"({state.epoch_times[-1]:.1f}s)")
     for score in scores if report else ():
         report(score)
 

@@ -18,10 +18,12 @@ BUDGET_CACHE = "budget-cache.json"
 
 
 def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict], None] | None = None,
-              write: bool = True, display_name: str | None = None, step_hook: Callable | None = None) -> dict:
+              write: bool = True, display_name: str | None = None, step_hook: Callable | None = None,
+              epoch_lines: bool = True) -> dict:
     """Train ``cfg`` and return its record; with ``write`` (no Ray driver to hand it to), write it, and
     a trial whose ``ok`` record exists does nothing. ``display_name``: the spec's name for the method;
-    ``step_hook``: called after each optimizer step (harness/train.py).
+    ``step_hook``: called after each optimizer step (harness/train.py); ``epoch_lines``: print a line
+    per epoch (a sweep prints its trials' starts and ends instead).
 
     Any exception (a bad option, out of memory, a non-finite loss) becomes a ``failed`` record
     with the reason, so a sweep goes on past it.
@@ -33,7 +35,7 @@ def run_trial(cfg: TrialConfig, out_dir: str | Path, *, report: Callable[[dict],
     checkpoints = Path(out_dir) / "checkpoints" / cfg.trial_id
     try:
         results = execute(cfg, out_dir=Path(out_dir), checkpoint_dir=checkpoints, report=report,
-                          step_hook=step_hook)
+                          step_hook=step_hook, epoch_lines=epoch_lines)
         status, error = "ok", None
     except Exception as exc:  # noqa: BLE001  any failure of a trial becomes its record, never a crash
         traceback.print_exc()
@@ -60,7 +62,8 @@ def ok_record(path: Path) -> dict | None:
     return record if record["status"] == "ok" else None
 
 
-def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None, step_hook=None) -> TrialResults:
+def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None, step_hook=None,
+            epoch_lines: bool = True) -> TrialResults:
     """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
     # torch and friends load only when a trial really runs
     from peftbench.budgets.plan import plan_batch
@@ -74,7 +77,7 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
     samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None
     return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, samples_file=samples,
-                 step_hook=step_hook)
+                 step_hook=step_hook, epoch_lines=epoch_lines)
 
 
 def trial_workload(cfg: TrialConfig):

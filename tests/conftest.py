@@ -8,6 +8,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's threads, read when torch is imported (here, in sweeps the tests start, and in their Ray
+# workers): the tests' models are tiny, and on a busy machine two threads wait on each other (one
+# adapter epoch on SST-2 took 1 CPU second at one thread, 21-23 at two)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # image features of the VL tasks: a cache of this test run's own, never the user's
 os.environ.setdefault("PEFTBENCH_FEATURES", tempfile.mkdtemp(prefix="peftbench-features-"))
 

@@ -3,9 +3,9 @@ driver and a non-zero exit; a concurrent ``--resume`` is refused meanwhile; ``--
 reruns it to ``ok`` past a planted checkpoint and planted Ray pickles, none of which runs."""
 
 import os
-import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from peftbench.harness.spec import load_spec
@@ -25,13 +25,25 @@ def descends_from(pid: int, ancestor: int) -> bool:
     return False
 
 
+def trial_workers(driver: int) -> list[int]:
+    """The pids of the Ray processes running a trial (``ray::ImplicitFunc``) that descend from ``driver``."""
+    def running_a_trial(pid: str) -> bool:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::ImplicitFunc")
+        except OSError:
+            return False
+
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and running_a_trial(pid)
+            and descends_from(int(pid), driver)]
+
+
 def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path, plant_pickle):
     spec = write_spec(tmp_path / "lost.yaml", learning_rates=[1e-2], seeds=[0], epochs=6, train_size=64,
                       max_failures=0)
     (trial,) = load_spec(spec).trials()
     out = tmp_path / "out"
-    # the worker's pid is read from Ray's "(tune_trial pid=…)" line prefix, which a sweep hides by default
-    driver = sweep(spec, out, env={"RAY_DISABLE_WORKER_LOG_PREFIX": "0"})
+    checkpoint = out / "checkpoints" / trial.trial_id / "loop.pt"
+    driver = sweep(spec, out)
     seen = []
     for line in driver.stdout:
         seen.append(line)
@@ -40,11 +52,11 @@ def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path
                                     check=False)
             assert second.returncode == 2 and "another sweep" in second.stderr, second.stderr[-2000:]
             assert len(second.stderr.strip().splitlines()) == 1
-        if f"[{trial.trial_id}] epoch 1/6" in line and (pid := re.search(r"pid=(\d+)", line)):
-            worker = int(pid.group(1))
-            assert descends_from(worker, driver.pid)
-            os.kill(worker, signal.SIGKILL)  # the trial has five epochs to go
             break
+    while not checkpoint.exists() and driver.poll() is None:  # a sweep prints no epoch lines: epoch 1 saved
+        time.sleep(0.05)
+    (worker,) = trial_workers(driver.pid)
+    os.kill(worker, signal.SIGKILL)  # the trial has five epochs to go
     rest, _ = driver.communicate(timeout=600)
     output = "".join(seen) + rest
     assert driver.returncode == 1, output[-3000:]
@@ -54,7 +66,6 @@ def test_a_killed_worker_is_recorded_failed_and_resume_reruns_it_safely(tmp_path
     assert "0 of 1 trials ok, 1 failed" in output  # the report counts it
 
     marker = tmp_path / "ran"
-    checkpoint = out / "checkpoints" / trial.trial_id / "loop.pt"
     assert checkpoint.exists()  # epoch 1's; it would be continued from
     for path in [checkpoint, out / "ray" / "tuner.pkl", *[run / "tuner.pkl" for run in (out / "ray").glob("run-*")]]:
         plant_pickle(path, marker)

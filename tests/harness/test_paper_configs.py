@@ -88,3 +88,11 @@ def test_smoke_covers_a_two_metric_glue_and_superglue_task():
     assert spec.settings["data"] == "fixtures" and "sst2" in spec.tasks  # sst2: the fixture full fine-tuning learns
     two_metric = {t: get_task(t).hub_path for t in spec.tasks if len(get_task(t).metric_names) >= 2}
     assert set(two_metric.values()) == {"nyu-mll/glue", "aps/super_glue"}
+
+
+def test_the_smokes_sst2_trials_are_those_its_bar_was_measured_on_and_mrpc_cb_train_shorter():
+    trials = parse_spec(raw("smoke.yaml")).trials()
+    # ids from the smoke run at 414ce4e (every task 6 epochs): the same SST-2 trials, the same scores
+    assert {"adapter-sst2-lr0.03-s0-4ebafdff", "full-sst2-lr0.003-s0-864d35be"} <= {t.trial_id for t in trials}
+    assert {t.epochs for t in trials if t.task == "sst2"} == {6}
+    assert {t.epochs for t in trials if t.task != "sst2"} == {3}

@@ -9,14 +9,15 @@ from peftbench.tasks import get_task
 
 
 def test_full_fine_tuning_beats_the_majority_class_on_sst2(tmp_path):
+    # 4 epochs: 80.0 against a majority class of 53.3 (10 epochs took 1.6x the CPU time for 88.3)
     cfg = TrialConfig(model="tiny-t5", method="full", task="sst2", learning_rate=3e-3, seed=0,
-                      epochs=10, batch_size=16, warmup_steps=5, data="fixtures")
+                      epochs=4, batch_size=16, warmup_steps=5, data="fixtures")
     record = run_trial(cfg, tmp_path)
     labels = [ex["label"] for ex in get_task("sst2").load("fixtures")["test"]]
     majority = 100 * Counter(labels).most_common(1)[0][1] / len(labels)
     assert record["status"] == "ok", record["error"]
     assert record["test_score"] > majority + 10
-    assert len(record["val_metrics"]) == 10
+    assert len(record["val_metrics"]) == 4
     assert record["val_score"] == max(get_task("sst2").score(m) for m in record["val_metrics"])
     assert record["trainable_pct"] == 100.0
     assert record["peak_memory_bytes"] > 0 and record["time_per_epoch_s"] > 0
