@@ -5,6 +5,8 @@ tasks under VL-Adapter's metric names with the records' numbers."""
 
 from pathlib import Path
 
+import yaml
+
 from peftbench.cli.main import main
 from peftbench.harness.records import read_records
 from peftbench.harness.spec import load_spec
@@ -67,3 +69,21 @@ def test_the_vl_smoke_sweep_extracts_features_first_and_reports_the_vl_tasks(tmp
         assert numbers(rows[method_label(r["method"], r["method_options"])]) == [*cells(r["test_metrics"]),
                                                                                 f"{r['trainable_pct']:.3f}"]
     assert "## Multi-task: vl4" in text and "## Multi-task vl4 against one task at a time" in text
+
+
+def test_the_vl_smoke_runs_on_vl_bart_too(tmp_path, monkeypatch):
+    """VL-Adapter's default backbone: the same smoke with ``model: tiny-bart`` (its VL tasks make it
+    tiny-bart+tiny-clip), the adapter alone: every task on its own and the mixture end ok on VL-BART, and the
+    report lays them out as on VL-T5."""
+    monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))
+    spec = {**yaml.safe_load(SPEC.read_text()), "name": "vl-smoke-bart", "model": "tiny-bart"}
+    path = tmp_path / "vl-smoke-bart.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--methods", "adapter"]) == 0
+    records = read_records(out)
+    assert len(records) == len(VL) + 1 and all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    assert {r["model_source"] for r in records} == {"config:tiny-bart+tiny-clip"}
+    text = report(out)
+    assert table_rows(text, "Vision and language (VL-Adapter Table 1 layout)")[0] == HEADER
+    assert table_rows(text, "Vision and language: vl4 (VL-Adapter Table 1 layout)")[0] == HEADER
