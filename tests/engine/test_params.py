@@ -57,7 +57,9 @@ def test_params_cli_json_applies_options_only_where_they_fit(capsys):
 
 
 def test_params_refuses_an_option_no_method_takes(capsys):
-    assert main(["params", "--model", "tiny-t5", "--method", "bitfit", "--option", "phm_dim=8"]) == 2
+    with pytest.raises(SystemExit) as stop:  # a usage error, as every flag mistake (exit 2)
+        main(["params", "--model", "tiny-t5", "--method", "bitfit", "--option", "phm_dim=8"])
+    assert stop.value.code == 2
     assert "phm_dim" in capsys.readouterr().err
 
 

@@ -27,7 +27,7 @@ def test_the_video_mixture_is_vl_adapters_video_setting(config):
     for trial in spec.trials():
         check_known(trial)  # method, its options and the mixture: every name exists
         assert trial.mixture == VIDEO4 and trial.model == model and trial.data == "hub"
-        assert (trial.sampling, trial.batch_size, trial.epochs) == ("roundrobin", batch_size, 7)
+        assert (trial.sampling, trial.batch, trial.epochs) == ("roundrobin", batch_size, 7)  # per optimizer step
         assert (trial.max_grad_norm, trial.warmup_ratio) == (5.0, 0.1)  # --clip_grad_norm 5 --warmup_ratio 0.1
         assert (trial.weight_decay, trial.adam_eps) == (0.01, 1e-6)  # param.py:121, 127
         assert trial.task_prefix == "always"  # --use_tasks_prompts in all four scripts
