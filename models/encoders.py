@@ -124,16 +124,21 @@ def check_encoder(name: str) -> str | None:
     return None
 
 
+def seeded(build) -> torch.nn.Module:
+    """A tiny encoder ``build()`` makes from its config: weights from seed 0 whatever the trial's seed, frozen."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build()
+    return model.eval().requires_grad_(False)
+
+
 @functools.lru_cache(maxsize=2)
 def load_encoder(name: str) -> tuple[torch.nn.Module, str]:
     """The frozen encoder (eval mode) and where its weights came from, for the cache key."""
     if name == TINY_CLIP:
         from transformers import CLIPVisionModel
 
-        with torch.random.fork_rng():  # fixed weights, whatever the trial's seed
-            torch.manual_seed(0)
-            model = CLIPVisionModel(tiny_clip_config())
-        return model.eval().requires_grad_(False), "config:tiny-clip@seed0"
+        return seeded(lambda: CLIPVisionModel(tiny_clip_config())), "config:tiny-clip@seed0"
     if name == CLIP_RN101:
         import timm  # optional: pip install timm
 
@@ -185,10 +190,7 @@ def load_video_encoder(name: str) -> tuple[torch.nn.Module, str]:
     from transformers import CLIPVisionModelWithProjection
 
     if name == TINY_CLIP_VIT:
-        with torch.random.fork_rng():  # fixed weights, whatever the trial's seed
-            torch.manual_seed(0)
-            model = CLIPVisionModelWithProjection(tiny_clip_vit_config())
-        return model.eval().requires_grad_(False), "config:tiny-clip-vit@seed0"
+        return seeded(lambda: CLIPVisionModelWithProjection(tiny_clip_vit_config())), "config:tiny-clip-vit@seed0"
     model = CLIPVisionModelWithProjection.from_pretrained(CLIP_VIT_HUB, revision=CLIP_VIT_REVISION, dtype=torch.float32)
     return model.eval().requires_grad_(False), f"hub:{CLIP_VIT_HUB}@{CLIP_VIT_REVISION}"
 
