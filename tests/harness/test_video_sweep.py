@@ -5,13 +5,10 @@ beam 1, and the report holds the video tasks under VL-Adapter's names with the r
 
 from pathlib import Path
 
-from peftbench.cli.main import main
-from peftbench.harness.records import read_records
-from peftbench.harness.spec import load_spec
 from peftbench.methods import method_label
 from peftbench.reports.summary import report
 
-from testkit.sweeps import table_rows
+from testkit.sweeps import sweep_features_first, table_rows
 
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "video-smoke.yaml"
 VIDEO4 = ("tvqa", "how2qa", "tvc", "yc2c")
@@ -24,19 +21,8 @@ HEADER = ["method", "TVQA accuracy", "How2QA accuracy", "TVC CIDEr", "TVC BLEU-4
 def test_the_video_smoke_sweep_extracts_clip_features_first_and_reports_the_video_tasks(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))  # the Ray workers inherit it
     out = tmp_path / "out"
-    assert main(["sweep", str(SPEC), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    records = read_records(out)
-    assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(SPEC).trials()}
-    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
-
     # the feature step: one cache entry per task, read by the tiny CLIP ViT, written before any trial began
-    manifests = sorted((tmp_path / "features").glob("*.json"))
-    assert len(manifests) == len(VIDEO4)
-    for task in VIDEO4:
-        assert f"[features] {task} (tiny-clip-vit, fixtures): ready" in printed
-    first_start = min(r["finished_at"] - r["wall_time_s"] for r in records)
-    assert all(m.stat().st_mtime < first_start for m in manifests)
+    records, _ = sweep_features_first(SPEC, out, tmp_path / "features", VIDEO4, "tiny-clip-vit", capsys)
 
     for r in records:  # one model on the four tasks, decoded at the smoke's beam 1, the paper's VL-BART
         assert r["mixture"] == list(VIDEO4) and set(r["test_metrics"]) == set(VIDEO4)

@@ -9,11 +9,10 @@ import yaml
 
 from peftbench.cli.main import main
 from peftbench.harness.records import read_records
-from peftbench.harness.spec import load_spec
 from peftbench.methods import method_label
 from peftbench.reports.summary import report
 
-from testkit.sweeps import table_rows
+from testkit.sweeps import sweep_features_first, table_rows
 
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "vl-smoke.yaml"
 VL = ("vqa", "gqa", "nlvr2", "coco-caption")
@@ -34,21 +33,8 @@ def cells(metrics: dict) -> list[str]:
 def test_the_vl_smoke_sweep_extracts_features_first_and_reports_the_vl_tasks(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PEFTBENCH_FEATURES", str(tmp_path / "features"))  # the Ray workers inherit it
     out = tmp_path / "out"
-    assert main(["sweep", str(SPEC), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    records = read_records(out)
-    assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(SPEC).trials()}
-    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
-
     # the feature step: one cache entry per task, printed ready, written before any trial began
-    manifests = sorted((tmp_path / "features").glob("*.json"))
-    assert len(manifests) == len(VL)
-    for task in VL:
-        assert f"[features] {task} (tiny-clip, fixtures): ready" in printed
-    first_start = min(r["finished_at"] - r["wall_time_s"] for r in records)
-    for manifest in manifests:
-        for path in (manifest, *manifest.with_suffix("").glob("*.safetensors")):  # the manifest and its shards
-            assert path.stat().st_mtime < first_start, f"{path.name} written after a trial began"
+    records, _ = sweep_features_first(SPEC, out, tmp_path / "features", VL, "tiny-clip", capsys)
 
     text = report(out)
     single = {method_label(r["method"], r["method_options"]): {} for r in records}

@@ -44,3 +44,26 @@ def table_rows(markdown: str, title: str) -> tuple[list[str], dict[str, list[str
     rows = [[c.strip().strip("*") for c in line.strip("|").split(" | ")]
             for line in section.splitlines() if line.startswith("| ")]
     return rows[0], {r[0]: r[1:] for r in rows[1:]}
+
+
+def sweep_features_first(spec: Path, out: Path, features: Path, tasks, encoder: str, capsys) -> tuple[list, str]:
+    """``peftbench sweep spec`` in this process, every grid point ok, and the sweep's feature step checked:
+    one cache entry per task of ``tasks``, each printed ready for ``encoder``, its manifest and shards all
+    written before the first trial began. The records, and what the sweep printed."""
+    from peftbench.cli.main import main
+    from peftbench.harness.spec import load_spec
+
+    assert main(["sweep", str(spec), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    records = read_records(out)
+    assert {r["trial_id"] for r in records} == {cfg.trial_id for cfg in load_spec(spec).trials()}
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    manifests = sorted(features.glob("*.json"))
+    assert len(manifests) == len(tasks)
+    for task in tasks:
+        assert f"[features] {task} ({encoder}, fixtures): ready" in printed
+    first_start = min(r["finished_at"] - r["wall_time_s"] for r in records)
+    for manifest in manifests:
+        for path in (manifest, *manifest.with_suffix("").glob("*.safetensors")):  # the manifest and its shards
+            assert path.stat().st_mtime < first_start, f"{path.name} written after a trial began"
+    return records, printed
