@@ -144,7 +144,7 @@ class Trial:
         """The split's metrics as records hold them (``Mixture.recorded``), each member with its own
         modules; each row's input, target, output and scores appended to ``samples`` if given."""
         by_member = {}
-        for task in self.task.members:
+        for task in (member.evaluated_on(split) for member in self.task.members):
             set_task(self.engine.module, task.name)
             rows = self.splits[task.name][split]
             if samples is None:

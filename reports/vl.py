@@ -25,6 +25,7 @@ from peftbench.reports.tables import (
     shown,
     task_order,
 )
+from peftbench.tasks.metrics import NOT_COMPUTED
 
 
 def vision_tasks(summary: pd.DataFrame, records: list[dict]) -> dict[str, dict]:
@@ -59,7 +60,19 @@ def metric_means(records: list[dict], task: str, cell: pd.Series, metrics: tuple
            and method_label(r["method"], r["method_options"]) == cell["method"]
            and r["learning_rate"] == cell["learning_rate"] and r.get("model") == cell["model"]
            and select.data_kind(r.get("data_source")) == cell["data"]]
-    return {m: sum(r["test_metrics"][m] for r in own) / len(own) if own else math.nan for m in metrics}
+    # a metric a record lacks (made before the task listed it) is NaN, shown as "—"
+    return {m: sum(r["test_metrics"].get(m, math.nan) for r in own) / len(own) if own else math.nan for m in metrics}
+
+
+def absence_notes(records: list[dict], tasks: dict[str, dict]) -> list[str]:
+    """One line per metric some trial could not compute (its test metrics' ``not_computed``: METEOR without
+    Java), under the paper's name: ``METEOR: not computed (java not found)``."""
+    lines = {}
+    for r in records:
+        if r["status"] == "ok" and r["task"] in tasks:
+            for name, why in ((r.get("test_metrics") or {}).get(NOT_COMPUTED) or {}).items():
+                lines[f"{tasks[r['task']]['metric_paper_names'].get(name, name)}: not computed ({why})"] = None
+    return list(lines)
 
 
 def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], note: str) -> Table | None:
@@ -91,7 +104,8 @@ def vl_table(key: str, title: str, summary: pd.DataFrame, records: list[dict], n
             values.append([*(None for _ in prefix), None, *(shown(s, 2) for s in scores), shown(pct, 3)])
             groups.append(setting)
     directions = [UNRANKED] * (len(columns) + 1) + [HIGHER] * len(cells) + [LOWER]
-    notes = [note, f"Metrics as VL-Adapter names them (×100){selection_note(tasks)}", "Bold: the best of its column."]
+    notes = [note, f"Metrics as VL-Adapter names them (×100){selection_note(tasks)}", *absence_notes(records, tasks),
+             "Bold: the best of its column."]
     return Table(key, f"{title} ({layout(tasks)})", header, rows, notes, best_cells(values, directions, groups))
 
 

@@ -139,6 +139,10 @@ class Task:
         could not be read) and ``examples`` (outputs scored): ``tasks.metrics.COUNTS``."""
         raise NotImplementedError
 
+    def evaluated_on(self, split: str) -> Task:
+        """The task as ``split`` is scored (a kind may leave costly metrics to the test split)."""
+        return self
+
     def sample(self, output: str, example: dict, fmt: TextFormat = T5_STYLE) -> dict:
         """One row as ``log_samples`` keeps it: input, target, what the model said, and the row's
         scores (the task's metrics over this row alone; a kind may say it more plainly)."""

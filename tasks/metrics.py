@@ -26,10 +26,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 INVALID = -1  # a prediction that is no label
-# Keys of a task's results that count outputs rather than score them: outputs that could not be read,
-# and outputs scored. Everything else in the results is a registered metric.
-INVALID_COUNT, EXAMPLES_COUNT = "invalid", "examples"
-COUNTS = (INVALID_COUNT, EXAMPLES_COUNT)
+# Keys of a task's results that are no metric's value: outputs that could not be read, outputs scored, and
+# the metrics that could not be computed here (name -> why, one line: a Java scorer without Java; their
+# value is NaN). Everything else in the results is a registered metric.
+INVALID_COUNT, EXAMPLES_COUNT, NOT_COMPUTED = "invalid", "examples", "not_computed"
+COUNTS = (INVALID_COUNT, EXAMPLES_COUNT, NOT_COMPUTED)
 HIGHER, LOWER = "higher", "lower"  # which way a metric (and a score) is better
 DIRECTIONS = (HIGHER, LOWER)
 

@@ -11,8 +11,10 @@ are. The text is VL-Adapter's, with their prompt *after* it (``f"{sent} {prompt}
     YC2C          ``[Subs] … yc2c:``
                   captions: one row per description in every split, scored against that description alone
                   (their data loaders expand ``descs``, tvc_data.py:110-119; the evaluator gets one reference
-                  per row, multitask_video.py:598-628); CIDEr (their selection, multitask_video.py:400), BLEU-4
-                  and ROUGE-L beside it (their CocoEvaluator also prints METEOR and SPICE: Java, not here)
+                  per row, multitask_video.py:598-628); CIDEr (their selection, multitask_video.py:400), BLEU-4,
+                  ROUGE-L, METEOR and SPICE beside it, as their CocoEvaluator prints them (METEOR and SPICE
+                  run Java on the test split: tasks/caption_java.py)
+    all four      decoded with beam 5 to at most 20 tokens (``VideoTask.generation``)
 
 Subtitles are the whole video's lines, stripped, joined by spaces (tvqa_data.py:183-189). Splits (multitask_video.py:
 667-808): TVQA train / val, How2QA and the captions train_release / val_release; their test splits carry no answers
@@ -36,7 +38,7 @@ from pathlib import Path
 from peftbench.tasks.base import FIXTURES, FIXTURES_SOURCE, T5_STYLE, DataUnavailable, TextFormat
 from peftbench.tasks.metrics import accuracy
 from peftbench.tasks.vl import VisionTask
-from peftbench.tasks.vl_metrics import bleu4, cider, rouge_l
+from peftbench.tasks.vl_metrics import bleu4, cider, meteor, rouge_l, spice
 
 DATA_CAP = 1 << 30  # TVQA's train annotations are about 60 MB, TV's subtitles about 30 MB
 VALUE_DIR = "PEFTBENCH_VALUE_DIR"  # the folder VALUE's download scripts filled (their ``datasets/video``)
@@ -108,6 +110,13 @@ class VideoTask(VisionTask):
     max_source_length: int = 600  # their inputs: max_length=600 (tvqa_data.py:208)
     epochs: int = 7  # the video scripts' --epochs 7
     split_description: str | None = "train = train, validation = test = val (their test answers are hidden)"
+    # Beam 5 to at most 20 tokens for every video task, answers included. Captions pass them to generate()
+    # (--num_beams 5 in the scripts, --gen_max_length 20: multitask_video.py:581-583); the QA loaders call
+    # generate() with nothing (video_model.py:132-136), so the model's config decides, and their create_config
+    # copies every argument onto it (trainer_base.py:98-99): config.num_beams 5, config.max_length 20
+    # (transformers 4.2.1's default). The backbone's own defaults (bart-base's no_repeat_ngram_size 3 and
+    # early_stopping) come with the model: models/vlbart.py.
+    generation: Mapping[str, int] = field(default_factory=lambda: {"num_beams": 5, "max_length": 20})
 
     def source(self, example: dict, fmt: TextFormat = T5_STYLE) -> str:
         """The text, then the task prompt (``… tvqa:``) when ``fmt.prefix`` (their ``--use_tasks_prompts``)."""
@@ -184,9 +193,6 @@ class VideoQATask(VideoTask):
 class VideoCaptionTask(VideoTask):
     """Video captioning: one row per description (``descs``), in every split, as their data loaders make them."""
 
-    # beam 5 (the scripts' --num_beams 5), at most 20 tokens (param.py:204's --gen_max_length, not set by the scripts)
-    generation: Mapping[str, int] = field(default_factory=lambda: {"num_beams": 5, "max_length": 20})
-
     def split(self, raw: dict[str, list[dict]]) -> dict[str, list[dict]]:
         return {k: [{**r, **d} for r in rows for d in r["descs"]] for k, rows in super().split(raw).items()}
 
@@ -210,10 +216,10 @@ TASKS = [
                 hub_splits={"train": "how2qa_train_release", "validation": "how2qa_val_release"}),
     VideoCaptionTask(name="tvc", paper_name="TVC", prompt="tvc", show="tv", version="1.0.0", hub_path=VALUE_REPO,
                      hub_config="tvc", revision=VALUE_REVISION, formatter=tvc_source, answer=description,
-                     metrics=(cider, bleu4, rouge_l),
+                     metrics=(cider, bleu4, rouge_l, meteor, spice),
                      hub_splits={"train": "tvc_train_release", "validation": "tvc_val_release"}),
     VideoCaptionTask(name="yc2c", paper_name="YC2C", prompt="yc2c", show="yc2", version="1.0.0", hub_path=VALUE_REPO,
                      hub_config="yc2c", revision=VALUE_REVISION, formatter=yc2c_source, answer=description,
-                     metrics=(cider, bleu4, rouge_l),
+                     metrics=(cider, bleu4, rouge_l, meteor, spice),
                      hub_splits={"train": "yc2c_train_release", "validation": "yc2c_val_release"}),
 ]

@@ -15,6 +15,7 @@ the picture: a shape's colour, how many shapes, which side; captions name the sh
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import urllib.request
 from collections import Counter
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 
 from peftbench.models.spec import ModelSpec
 from peftbench.tasks.base import FIXTURES_SOURCE, T5_STYLE, Task, TextFormat
-from peftbench.tasks.metrics import VALUES, accuracy
-from peftbench.tasks.vl_metrics import bleu4, cider, normalize_vqa, vqa_accuracy
+from peftbench.tasks.metrics import NOT_COMPUTED, VALUES, accuracy
+from peftbench.tasks.vl_metrics import JAVA_METRICS, bleu4, cider, meteor, normalize_vqa, spice, vqa_accuracy
 
 FIXTURE_ENCODER = "tiny-clip"  # fixtures are 32×32 drawings: the tiny random CLIP reads them offline
 HUB_ENCODER = "clip-rn101"  # VL-Adapter's CLIP ResNet-101 grid features
@@ -147,16 +148,30 @@ class VisionTask(Task):
 
     def compute_metrics(self, predictions: list[str], examples: list[dict],
                         fmt: TextFormat = T5_STYLE) -> dict[str, float]:
-        out: dict[str, float] = {}
+        out: dict = {}
         references = [self.references(ex) for ex in examples]
         for metric in self.metrics:
             if metric.inputs == VALUES:  # compared for equality: answers as the VQA evaluation normalises them
-                out.update(metric([normalize_vqa(p) for p in predictions], [normalize_vqa(r) for r in references]))
+                values = metric([normalize_vqa(p) for p in predictions], [normalize_vqa(r) for r in references])
             else:
-                out.update(metric(predictions, references))
+                values = metric(predictions, references)
+            absent = {**out.get(NOT_COMPUTED, {}), **values.pop(NOT_COMPUTED, {})}
+            out.update(values, **({NOT_COMPUTED: absent} if absent else {}))
         out["invalid"] = sum(not self.valid(p) for p in predictions)
         out["examples"] = len(predictions)
         return out
+
+    def evaluated_on(self, split: str) -> VisionTask:
+        """The task as ``split`` is scored: the Java scorers (METEOR, SPICE; a JVM each) on the test split alone.
+        VL-Adapter prints them every epoch but selects on CIDEr (multitask_video.py:400, multitask.py:528) and
+        tests the last epoch's weights; here a validation would pay about 8 CPU seconds per JVM for nothing."""
+        if split == "test" or not any(m.name in JAVA_METRICS for m in self.metrics):
+            return self
+        return dataclasses.replace(self, metrics=tuple(m for m in self.metrics if m.name not in JAVA_METRICS))
+
+    def sample(self, output: str, example: dict, fmt: TextFormat = T5_STYLE) -> dict:
+        """One row as ``log_samples`` keeps it, scored without the Java scorers (a JVM per row)."""
+        return Task.sample(self.evaluated_on("validation"), output, example, fmt)
 
     def references(self, example: dict):
         """What a metric compares a prediction with: the answer."""
@@ -249,7 +264,7 @@ class CaptionTask(VisionTask):
 
     @property
     def scored_metrics(self) -> tuple[str, ...]:
-        """CIDEr, the paper's COCO number (BLEU-4 is reported beside it)."""
+        """CIDEr, the paper's COCO number (BLEU-4, METEOR and SPICE, which their evaluator prints, beside it)."""
         return ("cider",)
 
     def images(self, example: dict) -> list[bytes]:
@@ -336,7 +351,8 @@ TASKS = [
               hub_splits={"train": "train", "validation": "validation", "test": "test"}),  # valid, test-P
     CaptionTask(name="coco-caption", paper_name="COCO Caption", prompt="caption", version="1.0.0",
                 hub_path="yerevann/coco-karpathy", hub_config="default",
-                revision=UNPINNED, formatter=caption_source, answer=caption_answer, metrics=(cider, bleu4),
+                revision=UNPINNED, formatter=caption_source, answer=caption_answer,
+                metrics=(cider, bleu4, meteor, spice),
                 hub_splits={"train": "train", "validation": "validation", "test": "test", "restval": "restval"},
                 split_description="train = hub train + restval, validation = hub validation, test = hub test"),
 ]

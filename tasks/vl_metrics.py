@@ -11,16 +11,23 @@
   tokenised here as its PTB tokenizer does for plain captions (lower case, punctuation dropped, split
   on spaces), so no Java is needed. Captions with quotes, hyphens or contractions tokenise slightly
   differently from the Stanford tokenizer; methods/FIDELITY.md says so.
+- ``meteor`` and ``spice``: the COCO evaluation's Java scorers (``tasks.caption_java``) on the same tokens. Where
+  one cannot run (no Java, a jar missing) its value is NaN and the results say why under ``not_computed``
+  (``{"meteor": "java not found"}``), in one line of the trial's log; the trial goes on.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 
-from peftbench.tasks.metrics import TEXTS, check_lengths, register_metric
+from peftbench.tasks import caption_java
+from peftbench.tasks.metrics import NOT_COMPUTED, TEXTS, check_lengths, register_metric
 
 PAPER_NAMES = {"vqa_accuracy": "VQA accuracy", "accuracy": "accuracy", "cider": "CIDEr", "bleu4": "BLEU-4",
-               "rouge_l": "ROUGE-L"}
+               "rouge_l": "ROUGE-L", "meteor": "METEOR", "spice": "SPICE"}
+JAVA_METRICS = ("meteor", "spice")  # one JVM each per evaluation: left out of validations (VisionTask.evaluated_on)
 
 # The official evaluation's normalisation tables (vqaEval.py), in part: contractions most common in answers.
 _CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "cant": "can't",
@@ -123,3 +130,28 @@ def rouge_l(predictions: list[str], references: list[list[str]]) -> dict[str, fl
 
     score, _ = Rouge().compute_score(*_scorer_inputs(predictions, references))
     return {"rouge_l": 100.0 * float(score)}
+
+
+@register_metric(higher_is_better=True, inputs=TEXTS)
+def meteor(predictions: list[str], references: list[list[str]]) -> dict:
+    """METEOR 1.5 (Denkowski and Lavie, 2014; exact, stem, synonym and paraphrase matches, English, normalised):
+    the COCO evaluation's corpus score, from one ``meteor-1.5.jar`` process for the whole split."""
+    gts, res = _scorer_inputs(predictions, references)
+    return _java("meteor", lambda: caption_java.meteor([gts[i] for i in gts], [res[i][0] for i in gts])[0])
+
+
+@register_metric(higher_is_better=True, inputs=TEXTS)
+def spice(predictions: list[str], references: list[list[str]]) -> dict:
+    """SPICE (Anderson et al., 2016): the COCO evaluation's ``spice-1.0.jar``, which needs Stanford CoreNLP
+    3.6.0's jars (``caption_java.corenlp_jars``)."""
+    gts, res = _scorer_inputs(predictions, references)
+    return _java("spice", lambda: caption_java.spice([gts[i] for i in gts], [res[i][0] for i in gts]))
+
+
+def _java(name: str, score) -> dict:
+    """``{name: 100 × score()}``, or NaN and why under ``not_computed`` when its Java scorer cannot run."""
+    try:
+        return {name: 100.0 * float(score())}
+    except caption_java.Unavailable as why:
+        logging.getLogger(__name__).warning("%s: not computed (%s)", name, why)
+        return {name: math.nan, NOT_COMPUTED: {name: str(why)}}

@@ -63,7 +63,7 @@ def test_captions_are_one_row_per_description_in_every_split_scored_against_it_a
     assert splits["test"] == splits["validation"]  # their test answers are hidden: they print val
     first = splits["validation"][:2]
     assert [task.references(ex) for ex in first] == [[d["desc"]] for d in raw["validation"][0]["descs"]]
-    assert task.scored_metrics == ("cider",) and task.metric_names == ("cider", "bleu4", "rouge_l")
+    assert task.scored_metrics == ("cider",) and task.metric_names == ("cider", "bleu4", "rouge_l", "meteor", "spice")
     assert task.generation == {"num_beams": 5, "max_length": 20}
 
 

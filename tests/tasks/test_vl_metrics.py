@@ -1,11 +1,24 @@
 """The vision-and-language metrics on hand-made predictions, against values worked out by hand."""
 
 import math
+import shutil
+import threading
 
 import pytest
 
-from peftbench.tasks.metrics import accuracy
-from peftbench.tasks.vl_metrics import bleu4, cider, normalize_vqa, vqa_accuracy, vqa_gold, vqa_score
+from peftbench.tasks import caption_java, get_task
+from peftbench.tasks.metrics import NOT_COMPUTED, accuracy
+from peftbench.tasks.vl_metrics import (
+    bleu4,
+    caption_tokens,
+    cider,
+    meteor,
+    normalize_vqa,
+    spice,
+    vqa_accuracy,
+    vqa_gold,
+    vqa_score,
+)
 
 # Ten annotators: two said "red", seven "maroon", one "pink".
 TEN = ["red", "red", "maroon", "maroon", "maroon", "maroon", "maroon", "maroon", "maroon", "pink"]
@@ -72,3 +85,116 @@ def test_vqa_gold_answers_are_punctuation_processed_only_and_only_when_annotator
     assert vqa_score("2", ["2"] * 10) == 1.0
     assert vqa_gold(["yes, sir", "no"]) == ["yes sir", "no"]
     assert vqa_gold(["the dog"] * 3) == ["the dog"] * 3
+
+
+# Captions for METEOR: an exact copy, a near miss (same words but one: "walking" for "walks"), no word shared,
+# an empty prediction, and two references of which the second is met exactly.
+REFS = [["a red square moves left"], ["the man walks the dog"], ["blue goes up"], ["a b c"],
+        ["a cat on a mat", "the cat sat on the mat"]]
+HYPS = ["a red square moves left", "the man walking the dog", "green circle stays still", "", "The cat sat on the mat."]
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java")
+def test_meteor_is_the_coco_evaluation_s_own_score():
+    """One Meteor 1.5 process of ours against pycocoevalcap's ``Meteor`` (the COCO evaluation's own wrapper of
+    the same jar), on the same tokenised captions, run side by side: the same corpus score and the same score
+    per caption. An exact copy scores 1, a caption sharing no word 0, an empty one 0."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    refs = [[caption_tokens(r) for r in rs] for rs in REFS]
+    hyps = [caption_tokens(h) for h in HYPS]
+    theirs = {}
+    worker = threading.Thread(target=lambda: theirs.update(
+        out=Meteor().compute_score(dict(enumerate(refs)), {i: [h] for i, h in enumerate(hyps)})))
+    worker.start()
+    ours = caption_java.meteor(refs, hyps)
+    worker.join()
+    assert ours[0] == pytest.approx(theirs["out"][0], abs=1e-9)
+    assert ours[1] == pytest.approx(theirs["out"][1], abs=1e-9)
+    exact, near, disjoint, empty, second_reference = ours[1]
+    assert exact == pytest.approx(1.0, abs=1e-3) and second_reference == pytest.approx(1.0, abs=1e-3)
+    assert 0.5 < near < 1.0  # "walking" meets "walks" through the stem module
+    assert disjoint == 0.0 and empty == 0.0
+
+
+def test_meteor_feeds_the_jar_the_tokens_cider_reads_and_scales_by_100(monkeypatch):
+    seen = {}
+
+    def jar(references, hypotheses):
+        seen.update(references=references, hypotheses=hypotheses)
+        return 0.25, [0.25] * len(hypotheses)
+
+    monkeypatch.setattr(caption_java, "meteor", jar)
+    assert meteor(HYPS, REFS) == {"meteor": 25.0}
+    assert seen["hypotheses"][-1] == "the cat sat on the mat"  # lower case, punctuation gone, as for CIDEr
+    assert seen["references"] == [[caption_tokens(r) for r in rs] for rs in REFS]
+
+
+@pytest.fixture
+def no_java(monkeypatch, tmp_path):
+    """A PATH on which there is no ``java``."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+
+def test_without_java_meteor_is_absent_in_one_line_and_the_other_metrics_stand(no_java, caplog, monkeypatch, tmp_path):
+    monkeypatch.setenv(caption_java.CORENLP_DIR, str(tmp_path))
+    assert shutil.which("java") is None
+    got = meteor(HYPS, REFS)
+    assert math.isnan(got["meteor"]) and got[NOT_COMPUTED] == {"meteor": "java not found"}
+    assert "meteor: not computed (java not found)" in caplog.text
+    task = get_task("tvc")
+    rows = [{"desc": "red goes left"}, {"desc": "blue goes up"}]
+    scores = task.compute_metrics(["red goes left", "blue goes up"], rows)
+    assert math.isnan(scores["meteor"]) and math.isnan(scores["spice"])
+    assert scores["cider"] > 0 and scores["bleu4"] > 0 and scores["rouge_l"] == pytest.approx(100.0)
+    assert scores[NOT_COMPUTED]["meteor"] == "java not found"  # both reasons kept, neither overwrites the other
+    assert scores[NOT_COMPUTED]["spice"].startswith("Stanford CoreNLP 3.6.0 jars not found")
+
+
+def test_spice_without_corenlp_says_which_jars_it_needs(monkeypatch, tmp_path):
+    monkeypatch.setenv(caption_java.CORENLP_DIR, str(tmp_path))
+    got = spice(["a red square"], [["a red circle"]])
+    assert math.isnan(got["spice"])
+    assert got[NOT_COMPUTED]["spice"].startswith("Stanford CoreNLP 3.6.0 jars not found (stanford-corenlp-3.6.0.jar")
+    assert caption_java.CORENLP_DIR in got[NOT_COMPUTED]["spice"]
+
+
+def test_a_java_that_dies_is_an_absence_and_leaves_no_process(monkeypatch, tmp_path):
+    """A ``java`` that ends without answering (a JVM that could not start: too little memory, a broken
+    install) makes METEOR absent, in one line, and the child has been reaped."""
+    fake = tmp_path / "java"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    started = []
+    popen = caption_java.subprocess.Popen
+
+    def watched(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(caption_java.subprocess, "Popen", watched)
+    got = meteor(["a b"], [["a b"]])
+    assert math.isnan(got["meteor"]) and got[NOT_COMPUTED] == {"meteor": "meteor-1.5.jar ended early (exit 3)"}
+    assert started and started[0].returncode is not None
+
+
+def test_validations_skip_the_java_scorers_and_the_test_split_keeps_them():
+    """Their selection reads CIDEr only; METEOR and SPICE cost a JVM each, so they are scored on the test split."""
+    for name in ("tvc", "yc2c", "coco-caption"):
+        task = get_task(name)
+        assert {"meteor", "spice"} <= set(task.metric_names)
+        assert task.evaluated_on("test") is task
+        assert not {"meteor", "spice"} & set(task.evaluated_on("validation").metric_names)
+        assert task.evaluated_on("validation").scored_metrics == task.scored_metrics == ("cider",)
+    assert get_task("tvqa").evaluated_on("validation") is get_task("tvqa")
+
+
+def test_a_logged_sample_is_scored_without_starting_java(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a JVM for one row")
+
+    monkeypatch.setattr(caption_java, "meteor", refuse)
+    monkeypatch.setattr(caption_java, "spice", refuse)
+    row = get_task("tvc").sample("red goes left", {"desc": "red goes left", "sub": [], "ts": [0, 1]})
+    assert set(row["scores"]) == {"cider", "bleu4", "rouge_l"}
