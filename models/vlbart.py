@@ -100,9 +100,9 @@ def vl_bart(base: BartForConditionalGeneration, config: BartConfig) -> VLBart:
 def base_decoding(base: BartForConditionalGeneration):
     """The generation defaults VL-Adapter's VL-BART decodes with: its BART's (bart-base's config.json on the hub:
     no_repeat_ngram_size 3, early_stopping true, num_beams 4, which every generate() call here overrides), read
-    by transformers 4.2.1's generate(), as transformers 5 reads them from the hub into ``base.generation_config``; the first
-    token not forced (4.2.1 forces BOS only with ``force_bos_token_to_be_generated``, false in bart-base; the
-    EOS at the last step is forced in both, ``my_transformers/modeling_bart.py:1549-1554``)."""
+    by transformers 4.2.1's generate(), as transformers 5 reads them from the hub into ``base.generation_config``;
+    the first token not forced (4.2.1 forces BOS only with ``force_bos_token_to_be_generated``, false in bart-base;
+    the EOS at the last step is forced in both, ``my_transformers/modeling_bart.py:1549-1554``)."""
     decoding = base.generation_config.__class__.from_dict(base.generation_config.to_dict())
     decoding.forced_bos_token_id = None
     return decoding

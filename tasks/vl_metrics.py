@@ -8,9 +8,8 @@
 - ``accuracy`` (GQA, NLVR2): the registered ``tasks.metrics.accuracy`` on answers normalised as above
   (the task normalises, ``VisionTask.compute_metrics``).
 - ``cider`` (CIDEr-D) and ``bleu4``: the COCO caption evaluation's scorers (pycocoevalcap), on text
-  tokenised here as its PTB tokenizer does for plain captions (lower case, punctuation dropped, split
-  on spaces), so no Java is needed. Captions with quotes, hyphens or contractions tokenise slightly
-  differently from the Stanford tokenizer; methods/FIDELITY.md says so.
+  tokenised here as its Java PTB tokenizer and punctuation filter leave captions (``caption_tokens``), so
+  no Java is needed; the rare forms where they part are in methods/FIDELITY.md.
 - ``meteor`` and ``spice``: the COCO evaluation's Java scorers (``tasks.caption_java``) on the same tokens. Where
   one cannot run (no Java, a jar missing) its value is NaN and the results say why under ``not_computed``
   (``{"meteor": "java not found"}``), in one line of the trial's log; the trial goes on.
@@ -87,11 +86,30 @@ def vqa_accuracy(predictions: list[str], answers: list[list[str]]) -> dict[str, 
     return {"vqa_accuracy": 100.0 * sum(map(vqa_score, predictions, answers)) / len(predictions)}
 
 
+# Stanford's PTB tokenizer (3.4.1, ``-preserveLines -lowerCase``, as the COCO evaluation runs it) on what captions
+# hold: brackets become -lrb- … (lower-cased past the evaluation's punctuation list, so they stay), clitics split
+# off (``man 's``, ``does n't``, ``ca n't``), inner hyphens, slashes, apostrophes and number separators kept
+# (``t-shirt``, ``and/or``, ``o'clock``, ``3.5``, ``10:30``), initials keep their periods (``u.s.``), every other
+# symbol its own token. The evaluation then drops the tokens in _PTB_DROPPED.
+_BRACKETS = {"(": " -lrb- ", ")": " -rrb- ", "[": " -lsb- ", "]": " -rsb- ", "{": " -lcb- ", "}": " -rcb- "}
+_QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
+_SPLIT_WORDS = {"cannot": "can not", "gonna": "gon na", "gotta": "got ta", "wanna": "wan na"}
+_CLITIC = re.compile(r"(\w)(n't|'s|'re|'ve|'ll|'d|'m)\b")
+_PTB_TOKEN = re.compile(r"-[lr][rsc]b-|n't|'(?:s|re|ve|ll|d|m)\b|(?:[^\W\d_]\.){2,}|\d+(?:[.,:/]\d+)+"
+                        r"|\w+(?:[-'/]\w+)*|\.\.\.|--|\S")
+_PTB_DROPPED = {"''", "'", "``", "`", '"', ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+
+
 def caption_tokens(text: str) -> str:
-    """A caption as the COCO evaluation's PTB tokenizer leaves plain text: lower case, its
-    punctuation removed, words separated by single spaces."""
-    text = re.sub(r"[^\w\s]", " ", text.lower())
-    return " ".join(text.split())
+    """A caption as the COCO evaluation's PTB tokenizer and punctuation filter leave it: ``A man's T-shirt (red).``
+    -> ``a man 's t-shirt -lrb- red -rrb-`` (tests/tasks/test_vl_metrics.py compares it with the jar)."""
+    text = text.lower()
+    for table in (_QUOTES, _BRACKETS):
+        for old, new in table.items():
+            text = text.replace(old, new)
+    text = _CLITIC.sub(r"\1 \2", text)
+    words = [_SPLIT_WORDS.get(w, w) for w in _PTB_TOKEN.findall(text) if w not in _PTB_DROPPED]
+    return " ".join(words)
 
 
 def _scorer_inputs(predictions: list[str], references: list[list[str]]) -> tuple[dict, dict]:

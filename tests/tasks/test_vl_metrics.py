@@ -198,3 +198,27 @@ def test_a_logged_sample_is_scored_without_starting_java(monkeypatch):
     monkeypatch.setattr(caption_java, "spice", refuse)
     row = get_task("tvc").sample("red goes left", {"desc": "red goes left", "sub": [], "ts": [0, 1]})
     assert set(row["scores"]) == {"cider", "bleu4", "rouge_l"}
+
+
+# Caption forms the PTB tokenizer treats specially, each met by ``caption_tokens`` as the jar meets it.
+PTB_CASES = [
+    "A man's dog runs across the T-shirt store.", "He doesn't like it, \"really\" (no).",
+    "Two people play frisbee; one wears a red-and-white hat!", "it's 3.5 miles away...", "The dogs' bowls.",
+    "I can't, won't, I'm, you're, we've, they'll, he'd, cannot, gonna.", "Price: $5.00 & 50% off, e-mail #1.",
+    "'Single' quotes, `back` quotes -- and - alone.", "and/or 1/2 at 10:30 in the U.S. today", "[x] {y} (z)",
+    "o'clock ma'am", "A   lot   of    spaces   .", "Ünïcode café", "x*y=z + 3 ~ 4 | 5 ^ 6", "1,000 people, 1990-2000.",
+]
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="the PTB tokenizer is a jar")
+def test_caption_tokens_are_what_the_coco_evaluation_s_ptb_tokenizer_leaves(tmp_path):
+    """The COCO evaluation's own step: stanford-corenlp-3.4.1.jar's PTBTokenizer, then its punctuation filter."""
+    import subprocess
+
+    jar = caption_java.evalcap_dir("tokenizer") / "stanford-corenlp-3.4.1.jar"
+    (tmp_path / "captions.txt").write_text("\n".join(PTB_CASES))
+    out = subprocess.run(["java", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines",
+                          "-lowerCase", "captions.txt"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    dropped = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+    theirs = [" ".join(w for w in line.rstrip().split(" ") if w not in dropped) for line in out.stdout.splitlines()]
+    assert [caption_tokens(c) for c in PTB_CASES] == theirs
