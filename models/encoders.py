@@ -8,8 +8,9 @@
                   (``nn.AdaptiveMaxPool2d``, ``VL-T5/src/modeling_bart.py:413-437``; timm's port of OpenAI's weights)
     ID[@REV]      any Hugging Face CLIP vision model by hub id: its patch tokens, max-pooled to 6×6 the same way
 
-Video encoders read a clip (an animated image's bytes, or VALUE's ``.npz`` of per-frame features) as one
-"image" of ``cells`` tokens, so a clip is cached, keyed and checked as a picture is (models/features.py):
+Video encoders read a clip (an animated image's bytes, a video file's with PyAV installed, or VALUE's ``.npz`` of
+per-frame features) as one "image" of ``cells`` tokens, so a clip is cached, keyed and checked as a picture is
+(models/features.py):
 
     tiny-clip-vit a randomly initialised 2-layer CLIP ViT with a 64-d projection (seeded, no files): tests
                   and offline runs on 32×32 frames
@@ -196,16 +197,15 @@ def load_video_encoder(name: str) -> tuple[torch.nn.Module, str]:
 
 
 def sampled_frames(data: bytes, interval: float) -> list:
-    """The frames of an animated image (GIF, WebP, APNG) shown at 0, ``interval``, 2·``interval``, … seconds
-    of its duration, as RGB pictures: a fixed frame rate whatever the clip's own (VALUE's 1 every 1.5 s)."""
-    from PIL import Image, ImageSequence
+    """The frames of a clip shown at 0, ``interval``, 2·``interval``, … seconds of its duration, as RGB pictures:
+    a fixed frame rate whatever the clip's own (VALUE's 1 every 1.5 s). An animated image (GIF, WebP, APNG) is
+    read by Pillow; anything else (mp4, webm) by PyAV, an optional extra (``pip install av``)."""
+    from PIL import Image, UnidentifiedImageError
 
-    clip = Image.open(io.BytesIO(data))
-    frames, starts, t = [], [], 0.0
-    for frame in ImageSequence.Iterator(clip):
-        frames.append(frame.convert("RGB"))
-        starts.append(t)
-        t += frame.info.get("duration", 0) / 1000
+    try:
+        frames, starts, t = image_frames(Image.open(io.BytesIO(data)))
+    except UnidentifiedImageError:
+        frames, starts, t = video_frames(data)
     if not frames:
         raise ValueError("a clip without frames")
     shown, k, out = 0, 0, []
@@ -215,6 +215,37 @@ def sampled_frames(data: bytes, interval: float) -> list:
         out.append(frames[shown])
         k += 1
     return out
+
+
+def image_frames(clip) -> tuple[list, list[float], float]:
+    """An animated image's frames (RGB), the second each starts at, and its duration in seconds."""
+    from PIL import ImageSequence
+
+    frames, starts, t = [], [], 0.0
+    for frame in ImageSequence.Iterator(clip):
+        frames.append(frame.convert("RGB"))
+        starts.append(t)
+        t += frame.info.get("duration", 0) / 1000
+    return frames, starts, t
+
+
+def video_frames(data: bytes) -> tuple[list, list[float], float]:
+    """A video file's frames (RGB), the second each starts at (its timestamp less the first's), and its duration
+    (the last frame's start plus one frame at the stream's rate), decoded by PyAV."""
+    try:
+        import av
+    except ImportError:
+        raise ValueError("a clip that is no animated image: reading video files needs PyAV (pip install av)") from None
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        decoded = [(float(f.time), f.to_image()) for f in container.decode(stream) if f.time is not None]
+        rate = float(stream.average_rate or stream.guessed_rate or 1)
+    if not decoded:
+        return [], [], 0.0
+    decoded.sort(key=lambda pair: pair[0])
+    first = decoded[0][0]
+    starts = [t - first for t, _ in decoded]
+    return [img.convert("RGB") for _, img in decoded], starts, starts[-1] + 1 / rate
 
 
 def frame_pixels(frames: list, size: int) -> torch.Tensor:
