@@ -18,7 +18,7 @@ from pathlib import Path
 
 from peftbench.files import read_json, write_text
 from peftbench.harness.provenance import provenance
-from peftbench.tasks.metrics import COUNTS, EXAMPLES_COUNT, HIGHER, INVALID_COUNT
+from peftbench.tasks.metrics import COUNTS, EXAMPLES_COUNT, HIGHER, INVALID_COUNT, NOT_COMPUTED
 from peftbench.tasks.metrics import LOWER as LOWER  # the directions records name, for reports (which import no task)
 
 SCHEMA = "peftbench.result/1"
@@ -262,6 +262,12 @@ def output_counts(metrics: dict | None) -> tuple[float, float]:
     record does not say."""
     metrics = metrics or {}
     return float(metrics.get(INVALID_COUNT, math.nan)), float(metrics.get(EXAMPLES_COUNT, math.nan))
+
+
+def not_computed(metrics: dict | None) -> dict[str, str]:
+    """The metrics one metrics dict could not compute where the trial ran, each with why (``tasks.metrics.COUNTS``:
+    METEOR without Java, ``{"meteor": "java not found"}``); their values are NaN."""
+    return dict((metrics or {}).get(NOT_COMPUTED) or {})
 
 
 class RecordError(ValueError):

@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from peftbench.harness.records import not_computed
 from peftbench.methods import method_label
 from peftbench.reports import multitask, select
 from peftbench.reports.tables import (
@@ -25,7 +26,6 @@ from peftbench.reports.tables import (
     shown,
     task_order,
 )
-from peftbench.tasks.metrics import NOT_COMPUTED
 
 
 def vision_tasks(summary: pd.DataFrame, records: list[dict]) -> dict[str, dict]:
@@ -70,7 +70,7 @@ def absence_notes(records: list[dict], tasks: dict[str, dict]) -> list[str]:
     lines = {}
     for r in records:
         if r["status"] == "ok" and r["task"] in tasks:
-            for name, why in ((r.get("test_metrics") or {}).get(NOT_COMPUTED) or {}).items():
+            for name, why in not_computed(r.get("test_metrics")).items():
                 lines[f"{tasks[r['task']]['metric_paper_names'].get(name, name)}: not computed ({why})"] = None
     return list(lines)
 

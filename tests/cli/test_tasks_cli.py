@@ -18,9 +18,11 @@ def test_tasks_json_lists_every_task_with_splits_metrics_and_lengths(capsys):
     assert main(["tasks", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert list(rows) == task_names() and len(rows) == 22
-    assert rows["tvqa"]["metrics"] == ["accuracy"] and rows["tvc"]["metrics"] == ["cider", "bleu4", "rouge_l"]
+    assert rows["tvqa"]["metrics"] == ["accuracy"]
+    assert rows["tvc"]["metrics"] == ["cider", "bleu4", "rouge_l", "meteor", "spice"]
     assert rows["mrpc"]["metrics"] == ["f1", "accuracy"]
-    assert rows["vqa"]["metrics"] == ["vqa_accuracy"] and rows["coco-caption"]["metrics"] == ["cider", "bleu4"]
+    assert rows["vqa"]["metrics"] == ["vqa_accuracy"]
+    assert rows["coco-caption"]["metrics"] == ["cider", "bleu4", "meteor", "spice"]
     # valid and test-P, as the hub has them
     assert rows["nlvr2"]["fixture_sizes"] == {"train": 120, "validation": 60, "test": 40}
     assert rows["record"]["max_source_length"] == 512 and rows["cb"]["max_source_length"] == 256

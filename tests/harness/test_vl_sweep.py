@@ -3,6 +3,7 @@ time and as one mixture, tiny T5 + tiny CLIP, offline fixtures). The sweep's fea
 task's image features before the first trial, the trials only read them, and the report holds the VL
 tasks under VL-Adapter's metric names with the records' numbers."""
 
+import math
 from pathlib import Path
 
 import yaml
@@ -17,7 +18,7 @@ from testkit.sweeps import sweep_features_first, table_rows
 SPEC = Path(__file__).resolve().parents[2] / "configs" / "vl-smoke.yaml"
 VL = ("vqa", "gqa", "nlvr2", "coco-caption")
 HEADER = ["method", "VQAv2 VQA accuracy", "GQA accuracy", "NLVR2 accuracy", "COCO Caption CIDEr",
-          "COCO Caption BLEU-4", "trainable %"]
+          "COCO Caption BLEU-4", "COCO Caption METEOR", "COCO Caption SPICE", "trainable %"]
 
 
 def numbers(row: list[str]) -> list[str]:
@@ -26,8 +27,10 @@ def numbers(row: list[str]) -> list[str]:
 
 
 def cells(metrics: dict) -> list[str]:
-    return [f"{metrics[t][m]:.2f}" for t, m in (("vqa", "vqa_accuracy"), ("gqa", "accuracy"), ("nlvr2", "accuracy"),
-                                                 ("coco-caption", "cider"), ("coco-caption", "bleu4"))]
+    """The report's cells of a record's metrics; a metric not computed here (SPICE without CoreNLP) is a dash."""
+    return ["—" if math.isnan(metrics[t][m]) else f"{metrics[t][m]:.2f}"
+            for t, m in (("vqa", "vqa_accuracy"), ("gqa", "accuracy"), ("nlvr2", "accuracy"),
+                         *(("coco-caption", m) for m in ("cider", "bleu4", "meteor", "spice")))]
 
 
 def test_the_vl_smoke_sweep_extracts_features_first_and_reports_the_vl_tasks(tmp_path, monkeypatch, capsys):

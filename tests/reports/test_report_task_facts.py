@@ -23,8 +23,10 @@ def test_a_trials_record_carries_each_tasks_rank_paper_name_kind_and_metrics():
     members = build_record(mixed, status="failed", error="RuntimeError: x")["task_facts"]
     assert list(members) == ["sst2", "rte"] and members["sst2"]["rank"] < members["rte"]["rank"]
     assert build_record(caption, status="failed", error="RuntimeError: x")["task_facts"]["coco-caption"] == {
-        "rank": 17, "paper_name": "COCO Caption", "vision": True, "video": False, "metrics": ["cider", "bleu4"],
-        "scored_metrics": ["cider"], "metric_paper_names": {"cider": "CIDEr", "bleu4": "BLEU-4"}}
+        "rank": 17, "paper_name": "COCO Caption", "vision": True, "video": False,
+        "metrics": ["cider", "bleu4", "meteor", "spice"],
+        "scored_metrics": ["cider"],
+        "metric_paper_names": {"cider": "CIDEr", "bleu4": "BLEU-4", "meteor": "METEOR", "spice": "SPICE"}}
     clip = TrialConfig(model="tiny-bart+tiny-clip-vit", method="adapter", task="tvc", learning_rate=1e-3, seed=0)
     assert build_record(clip, status="failed", error="RuntimeError: x")["task_facts"]["tvc"]["video"] is True
 
