@@ -8,13 +8,15 @@ caption answered by that caption's statistics, then one ``EVAL ||| stats …`` l
 score and the corpus score. Its SPICE is ``spice-1.0.jar``, which parses captions with Stanford CoreNLP 3.6.0
 (two jars pycocoevalcap does not ship: its ``get_stanford_models`` downloads them).
 
-One JVM per evaluation, whatever the number of captions: Meteor's start (its paraphrase table) costs about
-8 CPU seconds. Each child runs under a timeout and is killed when it ends, fails or overruns. Without Java
-or a jar a scorer raises ``Unavailable`` with a one-line reason, which the metric records as its absence.
+Meteor's start (its paraphrase table) costs about 8 CPU seconds, so a process keeps one Meteor child for all its
+evaluations, whatever their number of captions (killed when the process exits, or when it fails or overruns
+an evaluation's timeout, and then started afresh). Without Java or a jar a scorer raises ``Unavailable`` with a
+one-line reason, which the metric records as its absence.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import math
@@ -61,57 +63,94 @@ def needed(path: Path) -> Path:
 
 def meteor(references: list[list[str]], hypotheses: list[str], *,
            timeout_s: float = TIMEOUT_S) -> tuple[float, list[float]]:
-    """(corpus METEOR, each caption's) in [0, 1] of ``hypotheses`` against their ``references``, by one Meteor 1.5
-    process fed as the COCO evaluation feeds it (``|||`` and double spaces taken out of hypotheses)."""
+    """(corpus METEOR, each caption's) in [0, 1] of ``hypotheses`` against their ``references``, from this process's
+    Meteor 1.5 child fed as the COCO evaluation feeds it (``|||`` and double spaces taken out of hypotheses)."""
     folder = evalcap_dir("meteor")
-    command = [java(), "-jar", "-Xmx2G", needed(folder / METEOR_JAR).name, "-", "-", "-stdio", "-l", "en", "-norm"]
-    with _child(command, name=METEOR_JAR, cwd=folder, timeout_s=timeout_s) as ask:
-        stats = [ask(" ||| ".join(("SCORE", *refs, hyp.replace("|||", "").replace("  ", " "))))
-                 for refs, hyp in zip(references, hypotheses, strict=True)]
-        scores = [float(ask(" ||| ".join(("EVAL", *stats)) if i == 0 else None)) for i in range(len(stats) + 1)]
+    command = (java(), "-jar", "-Xmx2G", needed(folder / METEOR_JAR).name, "-", "-", "-stdio", "-l", "en", "-norm")
+    with _METEOR_LOCK:
+        child = _meteor_child(command, folder)
+        watchdog = threading.Timer(timeout_s, child.proc.kill)
+        watchdog.start()
+        try:
+            stats = [child.ask(" ||| ".join(("SCORE", *refs, hyp.replace("|||", "").replace("  ", " "))))
+                     for refs, hyp in zip(references, hypotheses, strict=True)]
+            child.send(" ||| ".join(("EVAL", *stats)))
+            scores = [float(child.ask(None)) for _ in range(len(stats) + 1)]
+        except (Unavailable, ValueError):
+            child.stop()  # a child that failed or was killed is never asked again
+            raise
+        finally:
+            watchdog.cancel()
     return scores[-1], scores[:-1]
 
 
-class _child:
-    """A line-by-line conversation with a child process: ``ask(line)`` writes ``line`` and reads one line
-    back (``ask(None)`` reads only). The child is killed on leaving, and by a watchdog after ``timeout_s``."""
+class _Child:
+    """A child process spoken to line by line: ``ask(line)`` writes ``line`` and reads one line back
+    (``ask(None)`` reads only); ``stop()`` kills and reaps it."""
 
-    def __init__(self, command: list[str], *, name: str, cwd: Path, timeout_s: float):
-        self.command, self.name, self.cwd, self.timeout_s = command, name, cwd, timeout_s
-
-    def __enter__(self):
+    def __init__(self, command: tuple[str, ...], *, name: str, cwd: Path):
+        self.command, self.name, self.owner = command, name, os.getpid()
         try:
-            self.proc = subprocess.Popen(self.command, cwd=self.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
         except OSError as exc:
             raise Unavailable(f"java did not start ({exc.strerror or exc})") from None
-        self.watchdog = threading.Timer(self.timeout_s, self.proc.kill)
-        self.watchdog.start()
-        return self.ask
+
+    def alive(self, command: tuple[str, ...]) -> bool:
+        """Whether this child can answer ``command``'s questions in this process (not a forked copy's)."""
+        return self.command == command and self.owner == os.getpid() and self.proc.poll() is None
+
+    def send(self, line: str) -> None:
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # a child that is gone: its missing answer says so
+            pass
 
     def ask(self, line: str | None) -> str:
+        if line is not None:
+            self.send(line)
         try:
-            if line is not None:
-                self.proc.stdin.write(line + "\n")
-                self.proc.stdin.flush()
             answer = self.proc.stdout.readline()
-        except (BrokenPipeError, OSError):
+        except OSError:
             answer = ""
         if not answer:  # the child ended: it failed, ran out of memory, or the watchdog killed it (exit -9)
             try:
                 code = self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                code = None  # it closed its output and lives on: killed on leaving
+                code = None  # it closed its output and lives on: stop() kills it
             raise Unavailable(f"{self.name} ended early (exit {code})")
         return answer.strip()
 
-    def __exit__(self, *exc) -> None:
-        self.watchdog.cancel()
+    def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):  # a line still buffered for a child that is gone
                 stream.close()
+
+
+# One Meteor child per process, started by the first evaluation and kept for the next (the paraphrase table
+# loads once: a trial's TVC and YC2C, a test run's evaluations, share it); killed when the process exits. A
+# child whose parent dies sees its input end and exits too.
+_METEOR_LOCK = threading.Lock()
+_METEOR: list[_Child] = []
+
+
+def _meteor_child(command: tuple[str, ...], folder: Path) -> _Child:
+    if _METEOR and not _METEOR[0].alive(command):
+        if _METEOR[0].owner == os.getpid():
+            _METEOR[0].stop()
+        _METEOR.clear()
+    if not _METEOR:
+        _METEOR.append(_Child(command, name=METEOR_JAR, cwd=folder))
+    return _METEOR[0]
+
+
+@atexit.register
+def _stop_meteor() -> None:
+    if _METEOR and _METEOR[0].owner == os.getpid():
+        _METEOR.pop().stop()
 
 
 def corenlp_jars() -> list[Path]:

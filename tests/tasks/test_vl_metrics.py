@@ -222,3 +222,27 @@ def test_caption_tokens_are_what_the_coco_evaluation_s_ptb_tokenizer_leaves(tmp_
     dropped = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
     theirs = [" ".join(w for w in line.rstrip().split(" ") if w not in dropped) for line in out.stdout.splitlines()]
     assert [caption_tokens(c) for c in PTB_CASES] == theirs
+
+
+def test_one_meteor_child_serves_every_evaluation_of_a_process(monkeypatch, tmp_path):
+    """A stand-in ``java`` that answers as Meteor does (a stats line per SCORE, then a score per caption and the
+    corpus score per EVAL): two evaluations, one child, stopped when the process exits (``_stop_meteor``)."""
+    import sys
+
+    fake = tmp_path / "java"
+    fake.write_text(f"#!{sys.executable}\n"
+                    "import sys\n"
+                    "for line in sys.stdin:\n"
+                    "    parts = line.rstrip('\\n').split(' ||| ')\n"
+                    "    answers = ['7 7'] if parts[0] == 'SCORE' else ['0.5'] * (len(parts) - 1) + ['0.25']\n"
+                    "    print('\\n'.join(answers), flush=True)\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    started = []
+    popen = caption_java.subprocess.Popen
+    monkeypatch.setattr(caption_java.subprocess, "Popen", lambda *a, **k: started.append(popen(*a, **k)) or started[-1])
+    assert caption_java.meteor([["a b"], ["c"]], ["a b", "d"]) == (0.25, [0.5, 0.5])
+    assert meteor(["x y z"], [["x y"]]) == {"meteor": 25.0}
+    assert len(started) == 1 and started[0].poll() is None
+    caption_java._stop_meteor()
+    assert started[0].returncode is not None
