@@ -172,8 +172,7 @@ def write_json(rep: Report, path: Path) -> Path:
                                              "seed", "train_size", "error")} for r in rep.failed],
         "provenance": rep.footer,
     }
-    path.write_text(json.dumps(document, indent=1, default=str) + "\n")
-    return path
+    return write_text(path, json.dumps(document, indent=1, default=str) + "\n")
 
 
 def write_documents(rep: Report, folder: Path, file: Path | None, fmt: str) -> list[Path]:

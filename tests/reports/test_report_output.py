@@ -159,3 +159,15 @@ def test_a_trial_lost_before_its_data_is_not_called_an_old_record(tmp_path):
     assert "FIXTURES" in text
     write_all(tmp_path / "b", [record("adapter", "sst2", 1e-3, 0, val=80.0, test=79.0), lost])
     assert "1 of 2 records do not say which data" in report(tmp_path / "b")
+
+
+def test_summary_json_is_never_written_through_a_planted_link(sweep, tmp_path, capsys):
+    """summary.json goes through peftbench.files like every other write: a link planted at its name is
+    refused in one line and the file it points at is left as it was."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "summary.json").symlink_to(victim)
+    assert main(["report", str(sweep), "--format", "json", "--out", str(tmp_path / "j")]) != 0
+    assert victim.read_text() == "keep me\n"
+    assert "is a symlink" in capsys.readouterr().err
