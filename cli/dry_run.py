@@ -123,9 +123,11 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
                 keep(*found[-1])
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
-            if group.members:  # its members' figures are the method's on each task alone
-                log(f"{group.method} on {group.task}: a mixture, not calibrated (its members' steps and rows are "
-                    "the method's on each member task: calibrate those as tasks)")
+            if group.members:  # its members' steps and rows are the method's on each member task alone
+                if cost.cache_key(key["startup"]) not in have:
+                    found.append(measure_startup(spec, group, key["startup"]))
+                    if keep:
+                        keep(*found[-1])
                 continue
             if get_task(group.task).images_per_example:  # bench-step and the generation batch feed text only
                 log(f"{group.method} on {group.task}: an image-text task, not calibrated (its images are not fed)")
@@ -140,6 +142,10 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
         return found, said, device
     finally:
         torch.set_num_threads(threads)
+
+
+STARTUP_HOW = ("measured: a trial's set-up (data read and encoded, model loaded with its method, on a CPU its memory "
+               "measured over one step)")
 
 
 def measure_group(spec, group: cost.Group, key: dict[str, dict], have: frozenset, *, repeats: int, log) -> list:
@@ -165,10 +171,18 @@ def measure_group(spec, group: cost.Group, key: dict[str, dict], have: frozenset
                       f"measured: {len(rows)} validation rows generated at once, each to the task's full output "
                       "length"))
     if "startup" in missing and splits is not None:
-        found.append((key["startup"], measure.startup_seconds(cfg, group.batch, clock=clock),
-                      "measured: a trial's set-up (data read and encoded, model loaded with its method, on a CPU "
-                      "its memory measured over one step)"))
+        found.append((key["startup"], measure.startup_seconds(cfg, group.batch, clock=clock), STARTUP_HOW))
     return found
+
+
+def measure_startup(spec, group: cost.Group, key: dict) -> tuple[dict, float, str]:
+    """A mixture's start-up (every member's data, the model with its method for all of them), measured at
+    its largest member micro-batch: (key, seconds, how)."""
+    from peftbench.harness import calibrate as measure
+
+    cfg = spec.trial(group.method, group.task, spec.learning_rates[0], spec.seeds[0])
+    micro = max(m.micro_batch for m in group.members)
+    return key, measure.startup_seconds(cfg, micro, clock=key["clock"]), STARTUP_HOW
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def groups_of(spec, sizes, accumulation=None) -> list[Group]:
             found = [sizes(m, train_size) for m in cfg.mixture]
             if all(found):
                 out.append(mixture_group(cfg, method=method, trials=trials, sizes=found,
-                                         accumulation=accumulation(cfg) if accumulation else 1))
+                                         accumulation=accumulation(cfg) if accumulation and cfg.own_member_batches else 1))
             continue
         if (found := sizes(task, train_size)) is None:
             continue

@@ -40,6 +40,15 @@ def test_a_mixture_of_unequal_member_batches_costs_the_sum_of_its_members():
     assert missing.train_s is None and missing.seconds is None
 
 
+def test_a_mixture_without_member_batches_steps_every_member_at_the_batch_size():
+    spec = parse_spec({**{k: v for k, v in SPEC.items() if k != "member_batch_sizes"}, "batch_size": 16,
+                       "sampling": "proportional"})
+    (g,) = cost.groups_of(spec, lambda task, _size: SIZES[task], lambda _cfg: pytest.fail("no member batch to plan"))
+    assert [(m.batch, m.accumulation) for m in g.members] == [(16, 1), (16, 1)]
+    # drawn in proportion to their rows: ⌈130 / 16⌉ = 9 batches an epoch, 100 : 30 between them
+    assert g.steps == 2 * 9 and g.members[0].steps == pytest.approx(2 * 9 * 100 / 130)
+
+
 def test_a_mixtures_member_steps_are_the_micro_batches_the_trial_runs():
     from peftbench.budgets.plan import BatchPlan
     from peftbench.harness.setup import batches_per_epoch
@@ -95,3 +104,18 @@ def test_the_dry_run_plans_a_member_batch_as_the_trial_does_and_keeps_the_fit(tm
     assert entry["key"]["method"] == "adapter" and entry["key"]["model"] == trial_workload(cfg).model
     monkeypatch.setattr(plan, "estimate_fit", lambda *a, **k: pytest.fail("planned again"))
     assert dry_run.planned_accumulation(str(tmp_path))(cfg) == 1
+
+
+def test_calibration_measures_a_mixtures_start_up_and_leaves_its_members_steps_to_their_tasks(tmp_path, monkeypatch):
+    from peftbench.cli import dry_run
+    from peftbench.harness import calibrate
+
+    started = []
+    monkeypatch.setattr(calibrate, "process_seconds", lambda *, clock: 2.0)
+    monkeypatch.setattr(calibrate, "startup_seconds",
+                        lambda cfg, micro, *, clock: started.append((cfg.mixture, micro)) or 3.0)
+    assert dry_run.calibrate(parse_spec(SPEC), str(tmp_path), repeats=1, log=print)[0] == 2  # process, start-up
+    assert started == [(("rte", "cb"), 8)]  # the whole mixture set up, at its largest member batch
+    (startup,) = [e for e in cost.StepTimes(tmp_path / cost.FILENAME).entries().values()
+                  if e["key"]["kind"] == "startup"]
+    assert startup["key"]["task"] == "both" and startup["seconds"] == 3.0
