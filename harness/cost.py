@@ -11,7 +11,10 @@ method, linearly in examples (``extrapolated``), never silently. Generation has 
 seconds per row, measured on a batch of the rows a trial generates at once, decoded to the task's full
 output length (``generation`` arguments: beams, maximum length), so a trained model that stops at its
 answer takes less. Start-up (model, method, data) is measured per model and task. Each figure is kept in
-``StepTimes`` (``OUT/step-times.json``), so a second dry run measures nothing. The wall time on ``slots``
+``StepTimes`` (``OUT/step-times.json``), so a second dry run measures nothing. A mixture is costed member by
+member: each member's share of the optimizer steps (its sampling probability's; under ``roundrobin`` its
+⌈n / b⌉ an epoch), a step of ``accumulation`` micro-batches of its own batch (``member_batch_sizes``) at the
+step time of the same method on that task alone, and its own generated rows. The wall time on ``slots``
 is the longest-first schedule of every trial (Graham 1969: within 4/3 of the best possible), so one long
 trial is never hidden in an average.
 """
