@@ -277,8 +277,8 @@ def groups_of(spec, sizes, accumulation=None) -> list[Group]:
         if cfg.mixture:
             found = [sizes(m, train_size) for m in cfg.mixture]
             if all(found):
-                out.append(mixture_group(cfg, method=method, trials=trials, sizes=found,
-                                         accumulation=accumulation(cfg) if accumulation and cfg.own_member_batches else 1))
+                planned = accumulation(cfg) if accumulation and cfg.own_member_batches else 1
+                out.append(mixture_group(cfg, method=method, trials=trials, sizes=found, accumulation=planned))
             continue
         if (found := sizes(task, train_size)) is None:
             continue
