@@ -10,6 +10,7 @@ of the same method.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import inspect
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from peftbench.budgets.cache import BudgetCache
+from peftbench.budgets.cache import BudgetCache, PlannedPeaks
 from peftbench.budgets.estimate import estimate_fit, saved_activation_bytes
 from peftbench.budgets.fit import Fit
 from peftbench.budgets.measure import CudaMemory, ProbeTrainer, cap_process_memory, measure_fit
@@ -135,17 +136,41 @@ def refuse_over_budget(workload: Workload, budget_bytes: int) -> None:
                           f"(weights, gradients, AdamW's moments), over the budget of {format_bytes(budget_bytes)}")
 
 
-def planned_peak(workload: Workload, batch_size: int) -> int:
+def planned_peak(workload: Workload, batch_size: int, peaks: PlannedPeaks | None = None) -> int:
     """A lower bound of the peak of a step at a fixed micro-batch of ``batch_size``: what the trial holds
     (``held_bytes``: weights, gradients, AdamW's moments) and the activations its forward keeps for the
-    backward (``saved_activation_bytes``), both there as the backward starts; temporaries come on top."""
-    key = (json.dumps(workload.describe(), sort_keys=True, default=str), batch_size)
-    if key not in _PLANNED:  # a spec validated again in one process (a test session) plans once
-        _PLANNED[key] = _planned_peak(workload, batch_size)
-    return _PLANNED[key]
+    backward (``saved_activation_bytes``), both there as the backward starts; temporaries come on top.
+    ``peaks``: a file of peaks planned before (by an earlier process), read first and given this one."""
+    memo = (json.dumps(workload.describe(), sort_keys=True, default=str), batch_size)
+    key = None if peaks is None else peak_key(workload, batch_size)
+    if memo not in _PLANNED:  # a spec validated again in one process (a test session) plans once
+        stored = None if peaks is None else peaks.get(key)
+        _PLANNED[memo] = _planned_peak(workload, batch_size) if stored is None else stored
+    if peaks is not None and peaks.get(key) is None:  # for the next process's check
+        peaks.put(key, _PLANNED[memo])
+    return _PLANNED[memo]
 
 
 _PLANNED: dict[tuple[str, int], int] = {}
+
+
+def peak_key(workload: Workload, batch_size: int) -> dict:
+    """What a planned peak depends on: the workload, the micro-batch, the libraries' versions and the source
+    of the method and of the counting (an edited method or estimator never reuses an old peak)."""
+    from peftbench.engine.accounting import count_params
+
+    counting = sorted({inspect.getsourcefile(saved_activation_bytes), inspect.getsourcefile(held_bytes),
+                       inspect.getsourcefile(count_params)})
+    return {**workload.describe(), "micro_batch": batch_size, "versions": versions(),
+            "method_source": method_source(workload.method), "counting_source": _digest(tuple(counting))}
+
+
+@functools.cache
+def _digest(paths: tuple[str, ...]) -> str:
+    digest = hashlib.sha1()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _planned_peak(workload: Workload, batch_size: int) -> int:
@@ -157,11 +182,12 @@ def _planned_peak(workload: Workload, batch_size: int) -> int:
     return held_bytes(count.total, count.trainable) + saved_activation_bytes(workload, batch_size)
 
 
-def fixed_batch_over_budget(trials: list[tuple[Workload, int]], budget_bytes: int) -> str | None:
+def fixed_batch_over_budget(trials: list[tuple[Workload, int]], budget_bytes: int, *,
+                            peaks: PlannedPeaks | None = None) -> str | None:
     """One line for the first (workload, fixed micro-batch) whose planned peak is over the budget; None when
     every one fits. Per method (model, options, mixture) its worst case is tried first, the longest source,
     target and images at the largest batch: activations only grow with each, so when it fits, all do, and
-    a whole grid costs one forward per method."""
+    a whole grid costs one forward per method (none for a peak ``peaks`` holds)."""
     by_method: dict[str, list[tuple[Workload, int]]] = {}
     for workload, batch in trials:
         key = json.dumps([workload.model, workload.method, workload.options, workload.tasks, workload.dtype],
@@ -172,11 +198,11 @@ def fixed_batch_over_budget(trials: list[tuple[Workload, int]], budget_bytes: in
         worst = dataclasses.replace(first, source_len=max(w.source_len for w, _ in group),
                                     target_len=max(w.target_len for w, _ in group),
                                     images=max(w.images for w, _ in group))
-        if planned_peak(worst, max(b for _, b in group)) <= budget_bytes:
+        if planned_peak(worst, max(b for _, b in group), peaks) <= budget_bytes:
             continue
         distinct = {json.dumps([w.describe(), b], sort_keys=True, default=str): (w, b) for w, b in group}
         for workload, batch in distinct.values():
-            if (peak := planned_peak(workload, batch)) > budget_bytes:
+            if (peak := planned_peak(workload, batch, peaks)) > budget_bytes:
                 return (f"{workload.method} {json.dumps(workload.options, sort_keys=True)} on {workload.model} at a "
                         f"fixed batch of {batch} ({workload.source_len}+{workload.target_len} tokens): planned peak "
                         f"{format_bytes(peak)} (weights, gradients, AdamW's moments, the activations kept for the "

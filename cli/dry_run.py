@@ -18,7 +18,7 @@ from peftbench.harness.folder import SPEC_FILE
 
 def fixture_sizes(spec):
     """(train, validation, test) examples of a task on the offline fixtures; None for hub data (its
-    sizes need the data, which a dry run never downloads) and for mixtures."""
+    sizes need the data, which a dry run never downloads) and for a mixture (its members have theirs)."""
     from peftbench.tasks import get_task
 
     @functools.cache  # one read of a task's fixtures, however many methods run on it
@@ -38,6 +38,33 @@ def fixture_sizes(spec):
         return train, found["validation"], found["test"]
 
     return sizes
+
+
+def member_keys(spec, group: cost.Group, member: cost.Member, device: str, clock: str) -> dict[str, dict]:
+    """A mixture member's step and generation keys: those of the same method on the member's task alone,
+    at the member's micro-batch (another micro-batch's step is scaled from the nearest measured)."""
+    alone = cost.Group(method=group.method, task=member.task, trials=group.trials, batch=member.micro_batch,
+                       epochs=group.epochs, train_examples=0, validations=0, val_examples=0, test_examples=0)
+    return keys(spec, alone, device, clock)
+
+
+def planned_accumulation(out: str | None):
+    """``accumulation(cfg)``: the micro-batches a trial's budget plan runs a mixture's largest member batch
+    in, planned as the trial plans it (budgets/plan.py ``choose_plan``), its fit kept in the budget cache
+    of ``OUT`` when that folder exists (the sweep's trials then reuse it)."""
+    from peftbench.budgets.cache import FILENAME
+
+    folder = Path(out or ".")
+    cache = folder / FILENAME if folder.is_dir() else None
+
+    def accumulation(cfg) -> int:
+        from peftbench.budgets.plan import choose_plan
+        from peftbench.harness.trial import trial_workload
+
+        return choose_plan(trial_workload(cfg), batch=cfg.step_batch, budget_bytes=cfg.budget_bytes,
+                           cache_path=cache, log=lambda _line: None).accumulation
+
+    return accumulation
 
 
 def keys(spec, group: cost.Group | None, device: str, clock: str) -> dict[str, dict]:
@@ -96,6 +123,12 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
                 keep(*found[-1])
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
+            if group.members:  # its members' steps and rows are the method's on each member task alone
+                if cost.cache_key(key["startup"]) not in have:
+                    found.append(measure_startup(spec, group, key["startup"]))
+                    if keep:
+                        keep(*found[-1])
+                continue
             if get_task(group.task).images_per_example:  # bench-step and the generation batch feed text only
                 log(f"{group.method} on {group.task}: an image-text task, not calibrated (its images are not fed)")
                 continue
@@ -109,6 +142,10 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
         return found, said, device
     finally:
         torch.set_num_threads(threads)
+
+
+STARTUP_HOW = ("measured: a trial's set-up (data read and encoded, model loaded with its method, on a CPU its memory "
+               "measured over one step)")
 
 
 def measure_group(spec, group: cost.Group, key: dict[str, dict], have: frozenset, *, repeats: int, log) -> list:
@@ -134,10 +171,18 @@ def measure_group(spec, group: cost.Group, key: dict[str, dict], have: frozenset
                       f"measured: {len(rows)} validation rows generated at once, each to the task's full output "
                       "length"))
     if "startup" in missing and splits is not None:
-        found.append((key["startup"], measure.startup_seconds(cfg, group.batch, clock=clock),
-                      "measured: a trial's set-up (data read and encoded, model loaded with its method, on a CPU "
-                      "its memory measured over one step)"))
+        found.append((key["startup"], measure.startup_seconds(cfg, group.batch, clock=clock), STARTUP_HOW))
     return found
+
+
+def measure_startup(spec, group: cost.Group, key: dict) -> tuple[dict, float, str]:
+    """A mixture's start-up (every member's data, the model with its method for all of them), measured at
+    its largest member micro-batch: (key, seconds, how)."""
+    from peftbench.harness import calibrate as measure
+
+    cfg = spec.trial(group.method, group.task, spec.learning_rates[0], spec.seeds[0])
+    micro = max(m.micro_batch for m in group.members)
+    return key, measure.startup_seconds(cfg, micro, clock=key["clock"]), STARTUP_HOW
 
 
 @dataclass(frozen=True)
@@ -249,15 +294,17 @@ def parts(spec, groups: list[cost.Group], out: str | None, slots: Slots) -> tupl
     found = {}
     for g in groups:
         key = keys(spec, g, slots.device, slots.clock)
+        members = tuple((times.lookup(k["step"], entries), times.get(k["generation"], entries))
+                        for k in (member_keys(spec, g, m, slots.device, slots.clock) for m in g.members))
         found[(g.method, g.task)] = cost.Parts(step=times.lookup(key["step"], entries),
                                                row=times.get(key["generation"], entries),
-                                               startup=times.get(key["startup"], entries))
+                                               startup=times.get(key["startup"], entries), members=members)
     return found, times.get(keys(spec, None, slots.device, slots.clock)["process"], entries)
 
 
 def rows(spec, out: str | None, slots: Slots) -> tuple[list[cost.Row], cost.Figure | None]:
     """The prediction's rows and the process start."""
-    groups = cost.groups_of(spec, fixture_sizes(spec))
+    groups = cost.groups_of(spec, fixture_sizes(spec), planned_accumulation(out))
     found, process = parts(spec, groups, out, slots)
     return cost.predict(groups, found), process
 

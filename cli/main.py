@@ -102,11 +102,13 @@ def parse_batch(value: str | None) -> int | str | None:
 
 
 def cmd_sweep(args) -> int:
+    from peftbench.budgets.cache import PEAKS_FILE, PlannedPeaks
     from peftbench.harness.spec import SpecError, check_fixed_batches, load_spec
 
+    peaks = PlannedPeaks(Path(args.out) / PEAKS_FILE)
     try:
         spec, narrow = load_spec(args.spec, include_paths=tuple(args.include_path or ())), narrowing(args)
-        check_fixed_batches(spec, args.spec)
+        check_fixed_batches(spec, args.spec, peaks=peaks)
         spec = with_log_samples(with_loggers(spec, args.logger or []), args.log_samples)
         selected = len(narrow.points(spec))
     except (SpecError, ValueError) as exc:
@@ -121,6 +123,7 @@ def cmd_sweep(args) -> int:
             print("\n".join(cost_lines(spec, args.out, calibrate_first=args.calibrate, address=args.address)))
         except SweepError as exc:  # an --address no cluster answers at
             return fail(exc)
+        peaks.save()  # into OUT once there is one (--calibrate makes it): the next dry run plans no peak again
         return 0
     from peftbench.cli.dry_run import write_prediction
     from peftbench.harness.folder import FolderError

@@ -11,7 +11,10 @@ method, linearly in examples (``extrapolated``), never silently. Generation has 
 seconds per row, measured on a batch of the rows a trial generates at once, decoded to the task's full
 output length (``generation`` arguments: beams, maximum length), so a trained model that stops at its
 answer takes less. Start-up (model, method, data) is measured per model and task. Each figure is kept in
-``StepTimes`` (``OUT/step-times.json``), so a second dry run measures nothing. The wall time on ``slots``
+``StepTimes`` (``OUT/step-times.json``), so a second dry run measures nothing. A mixture is costed member by
+member: each member's share of the optimizer steps (its sampling probability's; under ``roundrobin`` its
+⌈n / b⌉ an epoch), a step of ``accumulation`` micro-batches of its own batch (``member_batch_sizes``) at the
+step time of the same method on that task alone, and its own generated rows. The wall time on ``slots``
 is the longest-first schedule of every trial (Graham 1969: within 4/3 of the best possible), so one long
 trial is never hidden in an average.
 """
@@ -77,6 +80,24 @@ class StepTimes:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Member:
+    """One member of a mixture's trials as it trains: its examples per optimizer step, run as
+    ``accumulation`` micro-batches of its rows only (harness/setup.py's ``train_batches``), its optimizer
+    steps in one trial (expected, where members are drawn) and the rows it generates."""
+
+    task: str
+    batch: int
+    accumulation: int
+    steps: float
+    generated_rows: int
+
+    @property
+    def micro_batch(self) -> int:
+        """Rows of one of its micro-batches (the member's batch split ``accumulation`` ways)."""
+        return math.ceil(self.batch / self.accumulation)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Group:
     """Trials of one method on one task (and train size) that cost the same: what a dry run prints a row for."""
 
@@ -90,10 +111,13 @@ class Group:
     val_examples: int
     test_examples: int
     fixed_steps: int | None = None  # a spec's ``steps:`` (Hyperformer's 65,536): the trial stops there, not at epochs
+    members: tuple[Member, ...] = ()  # a mixture's, each costed at its own batch; none: the one task's
 
     @property
     def steps(self) -> int:
         """Optimizer steps of one trial."""
+        if self.members:
+            return round(sum(m.steps for m in self.members))
         return self.fixed_steps or self.epochs * math.ceil(self.train_examples / self.batch)
 
     @property
@@ -109,6 +133,7 @@ class Parts:
     step: Figure | None
     row: Figure | None
     startup: Figure | None
+    members: tuple[tuple[Figure | None, Figure | None], ...] = ()  # a mixture's (step, row), member by member
 
 
 @dataclass(frozen=True)
@@ -118,11 +143,21 @@ class Row:
 
     @property
     def train_s(self) -> float | None:
-        return None if self.parts.step is None else self.group.steps * self.parts.step.seconds
+        """Seconds of one trial's optimizer steps: a mixture's, each member's steps of ``accumulation``
+        micro-batches at its own micro-batch's step time."""
+        if not self.group.members:
+            return None if self.parts.step is None else self.group.steps * self.parts.step.seconds
+        return _summed([(m.steps * m.accumulation, step) for m, (step, _) in self._members()])
 
     @property
     def eval_s(self) -> float | None:
-        return None if self.parts.row is None else self.group.generated_rows * self.parts.row.seconds
+        if not self.group.members:
+            return None if self.parts.row is None else self.group.generated_rows * self.parts.row.seconds
+        return _summed([(m.generated_rows, row) for m, (_, row) in self._members()])
+
+    def _members(self):
+        """Each mixture member with its (step, row) figures (none found: missing)."""
+        return zip(self.group.members, self.parts.members or [(None, None)] * len(self.group.members), strict=True)
 
     @property
     def seconds(self) -> float | None:
@@ -130,6 +165,11 @@ class Row:
         was measured: a figure with a part left out would read as a prediction and be too low."""
         parts = (self.parts.startup and self.parts.startup.seconds, self.train_s, self.eval_s)
         return None if any(p is None for p in parts) else sum(parts)
+
+
+def _summed(terms: list[tuple[float, Figure | None]]) -> float | None:
+    """Σ count × seconds over ``terms``; None when a figure is missing (a sum with a part left out is too low)."""
+    return None if any(f is None for _, f in terms) else sum(n * f.seconds for n, f in terms)
 
 
 def predict(groups: list[Group], parts: dict[tuple[str, str], Parts]) -> list[Row]:
@@ -181,8 +221,7 @@ def lines(rows: list[Row], slots: int, process: Figure | None, *, clock: str) ->
     out = [f"{'method':<{wide}} {'task':<10} {'trials':>6} {'batch':>5} {'steps':>7} {'train s':>8} {'eval s':>7} "
            f"{'start s':>7} {'s/trial':>8}  step time"]
     for r in rows:
-        g, step = r.group, r.parts.step
-        how = "not calibrated" if step is None else f"{step.seconds * 1000:.1f} ms/step, {step.how}"
+        g, how = r.group, _step_column(r)
         out.append(f"{g.method:<{wide}} {g.task:<10} {g.trials:>6} {g.batch:>5} {g.steps:>7} {_cell(r.train_s):>8} "
                    f"{_cell(r.eval_s):>7} {_cell(r.parts.startup and r.parts.startup.seconds):>7} "
                    f"{_cell(r.seconds):>8}  {how}")
@@ -199,37 +238,85 @@ def lines(rows: list[Row], slots: int, process: Figure | None, *, clock: str) ->
     return out
 
 
+def _step_column(r: Row) -> str:
+    """Where a row's step time came from: its one task's step, or each mixture member's at its micro-batch
+    (× the micro-batches of its optimizer step)."""
+    if not r.group.members:
+        step = r.parts.step
+        return "not calibrated" if step is None else f"{step.seconds * 1000:.1f} ms/step, {step.how}"
+    said = [f"{m.task}: not calibrated" if step is None else
+            f"{m.task}: {step.seconds * 1000:.1f} ms/micro-batch of {m.micro_batch} × {m.accumulation}, {step.how}"
+            for m, (step, _) in r._members()]
+    return "; ".join(said)
+
+
 def explained(rows: list[Row]) -> dict[str, str]:
     """How the generation and start-up figures in ``rows`` were measured (the first row's of each)."""
     out = {}
     for r in rows:
-        for what, figure in (("generation", r.parts.row), ("start-up", r.parts.startup)):
+        rows_of = [r.parts.row, *(row for _, row in r.parts.members)]
+        for what, figure in (*(("generation", row) for row in rows_of), ("start-up", r.parts.startup)):
             if figure is not None and what not in out:
                 out[what] = figure.how
     return out
 
 
-def groups_of(spec, sizes) -> list[Group]:
+def groups_of(spec, sizes, accumulation=None) -> list[Group]:
     """The spec's grid as groups of equal-cost trials: one per method, task and train size (learning
     rates and seeds cost alike), each trial config built once, so a 10,000-point grid costs a few
-    dozen. ``sizes(task, train_size)``: (train, validation, test) examples; None skips the group."""
+    dozen. ``sizes(task, train_size)``: (train, validation, test) examples; None skips the group.
+    ``accumulation(cfg)``: the micro-batches of a mixture's largest member batch under its budget (the
+    trial's plan; 1 when not given)."""
     counts: dict[tuple, int] = {}
     for p in spec.points():
         key = (p["method"], p["task"], p["train_size"])
         counts[key] = counts.get(key, 0) + 1
     out = []
     for (method, task, train_size), trials in counts.items():
-        found = sizes(task, train_size)
-        if found is None:
-            continue
         cfg = spec.trial(method, task, spec.learning_rates[0], spec.seeds[0], train_size)
+        if cfg.mixture:
+            found = [sizes(m, train_size) for m in cfg.mixture]
+            if all(found):
+                planned = accumulation(cfg) if accumulation and cfg.own_member_batches else 1
+                out.append(mixture_group(cfg, method=method, trials=trials, sizes=found, accumulation=planned))
+            continue
+        if (found := sizes(task, train_size)) is None:
+            continue
         train, val, test = found
-        per_epoch = math.ceil(train / cfg.batch_size)
-        steps = cfg.steps or cfg.epochs * per_epoch
-        # validated every N steps, else once an epoch: a trial of ``steps`` runs ⌈steps / per epoch⌉ of them
-        epochs = math.ceil(steps / per_epoch) if cfg.steps else cfg.epochs
-        validations = steps // cfg.eval_every_steps if cfg.eval_every_steps else epochs
+        validations = _schedule(cfg, math.ceil(train / cfg.batch_size))[2]
         out.append(Group(method=method, task=task, trials=trials, batch=cfg.batch_size, epochs=cfg.epochs,
-                         train_examples=train, validations=max(1, validations), val_examples=val,
+                         train_examples=train, validations=validations, val_examples=val,
                          test_examples=test, fixed_steps=cfg.steps))
     return out
+
+
+def _schedule(cfg, per_epoch: float) -> tuple[int, int, int]:
+    """A trial's optimizer steps, epochs and validations at ``per_epoch`` steps an epoch: validated every N
+    steps, else once an epoch; a trial of ``steps`` runs ⌈steps / per epoch⌉ epochs."""
+    steps = cfg.steps or cfg.epochs * per_epoch
+    epochs = math.ceil(steps / per_epoch) if cfg.steps else cfg.epochs
+    validations = steps // cfg.eval_every_steps if cfg.eval_every_steps else epochs
+    return steps, epochs, max(1, int(validations))
+
+
+def mixture_group(cfg, *, method: str, trials: int, sizes: list[tuple[int, int, int]], accumulation: int) -> Group:
+    """A mixture's group, each member at its own batch (``member_batch_sizes``: one optimizer step of
+    ``accumulation`` micro-batches, VL-Adapter's) or all at ``batch_size``; a member's share of an epoch's
+    steps is its sampling probability's, as the trial draws them (tasks/mixture.py: under ``roundrobin``
+    each member's ⌈n / b⌉ exactly)."""
+    from peftbench.tasks.mixture import epoch_batches, sampling_probabilities
+
+    own = cfg.own_member_batches
+    batches = [cfg.member_batch_sizes[m] if own else cfg.batch_size for m in cfg.mixture]
+    accumulation = accumulation if own else 1
+    trains = [train for train, _, _ in sizes]
+    shares = sampling_probabilities(trains, sampling=cfg.sampling, temperature=cfg.temperature, batches=batches)
+    per_epoch = epoch_batches(trains, batches, sampling=cfg.sampling, probabilities=shares,
+                              min_rows=accumulation if own else 1)
+    steps, epochs, validations = _schedule(cfg, per_epoch)
+    members = tuple(Member(task=m, batch=b, accumulation=accumulation, steps=steps * p,
+                           generated_rows=validations * val + test)
+                    for m, b, p, (_, val, test) in zip(cfg.mixture, batches, shares, sizes, strict=True))
+    return Group(method=method, task=cfg.task, trials=trials, batch=max(batches), epochs=epochs,
+                 train_examples=sum(trains), validations=validations, val_examples=sum(v for _, v, _ in sizes),
+                 test_examples=sum(t for _, _, t in sizes), fixed_steps=cfg.steps, members=members)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from peftbench.budgets.cache import PlannedPeaks
 from peftbench.budgets.parse import BudgetError, format_bytes, held_bytes, parse_budget
 from peftbench.harness.config import MAX_SEED, ConfigError, TrialConfig, setting_names
 from peftbench.methods import method_label
@@ -396,12 +397,13 @@ def _check_builds(spec: SweepSpec, fail) -> None:
                  f"its first batch (weights, gradients, AdamW's moments), over its budget of {cfg.budget}")
 
 
-def check_fixed_batches(spec: SweepSpec, source: str) -> None:
+def check_fixed_batches(spec: SweepSpec, source: str, *, peaks: PlannedPeaks | None = None) -> None:
     """A fixed batch's planned peak (held bytes and the activations its forward keeps) within the budget,
     or a ``SpecError`` (one line): the budget planner only searches a ``batch``; a fixed ``batch_size`` over
     it would run until the address-space cap (CPU) or the allocator (GPU) stops it, in every trial. For
     ``sweep`` and its ``--dry-run``, not every load of a spec: it runs a fake forward per method (seconds
-    on T5-base)."""
+    on T5-base), none for a peak ``peaks`` (``OUT/planned-peaks.json``) holds. A batch and its workload
+    do not change with the learning rate or seed: each is found once per method, task and train size."""
     from peftbench.budgets.plan import fixed_batch_over_budget
     from peftbench.harness.trial import trial_workload
     from peftbench.models.load import model_config
@@ -411,14 +413,18 @@ def check_fixed_batches(spec: SweepSpec, source: str) -> None:
     except Exception:  # noqa: BLE001 - a model the meta device cannot build: the trial finds out
         return
 
-    by_budget: dict[tuple[int, str], list] = {}
+    by_budget: dict[tuple[int, int], list] = {}
+    labels = [m.label for m in spec.methods]
+    firsts: dict[tuple, dict] = {}
     for point in spec.points():
+        firsts.setdefault((point["method"], point["task"], point["train_size"]), point)
+    for point in firsts.values():
         cfg = spec.trial_at(point)
         if cfg.step_batch is None:  # a searched batch fits by construction
-            index = [m.label for m in spec.methods].index(point["method"])
-            by_budget.setdefault((cfg.budget_bytes, index), []).append((trial_workload(cfg), cfg.fixed_batch))
+            by_budget.setdefault((cfg.budget_bytes, labels.index(point["method"])), []).append(
+                (trial_workload(cfg), cfg.fixed_batch))
     for (budget_bytes, index), trials in by_budget.items():
-        if problem := fixed_batch_over_budget(trials, budget_bytes):
+        if problem := fixed_batch_over_budget(trials, budget_bytes, peaks=peaks):
             raise SpecError(f"{source}: methods[{index}].options: {problem}")
 
 
