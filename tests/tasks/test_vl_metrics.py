@@ -2,6 +2,7 @@
 
 import math
 import shutil
+import sys
 import threading
 
 import pytest
@@ -246,3 +247,36 @@ def test_one_meteor_child_serves_every_evaluation_of_a_process(monkeypatch, tmp_
     assert len(started) == 1 and started[0].poll() is None
     caption_java._stop_meteor()
     assert started[0].returncode is not None
+
+
+def test_spice_runs_the_jar_as_the_coco_evaluation_does_and_averages_its_f_scores(monkeypatch, tmp_path):
+    """With CoreNLP's jars given, SPICE runs ``edu.anu.spice.SpiceScorer`` on one JSON file of captions
+    (``-subset -silent``, the jars on the class path) and is the mean of each caption's ``All`` F-score ×100.
+    A stand-in ``java`` plays the jar: it logs its arguments and scores 1 for a caption equal to its first
+    reference, 0 otherwise (the real scorer needs CoreNLP's models, a download)."""
+    jars = tmp_path / "corenlp"
+    jars.mkdir()
+    for name in caption_java.CORENLP_JARS:
+        (jars / name).write_bytes(b"")
+    monkeypatch.setenv(caption_java.CORENLP_DIR, str(jars))
+    log = tmp_path / "args.txt"
+    fake = tmp_path / "bin" / "java"
+    fake.parent.mkdir()
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+args = sys.argv[1:]
+open({str(log)!r}, "w").write("\\n".join(args))
+rows = json.load(open(args[args.index("edu.anu.spice.SpiceScorer") + 1]))
+out = [{{"image_id": r["image_id"], "scores": {{"All": {{"f": float(r["test"] == r["refs"][0])}}}}}} for r in rows]
+json.dump(out, open(args[args.index("-out") + 1], "w"))
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    got = spice(["a red square", "a blue circle", "two dogs"], [["a red square"], ["a green circle"], ["two dogs"]])
+    assert got["spice"] == pytest.approx(100 * 2 / 3)
+    assert NOT_COMPUTED not in got
+    args = log.read_text().split("\n")
+    assert args[-2:] == ["-subset", "-silent"]
+    classpath = args[args.index("-cp") + 1].split(":")
+    assert classpath[0].endswith(caption_java.SPICE_JAR)
+    assert [str(jars / name) for name in caption_java.CORENLP_JARS] == classpath[-2:]
