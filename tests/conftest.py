@@ -45,9 +45,20 @@ class ModulesAndRay(LoadScopeScheduling):
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pyproject.toml): the whole suite (``pytest`` naming no paths) on every core, xdist's count;
+    named tests in this process, which starts them at once (each worker first imports torch and collects)."""
+    return None if config.args_source is pytest.Config.ArgsSource.TESTPATHS else 0
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadscope`` (pyproject.toml) as ``ModulesAndRay``."""
-    return ModulesAndRay(config, log) if config.getvalue("dist") == "loadscope" else None
+    if config.getvalue("dist") != "loadscope":
+        return None
+    if missing := sorted(m for m in RAY_MODULES if not (config.rootpath / m).is_file()):
+        raise pytest.UsageError(f"tests/conftest.py: RAY_MODULES names no such file: {', '.join(missing)}")
+    return ModulesAndRay(config, log)
 
 
 @pytest.fixture
