@@ -55,18 +55,17 @@ def _step(rank: int, zero_stage: int) -> dict:
         engine.close()
 
 
-def _step_zero2(rank):
-    return _step(rank, 2)
-
-
-def _step_zero0(rank):
-    return _step(rank, 0)
+def _steps(rank: int) -> dict[int, dict]:
+    """ZeRO-0's step and ZeRO-2's, one after the other in the same worker: starting a worker (torch,
+    DeepSpeed) takes longer than its steps."""
+    return {stage: _step(rank, stage) for stage in (0, 2)}
 
 
 def test_two_workers_average_their_gradients_to_the_one_process_step():
-    for worker_step in (_step_zero0, _step_zero2):
-        one = run_gloo_workers(worker_step, world=1, timeout=300)[0]
-        two = run_gloo_workers(worker_step, world=2, timeout=300)
+    ones = run_gloo_workers(_steps, world=1, timeout=300)[0]
+    twos = run_gloo_workers(_steps, world=2, timeout=300)
+    for stage in (0, 2):
+        one, two = ones[stage], {rank: twos[rank][stage] for rank in (0, 1)}
         # disjoint halves that together make the batch
         assert sorted(two[0]["rows"] + two[1]["rows"]) == sorted(one["rows"])
         assert len(two[0]["rows"]) == len(two[1]["rows"]) == ROWS // 2
@@ -74,9 +73,9 @@ def test_two_workers_average_their_gradients_to_the_one_process_step():
         assert abs((two[0]["loss"] + two[1]["loss"]) / 2 - one["loss"]) < 1e-5
         # the averaged gradient: its norm is the whole batch's, not the sum's (twice) or a half's
         for rank in (0, 1):
-            assert abs(two[rank]["grad_norm"] - one["grad_norm"]) < 1e-4 * one["grad_norm"], worker_step.__name__
+            assert abs(two[rank]["grad_norm"] - one["grad_norm"]) < 1e-4 * one["grad_norm"], f"ZeRO-{stage}"
         # and both workers end the step with the one process's weights: AdamW's first step moves
         # each weight by about lr·sign(g) = 1e-3, so a wrong half would show as 1e-3 differences; the
         # few gradients near ε (1e-8) move by less, summation order showing there as up to ~1e-5
         for rank in (0, 1):
-            assert numpy.allclose(two[rank]["weights"], one["weights"], atol=2e-5), worker_step.__name__
+            assert numpy.allclose(two[rank]["weights"], one["weights"], atol=2e-5), f"ZeRO-{stage}"
