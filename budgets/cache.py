@@ -46,8 +46,15 @@ class BudgetCache:
         self.path = Path(path)
 
     def get(self, key: dict) -> Fit | None:
+        """The fit stored for ``key``; None when there is none, or when the entry under its digest is for
+        another key (the folder may be shared: an entry is trusted only for the key it states)."""
         entry = self._read().get(cache_key(key))
-        return Fit.from_dict(entry["fit"]) if entry else None
+        if not isinstance(entry, dict) or entry.get("key") != json.loads(json.dumps(key)):
+            return None
+        try:
+            return Fit.from_dict(entry.get("fit"))
+        except ValueError:
+            return None  # computed again, and the entry replaced
 
     def get_or_compute(self, key: dict, compute: Callable[[], Fit]) -> tuple[Fit, bool]:
         """The cached fit for ``key`` (True: it was cached), else ``compute()``'s, stored."""
