@@ -82,10 +82,10 @@ def _tensor_peak(model: str, method: str, options: str, micro_batch: int, source
     return fit.peak_bytes, MEASURED_BY
 
 
-# one wording for every trial, so a report compares these figures with each other (never with GPU peaks)
+# one wording for every trial, so a report compares these figures with each other (never with GPU peaks): a
+# figure read from a sweep's cache is the same measurement, so it keeps the same words (older records too)
 MEASURED_BY = ("MemTracker on real CPU tensors: one training step (plain AdamW) at the trial's micro-batch, "
-               "every row as long as its longest training example; one measurement per workload, whatever the "
-               "learning rate and seed")
+               "every row as long as its longest training example")
 
 
 def peak_rss() -> int | None:
