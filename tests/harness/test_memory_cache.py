@@ -33,7 +33,8 @@ def measurements(monkeypatch):
 def peak(tmp_path, *, lr=3e-3, seed=0, rows=ROWS, cache=True):
     memory._tensor_peak.cache_clear()  # another worker
     cfg = TrialConfig(model="tiny-t5", method="bitfit", task="sst2", learning_rate=lr, seed=seed, data="fixtures")
-    return memory.cpu_tensor_peak(cfg, "tiny-t5", rows, PLAN, cache_path=tmp_path / "budget-cache.json" if cache else None)
+    path = tmp_path / "budget-cache.json" if cache else None
+    return memory.cpu_tensor_peak(cfg, "tiny-t5", rows, PLAN, cache_path=path)
 
 
 def test_other_rates_and_seeds_reuse_the_first_measurement(tmp_path, measurements):
