@@ -1,4 +1,5 @@
-"""The batch found for a workload under a budget, kept in the sweep's folder and reused.
+"""The batch found for a workload under a budget (and a CPU trial's measured memory, harness/memory.py),
+kept in the sweep's folder and reused.
 
 Every learning rate and seed of a method shares its memory, so only the first of them probes.
 The file (``OUT/budget-cache.json``) is rewritten whole under a lock, via a temporary file and a
