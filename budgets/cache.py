@@ -1,4 +1,5 @@
-"""The batch found for a workload under a budget, kept in the sweep's folder and reused.
+"""The batch found for a workload under a budget (and a CPU trial's measured memory, harness/memory.py),
+kept in the sweep's folder and reused.
 
 Every learning rate and seed of a method shares its memory, so only the first of them probes.
 The file (``OUT/budget-cache.json``) is rewritten whole under a lock, via a temporary file and a
@@ -46,8 +47,15 @@ class BudgetCache:
         self.path = Path(path)
 
     def get(self, key: dict) -> Fit | None:
+        """The fit stored for ``key``; None when there is none, or when the entry under its digest is for
+        another key (the folder may be shared: an entry is trusted only for the key it states)."""
         entry = self._read().get(cache_key(key))
-        return Fit.from_dict(entry["fit"]) if entry else None
+        if not isinstance(entry, dict) or entry.get("key") != json.loads(json.dumps(key)):
+            return None
+        try:
+            return Fit.from_dict(entry.get("fit"))
+        except ValueError:
+            return None  # computed again, and the entry replaced
 
     def get_or_compute(self, key: dict, compute: Callable[[], Fit]) -> tuple[Fit, bool]:
         """The cached fit for ``key`` (True: it was cached), else ``compute()``'s, stored."""

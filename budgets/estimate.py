@@ -168,12 +168,13 @@ def estimating(*, fake: bool = True, accounting: str = "cuda"):
 
 
 def estimate_fit(workload: Workload, *, capacity: int, accumulate: bool = False, batch_size: int | None = None,
-                 accounting: str = "cuda", fake: bool = True) -> Fit:
+                 accounting: str = "cuda", fake: bool = True, slope: bool = True) -> Fit:
     """The largest batch whose estimated peak stays under ``capacity`` bytes (or the peak at ``batch_size``).
 
     The search probes forward + backward, linear in the batch, so two fake steps give the line,
     a third at the edge and a fourth past it confirm; the optimizer phase is one more, at any batch.
-    At a given ``batch_size`` a second probe, at half of it, gives the line's slope.
+    At a given ``batch_size`` a second probe, at half of it, gives the line's slope; without ``slope`` (a
+    caller wanting only the peak there, as a CPU trial's memory) the categories that grow with the batch do.
     """
     with estimating(fake=fake, accounting=accounting):
         memory = StepMemory(workload, accounting=accounting, accumulate=accumulate)
@@ -191,7 +192,8 @@ def estimate_fit(workload: Workload, *, capacity: int, accumulate: bool = False,
             batch_size = largest_batch(probe, capacity=capacity).batch_size
         else:
             probe(batch_size)
-            probe(batch_size // 2 if batch_size > 1 else 2)  # the line's slope
+            if slope:
+                probe(batch_size // 2 if batch_size > 1 else 2)
     peak = max(seen[batch_size], memory.optimizer_phase, key=lambda p: p["total"])
     categories = {k: v for k, v in peak.items() if k != "total"}
     return Fit.at_peak(batch_size, categories, peaks={b: p["total"] for b, p in seen.items()}, estimated=True,

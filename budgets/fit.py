@@ -51,4 +51,14 @@ class Fit:
 
     @classmethod
     def from_dict(cls, data: dict) -> Fit:
+        """A fit read back from a file (a cache): ValueError unless every field is there with its type."""
+        kinds = {"batch_size": int, "peak_bytes": int, "fixed_bytes": (int, float), "bytes_per_example": (int, float),
+                 "estimated": bool, "how": str, "probes": int, "categories": dict}
+        if not isinstance(data, dict) or set(data) != set(kinds):
+            raise ValueError(f"a fit has the fields {', '.join(kinds)}")
+        wrong = [k for k, kind in kinds.items()
+                 if not isinstance(data[k], kind) or (kind is int and isinstance(data[k], bool))]
+        numbers = data["categories"].values() if isinstance(data["categories"], dict) else ()
+        if wrong or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            raise ValueError(f"a fit's {', '.join(wrong) or 'categories'} have the wrong type")
         return cls(**data)

@@ -9,6 +9,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -195,8 +196,9 @@ def min_rows(cfg: TrialConfig, plan: BatchPlan, *, world: int) -> int:
     return world * plan.accumulation if cfg.own_member_batches else world
 
 
-def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
-    """Seeds, data, the model with its method applied, and the engine that trains it at ``plan``."""
+def setup(cfg: TrialConfig, plan: BatchPlan, *, memory_cache: Path | None = None) -> Trial:
+    """Seeds, data, the model with its method applied, and the engine that trains it at ``plan``; on a CPU
+    the tensors' peak measured, or read from ``memory_cache`` (a sweep's trials of one workload share it)."""
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     precision = set_precision(cfg.precision, tf32=cfg.tf32)
@@ -221,7 +223,7 @@ def setup(cfg: TrialConfig, plan: BatchPlan) -> Trial:
         model.to(devices.placement())
     # on a CPU, before training: its extra optimizer step must not touch the trial's own state
     cpu_memory = cpu_tensor_peak(cfg, str(model_name), train_rows, plan,
-                                 images=max(t.images_per_example for t in task.members))
+                                 images=max(t.images_per_example for t in task.members), cache_path=memory_cache)
     per_epoch = batches_per_epoch(cfg, plan, task, [len(own["train"]) for own in splits.values()], world=world)
     opt = optimization(cfg, plan, train_rows=len(train_rows), epochs=cfg.epochs or task.epochs, world=world,
                        per_epoch=per_epoch)

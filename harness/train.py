@@ -64,7 +64,8 @@ class LoopState:
 
 def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] | None = None,
           checkpoint_dir: Path | None = None, modules_file: Path | None = None, samples_file: Path | None = None,
-          log=print, step_hook: Callable | None = None, epoch_lines: bool = True) -> TrialResults:
+          log=print, step_hook: Callable | None = None, epoch_lines: bool = True,
+          memory_cache: Path | None = None) -> TrialResults:
     """Run one trial at ``plan``'s batch; return its results (metrics, counts, memory, time).
 
     With ``checkpoint_dir``, the loop saves its state after every epoch and, when a checkpoint is
@@ -74,10 +75,12 @@ def train(cfg: TrialConfig, plan: BatchPlan, *, report: Callable[[dict], None] |
     and scores are kept there (JSON lines). ``step_hook(step, loss, lr)`` is called after every optimizer
     step on rank 0 (harness/loggers.py ``StepReporter``), the loss a tensor it may leave unread. Each
     epoch's line goes to ``log`` unless ``epoch_lines`` is false (a sweep's trials: the driver prints
-    their starts and ends); other lines (a checkpoint resumed or unreadable) always do.
+    their starts and ends); other lines (a checkpoint resumed or unreadable) always do. ``memory_cache``:
+    where a sweep keeps its CPU memory measurements (``setup``).
     """
     resumed = has_checkpoint(checkpoint_dir)
-    trial, state = resume(cfg, plan, checkpoint_dir, log) if resumed else (setup(cfg, plan), None)
+    trial, state = (resume(cfg, plan, checkpoint_dir, log, memory_cache=memory_cache) if resumed
+                    else (setup(cfg, plan, memory_cache=memory_cache), None))
     try:  # a failed trial too lets go of its engine: a reused Ray worker runs the next trial
         state = loop(trial, state, report=report, checkpoint_dir=checkpoint_dir,
                      log=log if epoch_lines else None, step_hook=step_hook if trial.rank == 0 else None)
@@ -194,11 +197,12 @@ def finish(trial: Trial, state: LoopState, modules_file: Path | None,
         modules_file=modules_file and str(modules_file))
 
 
-def resume(cfg: TrialConfig, plan: BatchPlan, checkpoint_dir: Path, log) -> tuple[Trial, LoopState | None]:
+def resume(cfg: TrialConfig, plan: BatchPlan, checkpoint_dir: Path, log, *,
+           memory_cache: Path | None = None) -> tuple[Trial, LoopState | None]:
     """The trial set up, with the loop state of its checkpoint; a checkpoint that cannot be read
     (truncated, foreign, not tensors and plain data) is deleted and the trial starts afresh on a newly
     set-up trial, as loading may have touched the engine."""
-    trial = setup(cfg, plan)
+    trial = setup(cfg, plan, memory_cache=memory_cache)
     try:
         state = LoopState.from_checkpoint(load_checkpoint(checkpoint_dir, trial.engine))
     except Exception as exc:  # noqa: BLE001  whatever is wrong with the file, the trial can still run
@@ -207,6 +211,6 @@ def resume(cfg: TrialConfig, plan: BatchPlan, checkpoint_dir: Path, log) -> tupl
             "starting afresh")
         trial.engine.close()
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return setup(cfg, plan), None
+        return setup(cfg, plan, memory_cache=memory_cache), None
     log(f"[{cfg.trial_id}] continuing after epoch {state.epoch} from {checkpoint_dir}")
     return trial, state

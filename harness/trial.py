@@ -64,7 +64,8 @@ def ok_record(path: Path) -> dict | None:
 
 def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=None, step_hook=None,
             epoch_lines: bool = True) -> TrialResults:
-    """The batch plan under the budget (cached in ``out_dir`` for the sweep's other trials), then training."""
+    """The batch plan under the budget and, on a CPU, the memory measurement (both cached in ``out_dir`` for
+    the sweep's other trials), then training."""
     # torch and friends load only when a trial really runs
     from peftbench.budgets.plan import plan_batch
     from peftbench.harness.train import train
@@ -77,7 +78,7 @@ def execute(cfg: TrialConfig, *, out_dir: Path, checkpoint_dir: Path, report=Non
     modules = out_dir / "modules" / f"{cfg.trial_id}.safetensors" if cfg.save_modules else None
     samples = samples_path(out_dir, cfg.trial_id) if cfg.log_samples else None
     return train(cfg, plan, report=report, checkpoint_dir=checkpoint_dir, modules_file=modules, samples_file=samples,
-                 step_hook=step_hook, epoch_lines=epoch_lines)
+                 step_hook=step_hook, epoch_lines=epoch_lines, memory_cache=out_dir / BUDGET_CACHE)
 
 
 def trial_workload(cfg: TrialConfig):
