@@ -213,6 +213,11 @@ def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+def hours(value: float) -> str:
+    """A duration given in hours, as hours, with seconds beside it under a day (a smoke's 0.06 h is 216 s)."""
+    return f"{value:.2f} h" + (f" ({value * 3600:,.0f} s)" if value < 24 else "")
+
+
 def lines(rows: list[Row], slots: int, process: Figure | None, *, clock: str) -> list[str]:
     """The dry run's table: per method × task the batch, steps, the seconds of training, generation and
     start-up and their sum per trial, and where the step time came from; then the totals and what the
@@ -226,7 +231,7 @@ def lines(rows: list[Row], slots: int, process: Figure | None, *, clock: str) ->
                    f"{_cell(r.eval_s):>7} {_cell(r.parts.startup and r.parts.startup.seconds):>7} "
                    f"{_cell(r.seconds):>8}  {how}")
     t = totals(rows, slots, process)
-    out.append(f"total: {t['device_hours']:.2f} device-hours; {t['wall_hours']:.2f} h wall on {slots} slot(s)"
+    out.append(f"total: {hours(t['device_hours'])} of device time; {hours(t['wall_hours'])} of wall on {slots} slot(s)"
                + (f" (each slot's worker process starts once: {process.seconds:.1f} s, {process.how})"
                   if process else "")
                + (f"; {t['unpredicted_trials']} trials not predicted (not calibrated: --calibrate measures them)"

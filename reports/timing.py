@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from peftbench.files import read_json
-from peftbench.harness.cost import PREDICTION_FILE
+from peftbench.harness.cost import PREDICTION_FILE, hours
 from peftbench.methods import method_label
 from peftbench.reports.tables import Table
 
@@ -60,7 +60,7 @@ def prediction_table(out_dir: str | Path, records: list[dict]) -> Table | None:
     notes = [f"Predicted before the sweep ran ({PREDICTION_FILE}: training, generation and start-up, each measured "
              f"by --calibrate); measured: each trial's {clock} ({field}). Per method: seconds per trial; last row: "
              "the sum over every trial.",
-             f"The prediction's totals: {found.get('device_hours', 0):.2f} device-hours, "
-             f"{found.get('wall_hours', 0):.2f} h wall on {found.get('slots', '?')} slot(s)."]
+             f"The prediction's totals: {hours(found.get('device_hours', 0))} of device time, "
+             f"{hours(found.get('wall_hours', 0))} of wall on {found.get('slots', '?')} slot(s)."]
     return Table("predicted_vs_measured", "Predicted against measured seconds per trial",
                  ["method", "trials", "predicted (s)", "measured (s)", "error"], rows, notes)

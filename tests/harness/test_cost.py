@@ -110,3 +110,13 @@ def test_a_spec_that_counts_steps_costs_its_steps_not_its_epochs():
                        "learning_rates": [1e-3], "seeds": [0], "epochs": 2, "batch_size": 16, "steps": 300})
     (g,) = cost.groups_of(spec, lambda task, _size: (100, 10, 30))
     assert g.steps == 300 and g.validations == 43  # once an epoch of ⌈100 / 16⌉ = 7 steps, as the trial runs
+
+
+def test_durations_under_a_day_show_their_seconds_too():
+    """A smoke's total is a few minutes: "0.06 h" alone hides ±18 s, so the seconds stand beside it."""
+    assert cost.hours(0.06) == "0.06 h (216 s)"
+    assert cost.hours(30.0) == "30.00 h"
+    rows = cost.predict([group(trials=2)], {("adapter", "rte"): parts(step=0.2)})
+    text = "\n".join(cost.lines(rows, 1, None, clock="cpu"))
+    seconds = 2 * rows[0].seconds
+    assert "of wall on 1 slot(s)" in text and f"({seconds:,.0f} s) of wall" in text
