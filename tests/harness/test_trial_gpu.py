@@ -28,8 +28,8 @@ def test_a_failing_trial_lets_go_of_its_deepspeed_engine(monkeypatch, tiny_trial
 
     setup, models = train_module.setup, []
 
-    def tracked_setup(cfg, plan):
-        run = setup(cfg, plan)
+    def tracked_setup(cfg, plan, **kwargs):
+        run = setup(cfg, plan, **kwargs)
         models.append(weakref.ref(run.engine.module))
         return run
 
