@@ -85,7 +85,7 @@ def _list_option(key: str, methods: list[str] | None) -> bool:
 def model_error(name: str) -> str | None:
     """The one-line error of a model name that cannot load (no folder, no weights, not in the hub's
     cache while the hub is unreachable: found out by the hub probe in about a second); None: it can."""
-    from peftbench.models.load import model_problem
+    from peftbench.models.names import model_problem
     from peftbench.tasks.hub import hub_reachable
 
     problem = model_problem(name, probe=hub_reachable)
@@ -215,6 +215,8 @@ def cmd_trial(args) -> int:
     try:
         settings.update(task_file_settings(settings["task"]))
         cfg = TrialConfig(**settings)
+        if problem := model_error(cfg.model):  # before the method's module brings torch
+            return fail(problem)
         check_known(cfg)  # a typo fails here, in one line, before any model or data loads
     except ConfigError as exc:
         return fail(f"{flag_of(exc.key)}: {exc.message}")
@@ -222,8 +224,6 @@ def cmd_trial(args) -> int:
         return fail(exc)
     from peftbench.harness.folder import FolderError, check_writable
 
-    if problem := model_error(cfg.model):
-        return fail(problem)
     try:
         check_writable(Path(args.out).resolve())
     except FolderError as exc:
@@ -289,11 +289,11 @@ def cmd_report(args) -> int:
 
 def cmd_params(args) -> int:
     options = parse_options(args.option, methods=args.method)  # a flag's mistake answers before torch loads
+    if problem := model_error(args.model):  # so does a model-name mistake
+        return fail(problem)
     from peftbench.engine.accounting import param_table
     from peftbench.methods import method_label
 
-    if problem := model_error(args.model):
-        return fail(problem)
     try:
         tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
         if tasks:
@@ -319,14 +319,14 @@ def cmd_params(args) -> int:
 
 
 def cmd_bench_step(args) -> int:
+    if problem := model_error(args.model):  # before torch loads
+        return fail(problem)
     import torch
 
     from peftbench.engine.bench import bench_step, parse_shapes, table
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if problem := model_error(args.model):
-        return fail(problem)
     try:
         shapes = parse_shapes(args.shapes) if args.shapes else [(args.batch_size, args.seq_len)]
         rows = bench_step(args.model, args.methods.split(","), shapes=shapes, target_len=args.target_len,

@@ -317,7 +317,7 @@ def parse_spec(raw, *, source: str = "<spec>", default_name: str = "sweep") -> S
 def _check_trials(spec: SweepSpec, fail) -> None:
     """Every trial's settings through TrialConfig's own checks, the grid's size, its model, and no
     two points that are one trial."""
-    from peftbench.models.load import model_problem
+    from peftbench.models.names import model_problem
     from peftbench.tasks.hub import hub_reachable
 
     size = math.prod(map(len, (spec.methods, spec.tasks, spec.learning_rates, spec.seeds, spec.train_size)))

@@ -125,7 +125,7 @@ class PeftBridgeConfig:
         own = [o for o in option_list(cls) if o.name != "options" and not (cls.fixed_type and o.name == "peft_type")]
         if cls.fixed_type is None:
             return own + [o for o in option_list(cls) if o.name == "options"]
-        return own + peft_options(_config_class(cls.fixed_type))
+        return own + [model_default(o, cls.fixed_type) for o in peft_options(_config_class(cls.fixed_type))]
 
     def peft_config(self):
         """peft's config object: the file's values, then the options (as a seq2seq LM task)."""
@@ -144,6 +144,21 @@ class PeftBridgeConfig:
 def peft_options(config_cls) -> list[Option]:
     """peft's own options of a config class: name, default and help from its dataclass fields."""
     return [o for o in option_list(config_cls) if o.name not in _BOOKKEEPING]
+
+
+def model_default(option: Option, peft_type: str) -> Option:
+    """``option`` with the default in effect: where peft's default is None and peft fills it in per model type
+    (LoRA's ``target_modules``, (IA)³'s ``target_modules`` and ``feedforward_modules``), its T5 value, with
+    BART's in the help: what ``methods NAME`` shows, not the None a reader cannot act on."""
+    from peft.utils import constants
+
+    kind = {"target_modules": "TARGET_MODULES", "feedforward_modules": "FEEDFORWARD_MODULES"}.get(option.name)
+    mapping = getattr(constants, f"TRANSFORMERS_MODELS_TO_{peft_type}_{kind}_MAPPING", None) if kind else None
+    if option.default is not None or not mapping or "t5" not in mapping:
+        return option
+    bart = f"; BART: {', '.join(mapping['bart'])}" if "bart" in mapping else ""
+    return Option(option.name, list(mapping["t5"]),
+                  f"unset: peft's choice for the model (T5: {', '.join(mapping['t5'])}{bart}). {option.help}")
 
 
 @dataclass(frozen=True)

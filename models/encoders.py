@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-TINY_CLIP = "tiny-clip"
-CLIP_RN101 = "clip-rn101"
+from peftbench.models.names import CLIP_RN101, CLIP_VIT, TINY_CLIP, TINY_CLIP_VIT, VIDEO_ENCODERS
+
 # timm's port of OpenAI's CLIP RN101 weights, at the commit that added them ("Add model", c7338ce on the hub's
 # history page). The hub takes a full commit hash as revision: write the full one here before a hub run.
 CLIP_RN101_HUB = "timm/resnet101_clip.openai"
@@ -46,14 +46,11 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's normalisation (
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 GRID = 6  # VL-Adapter: 36 boxes, a 6×6 grid
 CLIP_RN101_SIZE = 224  # VL-Adapter's --image_size "(224,224)" in every image script
-TINY_CLIP_VIT = "tiny-clip-vit"
-CLIP_VIT = "clip-vit"
 # The hub's port of OpenAI's ViT-B/32; the commit other projects pin for it (not checked offline here).
 CLIP_VIT_HUB = "openai/clip-vit-base-patch32"
 CLIP_VIT_REVISION = "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
 VIDEO_TOKENS = 64  # VL-Adapter's video scripts: --n_boxes 64
 FRAME_INTERVAL = 1.5  # seconds between sampled frames: VALUE's features, one every 1.5 s
-VIDEO_ENCODERS = (TINY_CLIP_VIT, CLIP_VIT)
 
 
 @dataclass(frozen=True)
@@ -110,19 +107,6 @@ def spec(name: str) -> EncoderSpec:
     cfg = AutoConfig.from_pretrained(repo, revision=revision or None)
     cfg = getattr(cfg, "vision_config", cfg)
     return EncoderSpec(name, cfg.hidden_size, GRID * GRID, cfg.image_size, GRID)
-
-
-def check_encoder(name: str) -> str | None:
-    """Why ``name`` is no image encoder (None: it is one, as far as can be told offline)."""
-    if name in (TINY_CLIP, CLIP_RN101, *VIDEO_ENCODERS):
-        return None
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(name.partition("@")[0])
-    except HFValidationError:
-        return f"{name!r} is no image encoder (tiny-clip, clip-rn101 or a hub id of a CLIP model)"
-    return None
 
 
 def seeded(build) -> torch.nn.Module:

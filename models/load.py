@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,15 +27,20 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
-from peftbench.models import tinyt5
-from peftbench.models.encoders import check_encoder
 from peftbench.models.encoders import spec as encoder_spec
-from peftbench.models.spec import ModelSpec, Ref
+from peftbench.models.names import (
+    PACKAGED,
+    T5_SIZES,
+    TINY_BART,
+    TINY_T5,
+    is_bart_base,
+    location,
+    t5_size,
+)
+from peftbench.models.spec import ModelSpec
 from peftbench.models.vlbart import ADDED_TOKENS, VLBart, vl_bart
 from peftbench.models.vlt5 import VLT5, is_vl_config, vl_config, vl_t5
 
-TINY_T5 = "tiny-t5"
-TINY_BART = "tiny-bart"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -52,21 +56,14 @@ def tiny_t5_config() -> T5Config:
 # The original T5 checkpoints' architectures (their config.json on the hub), so parameter accounting
 # and step timing need no download. Shared by all: relu feed-forward, 32 relative-position buckets,
 # tied input/output embeddings, vocabulary 32128.
-_T5_SIZES = {  # name: (d_model, d_ff, d_kv, num_heads, num_layers)
-    "t5-small": (512, 2048, 64, 8, 6),
-    "t5-base": (768, 3072, 64, 12, 12),
-    "t5-large": (1024, 4096, 64, 16, 24),
-    "t5-3b": (1024, 16384, 128, 32, 24),
-    "t5-11b": (1024, 65536, 128, 128, 24),
-}
 
 
 def known_t5_config(name: str) -> T5Config | None:
     """The configuration of an original T5 size (``t5-base`` or ``google-t5/t5-base``), else None."""
-    size = _T5_SIZES.get(name.removeprefix("google-t5/"))
+    size = t5_size(name)
     if size is None:
         return None
-    d_model, d_ff, d_kv, num_heads, num_layers = size
+    d_model, d_ff, d_kv, num_heads, num_layers = T5_SIZES[size]
     return T5Config(
         vocab_size=32128, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=num_heads, num_layers=num_layers,
         num_decoder_layers=num_layers, dropout_rate=0.1, feed_forward_proj="relu", decoder_start_token_id=0,
@@ -86,7 +83,7 @@ def tiny_bart_config() -> BartConfig:
 
 def known_bart_config(name: str) -> BartConfig | None:
     """facebook/bart-base's configuration (its config.json on the hub), else None: known offline."""
-    if name.removeprefix("facebook/") != "bart-base":
+    if not is_bart_base(name):
         return None
     return BartConfig(
         vocab_size=50265, d_model=768, encoder_ffn_dim=3072, decoder_ffn_dim=3072, encoder_attention_heads=12,
@@ -103,17 +100,6 @@ def known_config(name: str) -> PretrainedConfig | None:
     return tiny() if tiny else known_t5_config(name) or known_bart_config(name)
 
 
-# Models that ship inside peftbench, by name: loaded from their folder like any local checkpoint.
-PACKAGED = {tinyt5.PRETRAINED: tinyt5.pretrained_path}
-
-
-def _location(ref: Ref) -> tuple[str, str | None]:
-    """(hub id or folder, revision) to load ``ref`` from; a packaged model's name stands for its folder."""
-    if ref.repo in PACKAGED:
-        return str(PACKAGED[ref.repo]()), None
-    return ref.repo, ref.revision
-
-
 def model_config(name: str | ModelSpec) -> PretrainedConfig:
     """The model's configuration alone (no weights); the original T5 sizes and bart-base are known offline.
     VL-BART's vocabulary counts the tokens VL-Adapter adds (``models.vlbart.ADDED_TOKENS``) beside a real
@@ -125,49 +111,8 @@ def model_config(name: str | ModelSpec) -> PretrainedConfig:
         return vl_config(text, feat_dim=encoder_spec(encoder).feat_dim, encoder=encoder, added_tokens=added)
     if known := known_config(str(spec)):
         return known
-    repo, revision = _location(spec.backbone)
+    repo, revision = location(spec.backbone)
     return AutoConfig.from_pretrained(repo, revision=revision)
-
-
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
-
-
-def model_problem(name: str | ModelSpec, *, probe: Callable[[], object] | None = None) -> str | None:
-    """Why ``name`` cannot be loaded, checked before anything starts (None: it can be, as far as
-    this machine can tell). Known names (tiny-t5, the original T5 sizes) pass; a local folder needs
-    its ``config.json`` and weights; offline, a hub id must be in the local cache; online, a
-    well-formed hub id is trusted (checking it would need the network). ``probe()`` runs before a
-    hub id is looked up: the hub probe (tasks/hub.py), which turns offline mode on, in about a
-    second, where the hub cannot be reached."""
-    from huggingface_hub import constants, try_to_load_from_cache
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        spec = ModelSpec.parse(name)
-    except ValueError as exc:
-        return str(exc)
-    if spec.encoder:
-        return check_encoder(str(spec.encoder)) or model_problem(spec.text)
-    repo, revision = _location(spec.backbone)
-    if known_config(str(spec)) or known_t5_config(repo):
-        return None
-    path = Path(repo).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            return f"{path} has no config.json (not a model folder)"
-        if not any((path / f).is_file() for f in WEIGHT_FILES):
-            return f"{path} has no weights ({' or '.join(WEIGHT_FILES[::2])})"
-        return None
-    try:
-        validate_repo_id(repo)
-    except HFValidationError:
-        return f"{repo} is neither a folder nor a hub id"
-    if probe is not None:
-        probe()
-    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
-        return f"{name} is not in the local hub cache, and the hub is offline (HF_HUB_OFFLINE)"
-    return None
 
 
 def load_model(name: str | ModelSpec, *, seed: int) -> tuple[T5ForConditionalGeneration, object, str]:
@@ -191,7 +136,7 @@ def load_model(name: str | ModelSpec, *, seed: int) -> tuple[T5ForConditionalGen
     if str(spec) in (TINY_T5, TINY_BART):
         torch.manual_seed(seed)
         return model_from_config(known_config(str(spec))), ByT5Tokenizer(), f"config:{spec}"
-    repo, revision = _location(spec.backbone)
+    repo, revision = location(spec.backbone)
     transformers_logging.disable_progress_bar()  # a bar per trial would flood a sweep's output
     # fp32 as the authors trained, whatever dtype the checkpoint was saved in (transformers' default
     # is the checkpoint's own, "auto")

@@ -42,8 +42,8 @@ def hub_reachable(timeout: float = PROBE_SECONDS) -> bool:
     start = time.monotonic()
     reachable = _connects(url.hostname or "", port, timeout)
     if not reachable:
-        log.warning("the dataset hub (%s:%s) did not answer within %.1f s: offline from now on, "
-                    "cached datasets only", url.hostname, port, timeout)
+        log.warning("the hub (%s:%s) did not answer within %.1f s: offline from now on, "
+                    "cached models and datasets only", url.hostname, port, timeout)
         go_offline()
     log.debug("hub probe took %.2f s", time.monotonic() - start)
     return reachable

@@ -125,7 +125,7 @@ class VideoTask(VisionTask):
 
     def encoder(self, data_source: str) -> str:
         """Fixture clips are read by the tiny CLIP ViT, VALUE's features are VL-Adapter's ``clip-vit``."""
-        from peftbench.models.encoders import CLIP_VIT, TINY_CLIP_VIT  # here: listing tasks imports no torch
+        from peftbench.models.names import CLIP_VIT, TINY_CLIP_VIT
 
         return TINY_CLIP_VIT if data_source == FIXTURES_SOURCE else CLIP_VIT
 

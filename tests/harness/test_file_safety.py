@@ -385,6 +385,25 @@ def test_model_name_mistakes_are_one_line_in_params(capsys, monkeypatch, model, 
     assert one_line(capsys, "params", "--model", model) == f"peftbench: --model: {says}"
 
 
+@pytest.mark.parametrize("command", [
+    ["params", "--method", "adapter"],
+    ["trial", "--method", "adapter", "--task", "rte", "--lr", "1e-3"],
+    ["bench-step", "--methods", "adapter"],
+    ["budget", "--method", "adapter"],
+])
+def test_a_model_name_mistake_answers_in_one_line_before_torch_loads(command, tmp_path):
+    """Every command checks the model's name first, from models/names.py, which imports no torch: an uncached
+    hub id offline is refused in the hub probe's time, not after seconds of torch and transformers imports."""
+    probe = ("import sys\nfrom peftbench.cli.main import main\ncode = main(sys.argv[1:])\n"
+             "print('EXIT', code, 'torch' in sys.modules)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-c", probe, *command, "--model", "google/flan-t5-base"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.stdout.strip() == "EXIT 2 False"
+    assert done.stderr.strip() == ("peftbench: --model: google/flan-t5-base is not in the local hub cache, "
+                                   "and the hub is offline (HF_HUB_OFFLINE)")
+
+
 def test_a_tiny_temperature_gives_a_distribution_not_nan():
     from peftbench.tasks.mixture import sampling_probabilities
 

@@ -32,6 +32,20 @@ def test_params_of_lora_and_ia3_equal_pefts_own_count(capsys):
         assert rows[name]["total_params"] + trainable == everything  # ours counts the base model only
 
 
+@pytest.mark.parametrize("method", ["lora", "ia3"])
+def test_methods_lists_the_modules_peft_adapts_on_t5_when_target_modules_is_unset(method):
+    """``methods lora`` shows the default in effect: the layers an unset target_modules adapts on T5 (q, v for
+    LoRA), read here from the modules peft actually wrapped, not from the listing's own source."""
+    listed = {o.name: o.default for o in get_method(method).options()}
+    model = T5ForConditionalGeneration(tiny_t5_config())
+    apply_method(model, method, {})
+    wrapped = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+               if hasattr(module, "base_layer") and name.count(".") > 1}
+    assert wrapped == set(listed["target_modules"]) and len(wrapped) >= 2
+    if method == "ia3":
+        assert listed["feedforward_modules"] == ["wo"]
+
+
 def test_any_peft_type_and_its_options_through_the_peft_entry():
     for peft_type, config in (("LOHA", peft.LoHaConfig(task_type="SEQ_2_SEQ_LM", r=4)),
                               ("LOKR", peft.LoKrConfig(task_type="SEQ_2_SEQ_LM", r=4))):

@@ -7,7 +7,8 @@ import torch
 from peftbench.engine.accounting import count_params
 from peftbench.models.encoders import CLIP_VIT, TINY_CLIP_VIT, VIDEO_TOKENS
 from peftbench.models.encoders import spec as encoder_spec
-from peftbench.models.load import load_model, model_config, model_problem
+from peftbench.models.load import load_model, model_config
+from peftbench.models.names import model_problem
 from peftbench.models.spec import ModelSpec
 
 
