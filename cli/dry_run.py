@@ -114,29 +114,27 @@ def measure_missing(spec, have: frozenset, *, repeats: int, log=None, keep=None)
     torch.set_num_threads(spec.cpus_per_trial)  # Ray gives a trial's worker as many threads as its CPUs
     found, said = [], []
     log = log or said.append
+
+    def add(*figures) -> None:
+        found.extend(figures)
+        for figure in figures if keep else ():
+            keep(*figure)
+
     try:
         process = keys(spec, None, device, clock)["process"]
         if cost.cache_key(process) not in have:
-            found.append((process, measure.process_seconds(clock=clock),
-                          "measured: a fresh Python importing a trial's modules"))
-            if keep:
-                keep(*found[-1])
+            add((process, measure.process_seconds(clock=clock), "measured: a fresh Python importing a trial's modules"))
         for group in cost.groups_of(spec, fixture_sizes(spec)):
             key = keys(spec, group, device, clock)
             if group.members:  # its members' steps and rows are the method's on each member task alone
                 if cost.cache_key(key["startup"]) not in have:
-                    found.append(measure_startup(spec, group, key["startup"]))
-                    if keep:
-                        keep(*found[-1])
+                    add(measure_startup(spec, group, key["startup"]))
                 continue
             if get_task(group.task).images_per_example:  # bench-step and the generation batch feed text only
                 log(f"{group.method} on {group.task}: an image-text task, not calibrated (its images are not fed)")
                 continue
             if not all(cost.cache_key(key[k]) in have for k in ("step", "generation", "startup")):
-                measured = measure_group(spec, group, key, have, repeats=repeats, log=log)
-                for figure in measured if keep else ():
-                    keep(*figure)
-                found += measured
+                add(*measure_group(spec, group, key, have, repeats=repeats, log=log))
         if found and (node := ray_node()):  # a Ray task: say where it ran
             log(f"measured on {device} as a Ray task on node {node[:12]} holding {gpu_share() or 0:g} GPU")
         return found, said, device
@@ -196,7 +194,7 @@ class Slots:
 
     @property
     def clock(self) -> str:
-        return "cpu" if self.device.startswith("cpu") else "wall"  # harness/calibrate.py's clock_name
+        return cost.clock_of(self.device)
 
 
 def local_slots(spec) -> Slots:

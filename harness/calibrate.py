@@ -22,7 +22,9 @@ from peftbench.engine import devices
 from peftbench.engine.batches import collate
 from peftbench.engine.build import build_model
 from peftbench.harness.config import TrialConfig
+from peftbench.harness.cost import clock_of
 from peftbench.harness.generation import decoding
+from peftbench.harness.provenance import device_name
 from peftbench.harness.setup import CPU_EVAL_ROWS, encode_split
 from peftbench.methods import options_for
 from peftbench.models.load import load_model
@@ -32,8 +34,8 @@ LENGTHS_HOW = "the mean padded batch of the training split (batches padded to th
 
 
 def clock_name() -> str:
-    """The clock a calibration and the records it is compared with share: ``cpu`` on a CPU, else ``wall``."""
-    return "wall" if devices.accelerator() is not None else "cpu"
+    """The clock this process's calibration and the records it is compared with share (``cost.clock_of``)."""
+    return clock_of(device_name())
 
 
 def timed(run: Callable[[], object], *, clock: str) -> float:

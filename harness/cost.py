@@ -34,6 +34,12 @@ FILENAME = "step-times.json"
 PREDICTION_FILE = "prediction.json"  # what the sweep predicted before it ran, for the report
 
 
+def clock_of(device: str) -> str:
+    """The clock a device's figures and the records compared with them share: ``cpu`` (the process's CPU
+    seconds, which other jobs on the machine do not inflate) on a CPU (``provenance.device_name``), else ``wall``."""
+    return "cpu" if device.startswith("cpu") else "wall"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One measured (or scaled) part of a trial's cost, and how it was found, printed beside it."""

@@ -37,7 +37,7 @@ import yaml
 from peftbench.files import read_bytes
 from peftbench.tasks.base import FIXTURES, SPLIT_SEED, T5_STYLE, ClassificationTask, Task, TextFormat
 from peftbench.tasks.metrics import LABELS, NUMBERS, TEXTS, VALUES, get_metric, macro_f1_over, metrics_reading
-from peftbench.tasks.record import normalize_answer
+from peftbench.tasks.record import scored_texts
 
 SPLIT_NAMES = ("train", "validation", "test")
 DATA_SUFFIXES = (".jsonl", ".csv", ".tsv", ".parquet")
@@ -223,13 +223,7 @@ class DeclaredTextTask(DeclaredData, Task):
 
     def compute_metrics(self, predictions: list[str], examples: list[dict],
                         fmt: TextFormat = T5_STYLE) -> dict[str, float]:
-        references = [list(self.answers(ex)) for ex in examples]
-        out: dict[str, float] = {}
-        for metric in self.metrics:
-            out.update(metric(predictions, references))
-        out["invalid"] = sum(not normalize_answer(p) for p in predictions)
-        out["examples"] = len(predictions)
-        return out
+        return scored_texts(self.metrics, predictions, [list(self.answers(ex)) for ex in examples])
 
 
 def fraction_splits(rows: list[dict], fractions: Mapping[str, float]) -> dict[str, list[dict]]:

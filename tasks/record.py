@@ -38,6 +38,15 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def scored_texts(metrics, predictions: list[str], references: list[list[str]]) -> dict[str, float]:
+    """Each of ``metrics`` over free-text ``predictions`` against every row's ``references``, with the outputs
+    that can match nothing (no words left after ``normalize_answer``) counted ``invalid``."""
+    out: dict[str, float] = {}
+    for metric in metrics:
+        out.update(metric(predictions, references))
+    return {**out, "invalid": sum(not normalize_answer(p) for p in predictions), "examples": len(predictions)}
+
+
 def token_f1(prediction: str, answer: str) -> float:
     pred, gold = normalize_answer(prediction).split(), normalize_answer(answer).split()
     common = sum((Counter(pred) & Counter(gold)).values())
@@ -86,10 +95,4 @@ class RecordTask(Task):
                         fmt: TextFormat = T5_STYLE) -> dict[str, float]:
         if not examples:
             raise ValueError("a metric of an empty split")
-        answers = [ex["answers"] for ex in examples]
-        out: dict[str, float] = {}
-        for metric in self.metrics:
-            out.update(metric(predictions, answers))
-        out["invalid"] = sum(not normalize_answer(p) for p in predictions)
-        out["examples"] = len(predictions)
-        return out
+        return scored_texts(self.metrics, predictions, [ex["answers"] for ex in examples])
