@@ -278,12 +278,9 @@ def groups_of(spec, sizes, accumulation=None) -> list[Group]:
     dozen. ``sizes(task, train_size)``: (train, validation, test) examples; None skips the group.
     ``accumulation(cfg)``: the micro-batches of a mixture's largest member batch under its budget (the
     trial's plan; 1 when not given)."""
-    counts: dict[tuple, int] = {}
-    for p in spec.points():
-        key = (p["method"], p["task"], p["train_size"])
-        counts[key] = counts.get(key, 0) + 1
     out = []
-    for (method, task, train_size), trials in counts.items():
+    for (method, task, train_size), points in spec.workloads().items():
+        trials = len(points)
         cfg = spec.trial(method, task, spec.learning_rates[0], spec.seeds[0], train_size)
         if cfg.mixture:
             found = [sizes(m, train_size) for m in cfg.mixture]

@@ -122,6 +122,14 @@ class SweepSpec:
     def trials(self) -> list[TrialConfig]:
         return [self.trial_at(point) for point in self.points()]
 
+    def workloads(self) -> dict[tuple[str, str, int | None], list[dict]]:
+        """The grid's points by (method, task, train size), in ``points()`` order: learning rates and seeds
+        share a workload (its batch, lengths, memory and cost), so what depends on it is found once a key."""
+        out: dict[tuple, list[dict]] = {}
+        for p in self.points():
+            out.setdefault((p["method"], p["task"], p["train_size"]), []).append(p)
+        return out
+
     def describe(self) -> str:
         """The grid's size and axes, for ``--dry-run``."""
         sizes = [s for s in self.train_size if s is not None]
@@ -415,10 +423,7 @@ def check_fixed_batches(spec: SweepSpec, source: str, *, peaks: PlannedPeaks | N
 
     by_budget: dict[tuple[int, int], list] = {}
     labels = [m.label for m in spec.methods]
-    firsts: dict[tuple, dict] = {}
-    for point in spec.points():
-        firsts.setdefault((point["method"], point["task"], point["train_size"]), point)
-    for point in firsts.values():
+    for point, *_ in spec.workloads().values():
         cfg = spec.trial_at(point)
         if cfg.step_batch is None:  # a searched batch fits by construction
             by_budget.setdefault((cfg.budget_bytes, labels.index(point["method"])), []).append(
